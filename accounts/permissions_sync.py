@@ -1,0 +1,31 @@
+"""Model-level permissions the Admins group needs for the Django admin. Per-object rights
+(an account manager's practices, a data-team member's claims) are django-guardian's."""
+
+from django.contrib.auth.models import Group, Permission
+
+from .roles import Role
+
+ADMIN_PERMISSIONS = {
+    "auth": ["add_user", "change_user", "view_user", "view_group"],
+    "requests_app": [
+        "add_practice",
+        "change_practice",
+        "view_practice",
+        "view_exportrequest",
+        "change_exportrequest",
+        "view_requestevent",
+    ],
+    "exports": ["view_workerheartbeat"],
+    # Removing a lost authenticator makes its owner enrol a new one at the next sign-in.
+    "otp_totp": ["view_totpdevice", "delete_totpdevice"],
+}
+
+
+def sync_admin_permissions(sender=None, **kwargs) -> None:
+    group = Group.objects.filter(name=Role.ADMIN.value).first()
+    if group is None:
+        return
+    for app_label, codenames in ADMIN_PERMISSIONS.items():
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+        )

@@ -1,0 +1,60 @@
+"""Run the whole portal on one machine: web server, Celery worker and beat. Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the web server, a Celery worker and beat together (local and demo use)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default="127.0.0.1")
+
+    def handle(self, *args, host: str, port: int, **options):
+        python = sys.executable
+        commands = {
+            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            # -B embeds beat in this worker: fine for one machine; production runs beat alone.
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "exportportal",
+                "worker",
+                "-B",
+                "--loglevel=INFO",
+                "--queues=celery,extract,package,deliver",
+                "--concurrency=2",
+            ],
+        }
+        processes = {name: subprocess.Popen(command) for name, command in commands.items()}  # noqa: S603 - fixed commands, no outside input
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Export Portal is running on http://{host}:{port}/ (Ctrl-C stops it)"
+            )
+        )
+        try:
+            while all(process.poll() is None for process in processes.values()):
+                time.sleep(0.5)
+            stopped = [name for name, process in processes.items() if process.poll() is not None]
+            self.stderr.write(f"{', '.join(stopped)} stopped; stopping the rest.")
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping...")
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes.values():
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("accounts.urls")),
+    path("", include("requests_app.urls")),
+    path("", include("exports.urls")),
+    path("django-admin/", admin.site.urls),
+]

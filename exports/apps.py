@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ExportsConfig(AppConfig):
+    name = "exports"
+    verbose_name = "Export pipeline"
+
+    def ready(self) -> None:
+        from requests_app import actions
+
+        from .pipeline_actions import PIPELINE_ACTIONS
+
+        actions.register(*PIPELINE_ACTIONS)

@@ -1,0 +1,635 @@
+"""The encrypted archive: the finished deliverable tree packed into AES-256 zip files.
+
+What the customer receives
+--------------------------
+One file, ``<Root>.zip``, or for large exports several, ``<Root>.part1-of-3.zip`` ...
+(``<Root>`` is ``<Practice>_Data_Export_<YYYY-MM-DD>``). Each file is a zip encrypted with
+WinZip AES-256 holding exactly one entry, an ordinary (unencrypted) zip of the deliverable
+tree named ``<Root>.contents.zip`` (``<Root>.part1-of-3.contents.zip`` ...). To open it:
+
+1. Open ``<Root>.zip`` with 7-Zip (Windows), Keka or The Unarchiver (macOS), ``7z x``
+   (Linux), or any other AES-capable zip tool, and give the archive password.
+2. Open the ``...contents.zip`` it contains with any zip tool (Windows Explorer and macOS
+   Finder will do); there is no second password. It holds the folder ``<Root>/``.
+3. With several parts, do this for every part into the same folder: each part holds whole
+   patients, and together they make the one ``<Root>/`` tree. Part 1 also holds the
+   practice-wide files: the workbook, the manifest, the reconciliation and the image index.
+
+Why a zip inside a zip
+----------------------
+Zip encryption protects file contents, never entry names, and entry names here are PHI
+(patient folders and C-CDA files are named after patients and their dates of birth). So the
+tree goes into an inner zip and that zip is the only, encrypted, entry of the outer one:
+without the password a listing shows nothing but the outer entry's name. That name is the
+file's own name plus ``.contents``: the practice's name and the export date, no patient data,
+nothing the file name on disk does not already say. A neutral ``export.zip`` would hide
+nothing more and would collide when several parts are extracted into one folder.
+
+How it is written
+-----------------
+- Streamed: the inner zip is written straight into the outer encrypted entry (pyzipper
+  encrypts an entry opened for writing chunk by chunk) and the outer zip is written to disk
+  without seeking back, hashed (SHA-256 for the manifest of parts, SHA-1 for Box) as it goes.
+  Memory holds a few 1 MiB buffers and the names of the patient folders (to plan the parts),
+  never a file's contents. The inner zip's record of each entry (its central directory, written
+  at the end, needs them all) is spooled to an unnamed temporary file beside the archive, not
+  kept in memory: a large practice has hundreds of thousands of entries.
+- Zip64 wherever needed: the outer entry always (its size is unknown when its header is
+  written), inner entries larger than 2 GiB, and the inner directory when it passes
+  4 GiB or 65,535 entries.
+- Files that are already compressed (PDF, JPEG, PNG, GIF, TIFF, ZIP, Office files, ...) are
+  stored; everything else is deflated. The outer entry is stored: its content is the
+  compressed inner zip.
+- Deterministic: entries in sorted order (directory by directory, names in code point order),
+  every entry dated the export date taken from the root's name (1980-01-01 when the name
+  carries none), fixed permissions. Two runs over the same tree write the same inner zip
+  bytes; the outer files differ only by the random AES salt.
+- Every directory of the tree gets an entry, so empty folders survive the round trip.
+
+Parts
+-----
+When the archive would exceed ``part_bytes`` (default 4 GiB, the portal's
+``EXPORT_ARCHIVE_PART_BYTES``), patients are spread over parts in sorted order. A patient is
+their folder under ``Clinical Data Export/Patient Records``, their C-CDA file under
+``Clinical Data Export/CCDA Files`` and their folder under ``Patient Images Export``; these
+always land in the same part. Part 1 also carries every file that belongs to no single patient
+(workbook, manifest, reconciliation, image index). Sizes are planned from upper bounds of what
+each file can become in the zip, so no part file exceeds ``part_bytes``, except that a patient
+(or the practice-wide files) larger than ``part_bytes`` on their own gets a part of their own.
+Every part also holds the tree's directory skeleton (the folders that belong to no patient).
+
+Errors name parts, entry numbers and areas of the tree, never a path: paths are PHI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import pickle
+import re
+import secrets
+import stat
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from Cryptodome.Cipher import AES
+from Cryptodome.Util import Counter
+from pyzipper.zipfile_aes import (
+    WZ_AES,
+    WZ_AES_V2,
+    WZ_AES_VENDOR_ID,
+    WZ_SALT_LENGTHS,
+    AESZipFile,
+    AESZipInfo,
+    BaseZipEncrypter,
+)
+
+from exports.packaging.layout import (
+    CCDA_FILES,
+    CLINICAL_DATA_EXPORT,
+    PATIENT_IMAGES_EXPORT,
+    PATIENT_RECORDS,
+)
+
+DEFAULT_PART_BYTES: Final = 4 * 1024**3
+
+#: extensions (lower case, no dot) of formats that are compressed already: stored, not deflated
+STORED_EXTENSIONS: Final = frozenset(
+    {
+        *("pdf", "docx", "xlsx", "pptx"),  # documents
+        *("jpg", "jpeg", "png", "gif", "tif", "tiff", "webp", "heic"),  # images
+        *("zip", "gz", "7z"),  # archives
+        *("mp3", "m4a", "mp4", "mov"),  # audio and video
+    }
+)
+
+ProgressCallback = Callable[[int, int], None]
+
+_CHUNK: Final = 1 << 20
+# where patients live in the tree: folders named after them in these two folders ...
+_PATIENT_FOLDER_PARENTS: Final = (
+    (CLINICAL_DATA_EXPORT, PATIENT_RECORDS),
+    (PATIENT_IMAGES_EXPORT,),
+)
+# ... and their C-CDA file in this one
+_CCDA_FOLDER: Final = (CLINICAL_DATA_EXPORT, CCDA_FILES)
+_ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE: Final = (stat.S_IFREG | 0o644) << 16
+_DIR_MODE: Final = ((stat.S_IFDIR | 0o755) << 16) | 0x10  # 0x10: the MS-DOS directory bit
+_AES_256: Final = 3  # the WinZip AES "strength" code of 256-bit keys
+_UNIX: Final = 3  # "made by" system; fixed so every worker writes the same bytes
+_MAX_FILE_STEM_BYTES: Final = 200  # leaves room for ".part12-of-12.contents.zip" within 255
+# Upper bounds of zip bookkeeping: an entry's local header + zip64 extra + data descriptor +
+# central directory record + zip64 extra, without its name (counted twice on top of these).
+_ENTRY_OVERHEAD: Final = 30 + 20 + 24 + 46 + 28
+# The outer zip around the inner one: headers, AES and zip64 extras, salt, password verifier,
+# MAC, data descriptor, central directory and end records, plus the inner end records.
+_ARCHIVE_OVERHEAD: Final = 4096
+
+
+class ArchiveError(Exception):
+    """The tree cannot be archived as it is. Messages never carry PHI (no paths)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivePart:
+    """One encrypted archive file, ready for delivery."""
+
+    path: Path
+    bytes: int
+    sha256: str  # hex
+    sha1: str  # hex; Box verifies uploads with it
+    patient_folders: int  # patients whose files are in this part
+    number: int  # 1-based
+    of: int  # how many parts the archive has
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A file or directory of the tree, addressed by its path inside the zip."""
+
+    arcname: str  # "<Root>/Clinical Data Export/..."; directories end with "/"
+    path: str
+    size: int  # 0 for directories
+    patient: str | None  # the patient this belongs to, None for practice-wide files and folders
+
+    @property
+    def is_dir(self) -> bool:
+        return self.arcname.endswith("/")
+
+
+@dataclass(slots=True)
+class _PartPlan:
+    patients: set[str] = field(default_factory=set)
+    has_practice_files: bool = False
+    estimated_bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Files and bytes of file content: planned, then counted again as they are archived."""
+
+    files: int = 0
+    bytes: int = 0
+
+
+class _Progress:
+    def __init__(self, callback: ProgressCallback | None, bytes_total: int) -> None:
+        self._callback = callback
+        self._bytes_total = bytes_total
+        self.done = _Tally()
+
+    def file_done(self) -> None:
+        self.done.files += 1
+
+    def read(self, byte_count: int) -> None:
+        self.done.bytes += byte_count
+        if self._callback is not None:
+            self._callback(self.done.bytes, self._bytes_total)
+
+
+def build_archive(
+    tree_root: Path,
+    out_dir: Path,
+    password: str,
+    *,
+    part_bytes: int = DEFAULT_PART_BYTES,
+    progress: ProgressCallback | None = None,
+) -> list[ArchivePart]:
+    """Pack the deliverable tree ``tree_root`` (the ``<Root>`` folder itself) into encrypted
+    zip files in ``out_dir``, split into parts of at most ``part_bytes`` along patients.
+
+    ``progress(bytes_done, bytes_total)`` is called as file contents are read (often: make it
+    cheap or throttle it). Parts get their final names only once all of them are complete and
+    every file of the tree is in one of them; archive files an earlier run left in ``out_dir``
+    for the same root are then removed, so a re-run cleanly replaces a crashed one.
+    """
+    if not password or not password.isascii() or not password.isprintable():
+        raise ValueError("the archive password must be non-empty printable ASCII")
+    if part_bytes <= 0:
+        raise ValueError("part_bytes must be positive")
+    if not tree_root.is_dir():
+        raise ArchiveError("the deliverable tree does not exist or is not a directory")
+    if out_dir.resolve().is_relative_to(tree_root.resolve()):
+        raise ValueError("the archive cannot be written inside the tree it archives")
+
+    with _errors_without_paths():
+        return _build_archive(tree_root, out_dir, password, part_bytes, progress)
+
+
+def _build_archive(
+    tree_root: Path,
+    out_dir: Path,
+    password: str,
+    part_bytes: int,
+    progress: ProgressCallback | None,
+) -> list[ArchivePart]:
+    plans, planned = _plan_parts(tree_root, part_bytes)
+    file_stem = _truncate_utf8(tree_root.name, _MAX_FILE_STEM_BYTES)
+    date_time = _export_date_time(tree_root.name)
+    counter = _Progress(progress, planned.bytes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    parts: list[ArchivePart] = []
+    temp_paths: list[Path] = []
+    try:
+        for number, plan in enumerate(plans, start=1):
+            stem = file_stem if len(plans) == 1 else f"{file_stem}.part{number}-of-{len(plans)}"
+            temp_path = out_dir / f".{stem}.zip.partial"
+            temp_paths.append(temp_path)
+            with open(temp_path, "wb") as file:
+                sink = _HashingWriter(file)
+                _write_encrypted_zip(
+                    sink,
+                    out_dir,
+                    _walk(
+                        tree_root,
+                        include_patient=plan.patients.__contains__,
+                        include_practice_files=plan.has_practice_files,
+                    ),
+                    inner_name=f"{stem}.contents.zip",
+                    password=password.encode("ascii"),
+                    date_time=date_time,
+                    part_number=number,
+                    progress=counter,
+                )
+                file.flush()
+                os.fsync(file.fileno())
+            parts.append(
+                ArchivePart(
+                    path=out_dir / f"{stem}.zip",
+                    bytes=sink.bytes_written,
+                    sha256=sink.sha256.hexdigest(),
+                    sha1=sink.sha1.hexdigest(),
+                    patient_folders=len(plan.patients),
+                    number=number,
+                    of=len(plans),
+                )
+            )
+        if counter.done != planned:
+            raise ArchiveError(
+                f"the tree changed while it was archived: {planned.files} files of "
+                f"{planned.bytes} bytes planned, {counter.done.files} files of "
+                f"{counter.done.bytes} bytes archived"
+            )
+        for temp_path, part in zip(temp_paths, parts, strict=True):
+            os.replace(temp_path, part.path)
+    finally:
+        for temp_path in temp_paths:
+            temp_path.unlink(missing_ok=True)
+    _remove_stale_parts(out_dir, file_stem, keep={part.path for part in parts})
+    return parts
+
+
+@contextmanager
+def _errors_without_paths() -> Iterator[None]:
+    """Turn an OSError into an ArchiveError: OSError messages name files, and file names are
+    PHI. The original is kept out of the traceback for the same reason (tracebacks get logged).
+    """
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ArchiveError(f"reading the tree or writing the archive failed: {reason}") from None
+
+
+def _plan_parts(tree_root: Path, part_bytes: int) -> tuple[list[_PartPlan], _Tally]:
+    """Assign patients to parts in sorted order; returns the plans and the tree's files."""
+    patient_bytes: dict[str, int] = {}
+    practice_bytes = skeleton_bytes = 0
+    planned = _Tally()
+    for entry in _walk(tree_root, include_patient=_everyone, include_practice_files=True):
+        if not entry.is_dir:
+            planned.files += 1
+            planned.bytes += entry.size
+        cost = _estimated_zip_bytes(entry)
+        if entry.patient is not None:
+            patient_bytes[entry.patient] = patient_bytes.get(entry.patient, 0) + cost
+        elif entry.is_dir:
+            skeleton_bytes += cost
+        else:
+            practice_bytes += cost
+
+    base = _ARCHIVE_OVERHEAD + skeleton_bytes
+    plans = [_PartPlan(has_practice_files=True, estimated_bytes=base + practice_bytes)]
+    for patient in sorted(patient_bytes):
+        cost = patient_bytes[patient]
+        current = plans[-1]
+        part_is_empty = not current.patients and not current.has_practice_files
+        if not part_is_empty and current.estimated_bytes + cost > part_bytes:
+            current = _PartPlan(estimated_bytes=base)
+            plans.append(current)
+        current.patients.add(patient)
+        current.estimated_bytes += cost
+    return plans, planned
+
+
+def _everyone(_patient: str) -> bool:
+    return True
+
+
+def _estimated_zip_bytes(entry: _Entry) -> int:
+    """An upper bound of the bytes ``entry`` takes in the inner zip."""
+    name_bytes = 2 * len(entry.arcname.encode("utf-8"))
+    if entry.is_dir or _is_stored(entry.arcname):
+        return _ENTRY_OVERHEAD + name_bytes + entry.size
+    n = entry.size  # zlib's deflateBound(): what deflate can make of incompressible input
+    return _ENTRY_OVERHEAD + name_bytes + n + (n >> 12) + (n >> 14) + (n >> 25) + 13
+
+
+def _is_stored(arcname: str) -> bool:
+    _, dot, extension = arcname.rpartition("/")[2].rpartition(".")
+    return bool(dot) and extension.lower() in STORED_EXTENSIONS
+
+
+def _walk(
+    tree_root: Path,
+    *,
+    include_patient: Callable[[str], bool],
+    include_practice_files: bool,
+) -> Iterator[_Entry]:
+    """The tree's entries in sorted order, skipping patients not included (without reading
+    their folders) and, unless included, the files that belong to no patient. Directories
+    that belong to no patient are always yielded."""
+    root_name = tree_root.name
+    yield _Entry(f"{root_name}/", str(tree_root), 0, None)
+    yield from _walk_directory(
+        str(tree_root),
+        (),
+        f"{root_name}/",
+        None,
+        include_patient,
+        include_practice_files,
+    )
+
+
+def _walk_directory(
+    directory: str,
+    rel_parts: tuple[str, ...],
+    arc_prefix: str,
+    patient: str | None,
+    include_patient: Callable[[str], bool],
+    include_practice_files: bool,
+) -> Iterator[_Entry]:
+    with os.scandir(directory) as scan:
+        children = sorted(scan, key=lambda child: child.name)
+    # the top-level folders are the deliverable's own; anything deeper may name a patient
+    area = f"'{rel_parts[0]}'" if rel_parts else "the tree's top level"
+    for child in children:
+        if child.is_symlink() or not (child.is_dir() or child.is_file()):
+            raise ArchiveError(f"something under {area} is a link or a special file")
+        is_dir = child.is_dir()
+        owner = patient if patient is not None else _patient_of(rel_parts, child.name, is_dir)
+        if owner is not None and not include_patient(owner):
+            continue
+        if is_dir:
+            arcname = f"{arc_prefix}{child.name}/"
+            yield _Entry(arcname, child.path, 0, owner)
+            yield from _walk_directory(
+                child.path,
+                (*rel_parts, child.name),
+                arcname,
+                owner,
+                include_patient,
+                include_practice_files,
+            )
+        elif owner is not None or include_practice_files:
+            size = child.stat(follow_symlinks=False).st_size
+            yield _Entry(f"{arc_prefix}{child.name}", child.path, size, owner)
+
+
+def _patient_of(parent_parts: tuple[str, ...], name: str, is_dir: bool) -> str | None:
+    """The patient a top-level item of a patient area belongs to, None if it is no patient's."""
+    if is_dir and parent_parts in _PATIENT_FOLDER_PARENTS:
+        return name
+    if not is_dir and parent_parts == _CCDA_FOLDER and name.endswith(".xml"):
+        return name.removesuffix(".xml")
+    return None
+
+
+class _AesZipFile(AESZipFile):
+    """pyzipper's zip writer, encrypting with ``_Aes256Encrypter``."""
+
+    def get_encrypter(self) -> _Aes256Encrypter:
+        return _Aes256Encrypter(self.pwd)
+
+
+class _Aes256Encrypter(BaseZipEncrypter):
+    """WinZip AES-256, AE-2 (as pyzipper's own encrypter writes it), three times as fast:
+    HMAC-SHA1 from OpenSSL (``hmac``) rather than pycryptodome's, and no buffer copies.
+
+    AE-2 leaves the CRC out (it would leak a checksum of the plaintext); the MAC checks the
+    data instead. Key derivation, counter mode and MAC are those of the WinZip AES spec:
+    PBKDF2-HMAC-SHA1 with 1,000 rounds over a random 16-byte salt, AES-CTR with a
+    little-endian counter starting at 1, HMAC-SHA1 of the ciphertext cut to 10 bytes.
+    """
+
+    _KEY_BYTES = 32
+    _MAC_BYTES = 10
+
+    def __init__(self, password: bytes) -> None:
+        self._salt = secrets.token_bytes(WZ_SALT_LENGTHS[_AES_256])
+        keys = hashlib.pbkdf2_hmac(
+            "sha1", password, self._salt, 1000, dklen=2 * self._KEY_BYTES + 2
+        )
+        self._cipher = AES.new(
+            keys[: self._KEY_BYTES],
+            AES.MODE_CTR,
+            counter=Counter.new(128, initial_value=1, little_endian=True),
+        )
+        self._mac = hmac.new(keys[self._KEY_BYTES : 2 * self._KEY_BYTES], digestmod="sha1")
+        self._password_verifier = keys[2 * self._KEY_BYTES :]
+
+    def update_zipinfo(self, zipinfo: AESZipInfo) -> None:
+        zipinfo.wz_aes_vendor_id = WZ_AES_VENDOR_ID
+        zipinfo.wz_aes_strength = _AES_256
+        zipinfo.wz_aes_version = WZ_AES_V2
+
+    def finalize_zipinfo(self, zipinfo: AESZipInfo) -> None:
+        """Nothing to add at the end: AE-2 needs no CRC."""
+
+    def encryption_header(self) -> bytes:
+        return self._salt + self._password_verifier
+
+    def encrypt(self, data: bytes) -> bytearray:
+        encrypted = bytearray(len(data))
+        self._cipher.encrypt(data, output=encrypted)
+        self._mac.update(encrypted)
+        return encrypted
+
+    def flush(self) -> bytes:
+        return self._mac.digest()[: self._MAC_BYTES]
+
+
+def _write_encrypted_zip(
+    sink: BinaryIO,
+    spool_dir: Path,
+    entries: Iterator[_Entry],
+    *,
+    inner_name: str,
+    password: bytes,
+    date_time: tuple[int, int, int, int, int, int],
+    part_number: int,
+    progress: _Progress,
+) -> None:
+    """Write to ``sink`` the outer AES zip whose one entry is the inner zip of ``entries``
+    (its entries' records spooled in ``spool_dir`` until the end)."""
+    outer_info = AESZipInfo(inner_name, date_time)
+    outer_info.compress_type = zipfile.ZIP_STORED
+    outer_info.external_attr = _FILE_MODE
+    outer_info.create_system = _UNIX
+    with _AesZipFile(sink, "w", encryption=WZ_AES) as outer:
+        outer.setpassword(password)
+        with (
+            outer.open(outer_info, "w", force_zip64=True) as encrypted,
+            # coalesces the inner zip's many small header writes into few encrypt calls
+            io.BufferedWriter(encrypted, _CHUNK) as buffered,
+            _InnerZipFile(buffered, spool_dir) as inner,
+        ):
+            for index, entry in enumerate(entries, start=1):
+                info = zipfile.ZipInfo(entry.arcname, date_time)
+                info.create_system = _UNIX
+                if entry.is_dir:
+                    info.external_attr = _DIR_MODE
+                    info.CRC = info.compress_size = 0
+                    inner.mkdir(info)
+                    continue
+                info.external_attr = _FILE_MODE
+                info.file_size = entry.size  # decides whether the entry needs zip64
+                info.compress_type = (
+                    zipfile.ZIP_STORED if _is_stored(entry.arcname) else zipfile.ZIP_DEFLATED
+                )
+                if not _copy_file(entry.path, inner, info, progress):
+                    raise ArchiveError(
+                        f"part {part_number}, entry {index}: the file changed size while it "
+                        "was archived"
+                    )
+                progress.file_done()
+
+
+class _InnerZipFile(zipfile.ZipFile):
+    """A zip writer that keeps the records of the entries it wrote on disk, not in memory.
+
+    ``zipfile`` keeps a ``ZipInfo`` per entry (~600 bytes with its name) in ``filelist`` and
+    ``NameToInfo`` until it writes the central directory at the end; for a part of 250,000
+    entries that is 150 MB. Here ``filelist`` is a ``_SpooledEntries`` and ``NameToInfo``
+    keeps nothing: it only serves lookups by name (and a duplicate-name warning), and this
+    writer adds entries from a directory walk, whose names are unique.
+    """
+
+    def __init__(self, file: BinaryIO, spool_dir: Path) -> None:
+        super().__init__(file, "w", allowZip64=True)
+        self.filelist = _SpooledEntries(spool_dir)  # type: ignore[assignment]
+        self.NameToInfo = _NoNames()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.filelist.close()
+
+
+class _SpooledEntries:
+    """The list of written entries ``zipfile`` keeps, pickled to an unnamed temporary file.
+
+    ``zipfile`` appends an entry once it is complete and, writing the central directory,
+    counts and iterates them in order; that is all this list offers.
+    """
+
+    def __init__(self, spool_dir: Path) -> None:
+        # Entry names are PHI: kept beside the archive, in a file no other process can open
+        # by name, gone when closed (``close``, called by the zip writer's close).
+        self._file = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115
+        self._count = 0
+
+    def append(self, info: zipfile.ZipInfo) -> None:
+        pickle.dump(info, self._file, pickle.HIGHEST_PROTOCOL)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[zipfile.ZipInfo]:
+        self._file.seek(0)
+        for _ in range(self._count):
+            yield pickle.load(self._file)  # noqa: S301 (written by this object just before)
+        self._file.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _NoNames(dict):
+    """A ``NameToInfo`` that remembers nothing."""
+
+    def __setitem__(self, name: str, info: zipfile.ZipInfo) -> None:
+        pass
+
+
+def _copy_file(
+    path: str, inner: zipfile.ZipFile, info: zipfile.ZipInfo, progress: _Progress
+) -> bool:
+    """Copy the file's ``info.file_size`` bytes into the zip; False if it has more or fewer."""
+    remaining = info.file_size
+    with open(path, "rb", buffering=0) as source, inner.open(info, "w") as target:
+        while remaining and (chunk := source.read(min(_CHUNK, remaining))):
+            target.write(chunk)
+            remaining -= len(chunk)
+            progress.read(len(chunk))
+        return remaining == 0 and not source.read(1)
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only, non-seekable file that hashes what it writes.
+
+    Non-seekable on purpose: the zip writer then never goes back to patch a header, so the
+    hashes computed on the way are the hashes of the finished file.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.sha256 = hashlib.sha256()
+        self.sha1 = hashlib.sha1(usedforsecurity=False)
+        self.bytes_written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._file.write(data)
+        self.sha256.update(data)
+        self.sha1.update(data)
+        self.bytes_written += len(data)
+        return len(data)
+
+
+def _export_date_time(root_name: str) -> tuple[int, int, int, int, int, int]:
+    match = re.search(r"_(\d{4}-\d{2}-\d{2})$", root_name)
+    try:
+        export_date = date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        export_date = None
+    if export_date is None or export_date.year < 1980:
+        return _ZIP_EPOCH
+    return (export_date.year, export_date.month, export_date.day, 0, 0, 0)
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def _remove_stale_parts(out_dir: Path, file_stem: str, keep: set[Path]) -> None:
+    """Delete archive files an earlier run left for the same root (a different split, or the
+    temporary files of a killed run)."""
+    pattern = re.compile(r"\.?" + re.escape(file_stem) + r"(\.part\d+-of-\d+)?\.zip(\.partial)?")
+    for candidate in out_dir.iterdir():
+        if pattern.fullmatch(candidate.name) and candidate not in keep:
+            candidate.unlink()

@@ -1,0 +1,16 @@
+"""C-CDA R2.1 Continuity of Care Documents: generated from a ``PatientRecord``, validated
+against the vendored CDA schema (with SDTC extensions) and the HL7 C-CDA R2.1 Schematron."""
+
+from .generate import AuthoringSystem, Organization, build_ccd
+from .validate import CcdaValidator, Stage, ValidationProblem, ValidationResult, validate_ccda
+
+__all__ = [
+    "AuthoringSystem",
+    "CcdaValidator",
+    "Organization",
+    "Stage",
+    "ValidationProblem",
+    "ValidationResult",
+    "build_ccd",
+    "validate_ccda",
+]

@@ -1,0 +1,178 @@
+"""Small builders for the CDA data types the document is made of (II, CD, TS, IVL_TS, AD, TEL).
+
+Every string that reaches the tree goes through ``clean_text`` first: sources hold free text
+with control characters XML cannot carry, and one such character must not cost a document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+
+from lxml import etree
+
+from exports.sources.records import Address
+
+from .vocabulary import Code, NullFlavor
+
+V3 = "urn:hl7-org:v3"
+SDTC = "urn:hl7-org:sdtc"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NSMAP = {None: V3, "sdtc": SDTC, "xsi": XSI}
+XSI_TYPE = f"{{{XSI}}}type"
+
+Element = etree._Element
+
+# Characters XML 1.0 cannot hold: C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry; everything else is kept."""
+    return _XML_ILLEGAL.sub("", text)
+
+
+def add(parent: Element, tag: str, attrib: Mapping[str, str] | None = None) -> Element:
+    """A child element in the HL7 v3 namespace (attribute values are trusted, not cleaned)."""
+    return etree.SubElement(parent, f"{{{V3}}}{tag}", attrib)
+
+
+def add_text(parent: Element, tag: str, text: str) -> Element:
+    element = add(parent, tag)
+    element.text = clean_text(text)
+    return element
+
+
+def add_sdtc(parent: Element, tag: str, attrib: Mapping[str, str]) -> Element:
+    return etree.SubElement(parent, f"{{{SDTC}}}{tag}", attrib)
+
+
+def add_template(parent: Element, root: str, extension: str | None = None) -> None:
+    """The templateId pair C-CDA R2.1 asks for: the R2.1 version, and the R1.1 root when
+    the template had one (``extension`` given)."""
+    if extension:
+        add(parent, "templateId", {"root": root})
+        add(parent, "templateId", {"root": root, "extension": extension})
+    else:
+        add(parent, "templateId", {"root": root})
+
+
+def add_id(parent: Element, root: str, extension: str | None = None) -> Element:
+    attrib = {"root": root}
+    if extension:
+        attrib["extension"] = clean_text(extension)
+    return add(parent, "id", attrib)
+
+
+def add_code(
+    parent: Element,
+    value: Code | NullFlavor,
+    *,
+    tag: str = "code",
+    reference: str | None = None,
+    xsi_type: str | None = None,
+    translations: tuple[Code, ...] = (),
+) -> Element:
+    """A CD/CE: the code, or a nullFlavor; ``reference`` points originalText at the
+    narrative (``#id``) so the reader sees what the source said."""
+    attrib = {XSI_TYPE: xsi_type} if xsi_type else {}
+    if isinstance(value, Code):
+        attrib |= {"code": value.code, "codeSystem": value.system}
+        if value.display:
+            attrib["displayName"] = clean_text(value.display)
+    else:
+        attrib["nullFlavor"] = value.value
+    element = add(parent, tag, attrib)
+    if reference:
+        original_text = add(element, "originalText")
+        add(original_text, "reference", {"value": f"#{reference}"})
+    for translation in translations:
+        add_code(element, translation, tag="translation")
+    return element
+
+
+def timestamp(moment: date | datetime) -> str:
+    """The HL7 TS form: YYYYMMDD for a day, YYYYMMDDHHMMSS[+ZZZZ] for a moment."""
+    if not isinstance(moment, datetime):
+        return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+    stamp = (
+        f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+        f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}"
+    )
+    offset = moment.utcoffset()
+    if offset is None:
+        return stamp
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{stamp}{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def add_time(
+    parent: Element,
+    tag: str,
+    moment: date | datetime | None,
+    null_flavor: NullFlavor = NullFlavor.UNKNOWN,
+) -> Element:
+    """A TS: the moment, or ``nullFlavor`` when the source did not know it."""
+    if moment is None:
+        return add(parent, tag, {"nullFlavor": null_flavor.value})
+    return add(parent, tag, {"value": timestamp(moment)})
+
+
+def add_interval(
+    parent: Element,
+    low: date | datetime | None,
+    high: date | datetime | None = None,
+    *,
+    with_high: bool = False,
+    xsi_type: str | None = None,
+) -> Element:
+    """An IVL_TS effectiveTime: low always (nullFlavor when unknown), high when given or
+    ``with_high`` (a finished thing has an end even when nobody recorded it)."""
+    effective_time = add(parent, "effectiveTime", {XSI_TYPE: xsi_type} if xsi_type else None)
+    add_time(effective_time, "low", low)
+    if high is not None or with_high:
+        add_time(effective_time, "high", high)
+    return effective_time
+
+
+def add_address(parent: Element, address: Address, use: str | None = None) -> Element:
+    """A US Realm Address (AD.US.FIELDED); unknown parts carry nullFlavor."""
+    lines = [line for line in (address.line1, address.line2) if line.strip()]
+    if not (lines or address.city.strip() or address.state.strip() or address.zip_code.strip()):
+        return add(parent, "addr", {"nullFlavor": NullFlavor.UNKNOWN.value})
+    addr = add(parent, "addr", {"use": use} if use else None)
+    for line in lines or [""]:
+        _add_address_part(addr, "streetAddressLine", line)
+    _add_address_part(addr, "city", address.city)
+    _add_address_part(addr, "state", address.state)
+    _add_address_part(addr, "postalCode", address.zip_code)
+    add_text(addr, "country", "US")
+    return addr
+
+
+def _add_address_part(addr: Element, tag: str, text: str) -> None:
+    if text.strip():
+        add_text(addr, tag, text.strip())
+    else:
+        add(addr, tag, {"nullFlavor": NullFlavor.UNKNOWN.value})
+
+
+_PHONE_CHARACTERS = re.compile(r"[^0-9+]")
+
+
+def telecom_value(phone: str = "", email: str = "") -> str | None:
+    """The TEL URL of a phone number (digits kept, punctuation dropped) or an e-mail address."""
+    if email.strip():
+        return "mailto:" + clean_text(email.strip())
+    digits = _PHONE_CHARACTERS.sub("", phone)
+    return f"tel:{digits}" if digits else None
+
+
+def add_telecoms(parent: Element, telecoms: list[tuple[str, str]]) -> None:
+    """One telecom per (use, URL), or a single nullFlavor telecom when there are none."""
+    for use, value in telecoms:
+        add(parent, "telecom", {"use": use, "value": value})
+    if not telecoms:
+        add(parent, "telecom", {"nullFlavor": NullFlavor.UNKNOWN.value})

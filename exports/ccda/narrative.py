@@ -1,0 +1,55 @@
+"""Section narrative: the human-readable tables that entries point their text at."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from .elements import Element, add, add_text, clean_text
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def add_paragraph(section_text: Element, text: str) -> None:
+    add_text(section_text, "paragraph", text)
+
+
+class NarrativeTable:
+    """A ``<table>`` in a section's ``<text>``, one row per record.
+
+    Rows and chosen cells carry ``ID`` attributes so entries can reference them
+    (``<reference value="#medication-3"/>``); ids are made from the section's prefix and the
+    row's position, never from source data, so they are always valid and unique.
+    """
+
+    def __init__(self, section_text: Element, prefix: str, headers: Sequence[str]) -> None:
+        self._prefix = prefix
+        self._count = 0
+        table = add(section_text, "table", {"border": "1", "width": "100%"})
+        header_row = add(add(table, "thead"), "tr")
+        for header in headers:
+            add_text(header_row, "th", header)
+        self._body = add(table, "tbody")
+
+    def add_row(self, cells: Sequence[str], cell_ids: Mapping[int, str] = {}) -> str:
+        """Append a row; ``cell_ids`` names cells (by column) that entries reference.
+
+        Returns the row's id; a named cell's id is ``f"{row_id}-{name}"``.
+        """
+        self._count += 1
+        row_id = f"{self._prefix}-{self._count}"
+        row = add(self._body, "tr", {"ID": row_id})
+        for column, text in enumerate(cells):
+            cell = add(
+                row, "td", {"ID": f"{row_id}-{cell_ids[column]}"} if column in cell_ids else None
+            )
+            _set_multiline_text(cell, text)
+        return row_id
+
+
+def _set_multiline_text(cell: Element, text: str) -> None:
+    """Lines of the source text become lines in the rendered narrative (``<br/>``)."""
+    lines = _LINE_BREAK.split(clean_text(text))
+    cell.text = lines[0]
+    for line in lines[1:]:
+        add(cell, "br").tail = line

@@ -1,0 +1,101 @@
+"""What every section shares: the skeleton, the narrative table, entry ids and references."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TypeVar
+
+from .. import vocabulary as voc
+from ..elements import Element, add, add_code, add_id, add_template, add_text
+from ..narrative import NarrativeTable, add_paragraph
+from ..vocabulary import Code
+
+T = TypeVar("T")
+
+ASSERTION = Code("ASSERTION", voc.ACT_CODE)
+CONCERN = Code("CONC", voc.ACT_CLASS, "Concern")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordIds:
+    """Mints entry ids: ``root`` is the OID the source's record ids are unique under, and
+    each kind of record gets its own extension prefix so ids of different kinds never meet.
+    """
+
+    root: str
+
+    def add(self, parent: Element, kind: str, source_id: str) -> Element:
+        return add_id(parent, self.root, f"{kind}/{source_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class SectionKind:
+    """A section template, and the narrative table its records are listed in."""
+
+    template_root: str
+    template_extension: str
+    code: Code
+    title: str
+    no_information: str
+    row_prefix: str  # narrative ids: "<row_prefix>-<n>", "<row_prefix>-<n>-<cell name>"
+    headers: tuple[str, ...]
+    cell_ids: Mapping[int, str] = field(default_factory=dict)  # column -> cell name
+
+
+def add_section(
+    body: Element, kind: SectionKind, *, empty: bool
+) -> tuple[Element, NarrativeTable | None]:
+    """The section skeleton: templateIds, code, title and text, then a table, or (when
+    ``empty``) nullFlavor="NI" and the "no information" paragraph."""
+    section = add(add(body, "component"), "section", {"nullFlavor": "NI"} if empty else None)
+    add_template(section, kind.template_root, kind.template_extension)
+    add_code(section, kind.code)
+    add_text(section, "title", kind.title)
+    text = add(section, "text")
+    if empty:
+        add_paragraph(text, kind.no_information)
+        return section, None
+    return section, NarrativeTable(text, kind.row_prefix, kind.headers)
+
+
+def add_table_section(
+    body: Element,
+    kind: SectionKind,
+    records: Sequence[T],
+    cells: Callable[[T], Sequence[str]],
+    add_record_entry: Callable[[Element, T, str, RecordIds], None],
+    ids: RecordIds,
+) -> None:
+    """A section with one table row and one entry per record, none left out."""
+    section, table = add_section(body, kind, empty=not records)
+    for record in records:
+        assert table is not None  # there is a table whenever there are records
+        row = table.add_row(cells(record), kind.cell_ids)
+        add_record_entry(add_entry(section), record, row, ids)
+
+
+def add_entry(section: Element) -> Element:
+    return add(section, "entry", {"typeCode": "DRIV"})
+
+
+def add_text_reference(parent: Element, reference: str) -> None:
+    """``<text><reference value="#row"/></text>``: the entry's narrative."""
+    add(add(parent, "text"), "reference", {"value": f"#{reference}"})
+
+
+def day(moment: date | datetime | None) -> str:
+    """A date (or date and time) as the narrative shows it."""
+    if moment is None:
+        return ""
+    if isinstance(moment, datetime):
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.isoformat()
+
+
+def pq_value(value: Decimal) -> str:
+    """A PQ value: plain decimal notation, no trailing zeros."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

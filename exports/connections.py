@@ -1,0 +1,137 @@
+"""Attaching a practice's data source to a request, and testing it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from exports.models import SourceConnection, SourceKind
+from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
+from exports.sources.drchrono.client import OAuthTokens
+from exports.sources.records import SourceError
+from exports.sources.registry import drchrono_credentials, open_source
+from requests_app import permissions
+from requests_app.models import ExportRequest, Status
+from requests_app.services import RequestActionError, record_event
+
+logger = logging.getLogger(__name__)
+
+# A running pipeline reads the source: it is not swapped underneath it.
+CONNECTABLE = (Status.CLAIMED, Status.FAILED)
+
+
+def _locked_request(export_request_id: int, actor) -> ExportRequest:
+    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+    if not permissions.can_operate_request(actor, export_request):
+        logger.warning(
+            "permission denied: user=%s action=source.connected request=%s",
+            actor.pk,
+            export_request_id,
+        )
+        raise PermissionDenied
+    if export_request.status not in CONNECTABLE:
+        raise RequestActionError(
+            "The data source can be changed only while the request is claimed."
+        )
+    return export_request
+
+
+def _save(
+    export_request: ExportRequest, actor, *, kind: str, options: dict, credentials: str
+) -> SourceConnection:
+    connection, _ = SourceConnection.objects.update_or_create(
+        request=export_request,
+        defaults={
+            "kind": kind,
+            "options": options,
+            "credentials": credentials,
+            "updated_by": actor,
+            "last_tested_at": None,
+            "last_test_ok": None,
+            "last_test_patient_count": None,
+            "last_test_detail": "",
+        },
+    )
+    record_event(
+        export_request, actor=actor, action="source.connected", from_status=export_request.status,
+        details={"kind": kind, **options},
+    )  # fmt: skip
+    return connection
+
+
+@transaction.atomic
+def source_connect_demo(
+    *, export_request_id: int, actor, patients: int, seed: int
+) -> SourceConnection:
+    if not MIN_PATIENTS <= patients <= MAX_PATIENTS:
+        raise RequestActionError(
+            f"A demo practice has {MIN_PATIENTS:,} to {MAX_PATIENTS:,} patients."
+        )
+    export_request = _locked_request(export_request_id, actor)
+    return _save(
+        export_request,
+        actor,
+        kind=SourceKind.DEMO,
+        options={"patients": patients, "seed": seed},
+        credentials="",
+    )
+
+
+@transaction.atomic
+def source_connect_drchrono(
+    *,
+    export_request_id: int,
+    actor,
+    client_id: str,
+    client_secret: str,
+    access_token: str,
+    refresh_token: str,
+    expires_at: datetime,
+) -> SourceConnection:
+    """The secrets are stored encrypted and never shown again; only the client id is."""
+    if not all(value.strip() for value in (client_id, client_secret, access_token, refresh_token)):
+        raise RequestActionError(
+            "DrChrono needs the client id, client secret, access token and refresh token."
+        )
+    export_request = _locked_request(export_request_id, actor)
+    tokens = OAuthTokens(
+        access_token=access_token.strip(),
+        refresh_token=refresh_token.strip(),
+        expires_at=expires_at,
+    )
+    return _save(
+        export_request,
+        actor,
+        kind=SourceKind.DRCHRONO,
+        options={"client_id": client_id.strip()},
+        credentials=drchrono_credentials(client_secret=client_secret.strip(), tokens=tokens),
+    )
+
+
+def source_test_connection(*, export_request_id: int, actor, spool_dir) -> SourceConnection:
+    """Ask the source what it can see. Slow I/O runs outside any transaction."""
+    with transaction.atomic():
+        export_request = _locked_request(export_request_id, actor)
+        connection = SourceConnection.objects.get(request=export_request)
+    try:
+        with open_source(connection, spool_dir=spool_dir) as source:
+            report = source.test_connection()
+        ok, count, detail = report.ok, report.patient_count, report.detail
+    except SourceError as exc:
+        ok, count, detail = False, None, str(exc)
+    SourceConnection.objects.filter(pk=connection.pk).update(
+        last_tested_at=timezone.now(),
+        last_test_ok=ok,
+        last_test_patient_count=count,
+        last_test_detail=detail[:300],
+    )
+    record_event(
+        export_request, actor=actor, action="source.tested", from_status=export_request.status,
+        details={"ok": ok, "patient_count": count},
+    )  # fmt: skip
+    connection.refresh_from_db()
+    return connection

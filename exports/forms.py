@@ -1,0 +1,44 @@
+"""Forms for the pipeline's controls. They check what a person typed; services check the rest."""
+
+from __future__ import annotations
+
+from django import forms
+
+from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
+
+
+class DemoSourceForm(forms.Form):
+    patients = forms.IntegerField(
+        label="Patients", min_value=MIN_PATIENTS, max_value=MAX_PATIENTS, initial=50
+    )
+    seed = forms.IntegerField(
+        label="Seed", min_value=0, max_value=2**31 - 1, initial=1,
+        help_text="The same seed always makes the same practice.",
+    )  # fmt: skip
+
+
+class DrChronoSourceForm(forms.Form):
+    """OAuth credentials from the practice's DrChrono API application. Stored encrypted; the
+    secrets are never shown again."""
+
+    client_id = forms.CharField(label="Client id", max_length=200)
+    client_secret = forms.CharField(
+        label="Client secret", max_length=500, widget=forms.PasswordInput
+    )
+    access_token = forms.CharField(
+        label="Access token", max_length=2000, widget=forms.PasswordInput
+    )
+    refresh_token = forms.CharField(
+        label="Refresh token", max_length=2000, widget=forms.PasswordInput
+    )
+    expires_at = forms.DateTimeField(
+        label="Access token expires at",
+        help_text="As DrChrono gave it (YYYY-MM-DD HH:MM, UTC). The portal refreshes it.",
+    )
+
+
+class ApproveDeliveryForm(forms.Form):
+    acknowledge_failures = forms.BooleanField(
+        label="I have read the reconciliation; deliver without the records it lists as failed.",
+        required=False,
+    )

@@ -1,0 +1,136 @@
+"""Sources for exports run outside the portal (``manage.py export_practice``, benchmarks).
+
+The portal opens a source from a request's stored connection (``sources.registry``); a local
+export has no database rows, so it describes its source with a small picklable spec instead.
+A spec is what a worker process receives to open its own source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from exports.sources.base import PracticeSource
+from exports.sources.demo import DEFAULT_LARGE_DOCUMENT_BYTES, DemoSource
+from exports.sources.drchrono import ClientSettings, DrChronoSource, OAuthTokens
+from exports.sources.records import SourceError
+
+#: an access token given without its expiry is used until DrChrono answers 401, then renewed
+_UNKNOWN_EXPIRY = datetime(9999, 1, 1, tzinfo=UTC)
+#: no access token given: renew one before the first request
+_ALREADY_EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SourceSpec(Protocol):
+    """Everything needed to open one source, in any process."""
+
+    #: at most this many processes may read the source at once (None: no limit)
+    max_workers: ClassVar[int | None]
+
+    def open(self, spool_dir: Path) -> PracticeSource:
+        """A new source; ``spool_dir`` is a private folder it may keep files in."""
+        ...
+
+
+@dataclass(frozen=True)
+class DemoSourceSpec:
+    """The synthetic demo practice: opens anywhere, any number of times, identically."""
+
+    patients: int
+    seed: int
+    practice_name: str = "Demo Family Practice"
+    large_document_bytes: int = DEFAULT_LARGE_DOCUMENT_BYTES
+
+    max_workers: ClassVar[int | None] = None
+
+    def open(self, spool_dir: Path) -> PracticeSource:
+        return DemoSource(
+            patients=self.patients,
+            seed=self.seed,
+            practice_name=self.practice_name,
+            large_document_bytes=self.large_document_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class DrChronoSourceSpec:
+    """A practice's DrChrono account, one OAuth grant.
+
+    Read by one process: DrChrono's hourly request limit and its refresh token, which turns
+    over at every renewal, belong to the grant, so parallel readers would each spend a whole
+    hour's budget and race each other to renew the token. ``prepare()`` spools the practice
+    in a few hundred requests; the time goes into file downloads, which the budget paces.
+
+    Renewed tokens are written to ``token_file`` (owner-only) at once, so the grant survives
+    the run.
+    """
+
+    settings: ClientSettings
+    tokens: OAuthTokens
+    token_file: Path
+    requests_per_hour: int = 500
+
+    max_workers: ClassVar[int | None] = 1
+
+    def open(self, spool_dir: Path) -> PracticeSource:
+        return DrChronoSource.connect(
+            self.settings,
+            self.tokens,
+            on_tokens_refreshed=lambda tokens: save_tokens(self.token_file, tokens),
+            spool_dir=spool_dir,
+            requests_per_hour=self.requests_per_hour,
+            # Every patient gets our generated CCD; DrChrono's own would cost a request each.
+            include_source_ccda=False,
+        )
+
+
+def initial_tokens(access_token: str, refresh_token: str) -> OAuthTokens:
+    """Tokens given by hand: their expiry is unknown, so DrChrono's 401 decides when the
+    access token is renewed (or it is renewed at once when none is given)."""
+    if not refresh_token:
+        raise ValueError("a DrChrono refresh token is required")
+    return OAuthTokens(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_at=_UNKNOWN_EXPIRY if access_token else _ALREADY_EXPIRED,
+    )
+
+
+def load_tokens(path: Path) -> OAuthTokens:
+    """The tokens a previous run saved with ``save_tokens``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return OAuthTokens(
+            access_token=data["access_token"],
+            refresh_token=data["refresh_token"],
+            expires_at=datetime.fromisoformat(data["expires_at"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = type(exc).__name__
+        raise SourceError(f"the DrChrono token file cannot be read ({reason})") from None
+
+
+def save_tokens(path: Path, tokens: OAuthTokens) -> None:
+    """Replace ``path`` atomically with ``tokens``, readable by the owner only."""
+    document = json.dumps(
+        {
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": tokens.expires_at.isoformat(),
+        }
+    )
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp: mode 0600
+            file.write(document)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,155 @@
+"""The pipeline's records: the source a request reads from, each export attempt, its batches.
+
+Progress lives here, not in Celery: any worker can pick up where another stopped, and the
+request page reads it for the progress bar.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from exportportal.encryption import EncryptedTextField
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each worker answered: admins see whether anyone is there to do the work."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    last_seen = models.DateTimeField(default=timezone.now)
+    pid = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def is_alive(self, now=None, *, within_seconds: int = 180) -> bool:
+        return ((now or timezone.now()) - self.last_seen).total_seconds() <= within_seconds
+
+
+class SourceKind(models.TextChoices):
+    DEMO = "demo", "Demo practice (synthetic data)"
+    DRCHRONO = "drchrono", "DrChrono API"
+
+
+class SourceConnection(models.Model):
+    """Where a request's practice data comes from. Credentials are encrypted and never shown."""
+
+    request = models.OneToOneField(
+        "requests_app.ExportRequest", on_delete=models.CASCADE, related_name="source_connection"
+    )
+    kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    options = models.JSONField(default=dict, blank=True, help_text="Non-secret settings.")
+    credentials = EncryptedTextField(blank=True, help_text="JSON of secrets, encrypted at rest.")
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True)
+    last_test_patient_count = models.PositiveIntegerField(null=True, blank=True)
+    last_test_detail = models.CharField(max_length=300, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for request {self.request_id}"
+
+
+class Stage(models.TextChoices):
+    EXTRACTING = "extracting", "Extracting"
+    PACKAGING = "packaging", "Packaging"
+    AWAITING_REVIEW = "awaiting_review", "Awaiting review"
+    UPLOADING = "uploading", "Uploading"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+    DELETED = "deleted", "Deleted"
+
+
+class ExportJob(models.Model):
+    """One attempt at exporting a request: its staging folder, batches, archive and delivery."""
+
+    request = models.ForeignKey(
+        "requests_app.ExportRequest", on_delete=models.PROTECT, related_name="jobs"
+    )
+    attempt = models.PositiveIntegerField()
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.EXTRACTING)
+    failed_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    error = models.TextField(blank=True, help_text="What went wrong, without PHI.")
+    staging_dir = models.CharField(max_length=500)
+    export_date = models.DateField()
+    patient_count = models.PositiveIntegerField(null=True, blank=True)
+    batch_size = models.PositiveIntegerField(default=250)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a single-task stage runs."
+    )
+    stage_bytes_done = models.PositiveBigIntegerField(default=0)
+    stage_bytes_total = models.PositiveBigIntegerField(default=0)
+    reconciliation = models.JSONField(null=True, blank=True)
+    archive_parts = models.JSONField(default=list, blank=True)
+    archive_password = EncryptedTextField(blank=True)
+    shared_link_password = EncryptedTextField(
+        blank=True, help_text="Protects the Box shared link; never the archive password."
+    )
+    delivery_receipt = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    extracted_at = models.DateTimeField(null=True, blank=True)
+    packaged_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "attempt"], name="one_job_per_attempt")
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of request {self.request_id}"
+
+    @property
+    def records_failed(self) -> int:
+        """Records the reconciliation lists as failed (seen in the source, not exported)."""
+        return sum(line["failed"] for line in (self.reconciliation or {}).get("lines", []))
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class ExtractBatch(models.Model):
+    """A slice of the practice's patients, extracted by one task on any worker."""
+
+    job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    patient_ids = models.JSONField(help_text="The source's patient ids, in order.")
+    status = models.CharField(
+        max_length=10, choices=BatchStatus.choices, default=BatchStatus.PENDING
+    )
+    patients_done = models.PositiveIntegerField(default=0)
+    files = models.PositiveIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0)
+    records_failed = models.PositiveIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0, help_text="How many times a worker took it.")
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="batch_number_per_job")
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.number} of job {self.job_id}"
+
+    @property
+    def patient_total(self) -> int:
+        return len(self.patient_ids)

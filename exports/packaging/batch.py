@@ -1,0 +1,384 @@
+"""Extraction of one batch of patients into the staging tree and the batch's spool.
+
+``extract_batch`` can run anywhere the staging folder is shared, in parallel with other
+batches, and more than once: each patient's folders are cleared and rewritten, and the spool
+of the new run replaces the old one as a whole (see ``spool``). Memory holds one patient's
+record at a time; file contents stream to disk in the source's chunks.
+
+What becomes of each record (the reconciliation counts exactly this):
+
+- Every patient read is exported (a row in Patients, inactive and deceased included); a patient
+  the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason.
+- Rows only (exported): insurance history, payments, medications, allergies, problems,
+  appointments, messages (their text file is ours, it cannot be unavailable).
+- Files: signed clinical notes, documents, message attachments, faxes and referrals, lab
+  reports, the photo and insurance cards are exported when their file is written, otherwise
+  failed with the reason (unavailable in the source, no file in the source, content not what
+  the name promises). Failed files still get their workbook row, with an empty path.
+- Excluded: unlocked notes, and faxes/referrals with no patient.
+- Failures the source reported in ``PatientRecord.failures`` are counted as failed.
+- The C-CDA: always our generated CCD (``ccda_builder``), so every patient gets the same R2.1
+  document; one that fails ``ccda_validator`` is not shipped and is counted failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from exports.sources.base import PracticeSource
+from exports.sources.records import (
+    Blob,
+    Category,
+    FaxOrReferral,
+    Insurance,
+    LabResult,
+    Message,
+    PatientRecord,
+    RecordUnavailable,
+)
+from exports.timings import StageTimings, measured
+
+from . import rows
+from .image_index import image_row
+from .layout import FAXES, REFERRALS, ExportLayout
+from .message_file import render_message
+from .naming import extension_part
+from .reconciliation import CCDA_FILES, NOT_TIED_TO_A_PATIENT, Tally
+from .spool import BatchSpool
+from .tree import Expect, PatientTree, UnusableContent
+
+logger = logging.getLogger(__name__)
+
+#: makes the patient's CCD (XML bytes); any exception counts that patient's CCD failed
+CcdaBuilder = Callable[[PatientRecord], bytes]
+#: the problems found in a CCD, empty when it is valid (only their number is reported: their
+#: text may quote clinical content)
+CcdaValidator = Callable[[bytes], Sequence[object]]
+
+UNLOCKED_NOTE = "unlocked note (only signed notes are exported)"
+NO_FILE_IN_SOURCE = "no file in the source"
+
+
+# Records that become one workbook row each and nothing else.
+_ROWS_ONLY: tuple[tuple[Category, rows.Sheet, Callable[[PatientRecord], list[Any]], Any], ...] = (
+    (Category.PAYMENTS, rows.PATIENT_PAYMENTS, lambda r: r.payments, rows.payment_row),
+    (Category.MEDICATIONS, rows.MEDICATIONS, lambda r: r.medications, rows.medication_row),
+    (Category.ALLERGIES, rows.ALLERGIES, lambda r: r.allergies, rows.allergy_row),
+    (Category.PROBLEMS, rows.PROBLEMS, lambda r: r.problems, rows.problem_row),
+    (Category.APPOINTMENTS, rows.APPOINTMENTS, lambda r: r.appointments, rows.appointment_row),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one batch did, for progress and logs (no PHI)."""
+
+    batch_no: int
+    patients_exported: int
+    patients_failed: int
+    files: int
+    bytes: int
+    records_failed: int
+
+
+def tree_dir(staging: Path) -> Path:
+    """The folder holding the deliverable's root folder."""
+    return staging / "tree"
+
+
+def extract_batch(
+    source: PracticeSource,
+    patient_ids: Iterable[str],
+    staging: Path,
+    batch_no: int,
+    *,
+    layout: ExportLayout,
+    ccda_builder: CcdaBuilder,
+    ccda_validator: CcdaValidator,
+    timings: StageTimings | None = None,
+) -> BatchResult:
+    """Write these patients' files into ``staging/tree`` and their rows into the batch spool.
+
+    ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
+    retries); a re-run replaces the earlier run's files and rows. ``timings`` (for the
+    benchmark) gets the time spent reading the source, building and validating C-CDAs, and
+    in the whole batch ("batch": its records and bytes are the files written).
+    """
+    read_patient = source.read_patient
+    if timings is not None:
+        read_patient = timings.timed("source", read_patient)
+        ccda_builder = timings.timed("ccda build", ccda_builder, size_of=len)
+        ccda_validator = timings.timed("ccda validate", ccda_validator)
+    tally = Tally()
+    with measured(timings, "batch") as batch_stage, BatchSpool(staging, batch_no) as spool:
+        for patient_id in patient_ids:
+            try:
+                record = read_patient(patient_id)
+            except RecordUnavailable as exc:
+                reason = _reason(exc)
+                tally.failed(Category.PATIENTS, patient_id, reason)
+                spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
+                continue
+            _PatientExport(
+                record,
+                layout,
+                PatientTree(tree_dir(staging)),
+                spool,
+                tally,
+                ccda_builder,
+                ccda_validator,
+            ).run()
+        spool.commit(tally)
+    result = BatchResult(
+        batch_no=batch_no,
+        patients_exported=tally.line(Category.PATIENTS).exported,
+        patients_failed=tally.line(Category.PATIENTS).failed.total(),
+        files=spool.files,
+        bytes=spool.bytes,
+        records_failed=tally.total_failed(),
+    )
+    batch_stage.records += result.files
+    batch_stage.bytes += result.bytes
+    logger.info(
+        "Batch %d extracted: %d patients, %d unreadable, %d files, %d bytes, %d records failed",
+        result.batch_no,
+        result.patients_exported,
+        result.patients_failed,
+        result.files,
+        result.bytes,
+        result.records_failed,
+    )
+    return result
+
+
+class _PatientExport:
+    """One patient's files, rows, image-index rows and counts."""
+
+    def __init__(
+        self,
+        record: PatientRecord,
+        layout: ExportLayout,
+        tree: PatientTree,
+        spool: BatchSpool,
+        tally: Tally,
+        ccda_builder: CcdaBuilder,
+        ccda_validator: CcdaValidator,
+    ) -> None:
+        self.record = record
+        self.patient = record.demographics
+        self.layout = layout
+        self.paths = layout.for_patient(record.demographics)
+        self.tree = tree
+        self.spool = spool
+        self.tally = tally
+        self.ccda_builder = ccda_builder
+        self.ccda_validator = ccda_validator
+
+    def run(self) -> None:
+        record, patient = self.record, self.patient
+        self.tree.clear(self.paths)
+        self._rows_only(Category.PATIENTS, rows.PATIENTS, [rows.patient_row(patient)])
+        for insurance in record.insurances:
+            self._insurance(insurance)
+        for category, sheet, items_of, row_of in _ROWS_ONLY:
+            self._rows_only(category, sheet, [row_of(patient, item) for item in items_of(record)])
+        for note in record.clinical_notes:
+            if not note.locked:
+                self.tally.excluded(Category.CLINICAL_NOTES, UNLOCKED_NOTE)
+                continue
+            path, status = self._ship(
+                Category.CLINICAL_NOTES,
+                note.id,
+                self.paths.clinical_note(note.id),
+                note.pdf,
+                Expect.PDF,
+            )
+            self.spool.add_row(
+                rows.SIGNED_CLINICAL_NOTES, rows.clinical_note_row(patient, note, path, status)
+            )
+        for document in record.documents:
+            extension = extension_part(document.file.extension) if document.file else "bin"
+            path, status = self._ship(
+                Category.DOCUMENTS,
+                document.id,
+                self.paths.document(document.id, extension),
+                document.file,
+            )
+            self.spool.add_row(
+                rows.UPLOADED_DOCUMENTS, rows.document_row(patient, document, path, status)
+            )
+        for lab in record.lab_results:
+            self._lab_result(lab)
+        for message in record.messages:
+            self._message(message)
+        for fax_or_referral in record.faxes_and_referrals:
+            self._fax_or_referral(fax_or_referral)
+        if record.photo is not None:
+            path, _status = self._ship(
+                Category.PATIENT_PHOTOS,
+                patient.id,
+                self.paths.photo("jpg"),
+                record.photo.file,
+                Expect.IMAGE,
+            )
+            if path is not None:
+                self.spool.add_image(image_row(patient, path, taken_on=record.photo.taken_on))
+        self._ccda()
+        for failure in record.failures:
+            self.tally.failed(failure.category, failure.record_id, failure.reason)
+
+    def _rows_only(
+        self, category: Category, sheet: rows.Sheet, sheet_rows: list[tuple[rows.Value, ...]]
+    ) -> None:
+        for row in sheet_rows:
+            self.spool.add_row(sheet, row)
+        self.tally.exported(category, len(sheet_rows))
+
+    def _ship(
+        self,
+        category: str,
+        record_id: str,
+        path: PurePosixPath,
+        blob: Blob | None,
+        expect: Expect = Expect.ANY,
+    ) -> tuple[PurePosixPath | None, str]:
+        """Write one record's file and count the record: (path, status) for its row."""
+        if blob is None:
+            self.tally.failed(category, record_id, NO_FILE_IN_SOURCE)
+            return None, rows.failed_status(NO_FILE_IN_SOURCE)
+        try:
+            written = self.tree.write(path, blob.chunks(), expect)
+        except (RecordUnavailable, UnusableContent) as exc:
+            reason = _reason(exc)
+            self.tally.failed(category, record_id, reason)
+            return None, rows.failed_status(reason)
+        self.spool.add_file(written)
+        self.tally.exported(category)
+        return written.path, rows.EXPORTED
+
+    def _insurance(self, insurance: Insurance) -> None:
+        card_paths: dict[str, PurePosixPath | None] = {}
+        for side, blob in (("front", insurance.card_front), ("back", insurance.card_back)):
+            card_paths[side] = None
+            if blob is None:
+                continue
+            path, _status = self._ship(
+                Category.INSURANCE_CARD_IMAGES,
+                f"{insurance.id}:{side}",
+                self.paths.insurance_card(insurance.priority, side, "jpg"),
+                blob,
+                Expect.IMAGE,
+            )
+            card_paths[side] = path
+            if path is not None:
+                self.spool.add_image(
+                    image_row(
+                        self.patient,
+                        path,
+                        taken_on=insurance.start_date,
+                        priority=insurance.priority,
+                        side=side,
+                    )
+                )
+        self._rows_only(
+            Category.INSURANCE,
+            rows.INSURANCE_HISTORY,
+            [rows.insurance_row(self.patient, insurance, card_paths["front"], card_paths["back"])],
+        )
+
+    def _lab_result(self, lab: LabResult) -> None:
+        category = Category.INTEGRATION_LAB_RESULTS if lab.is_integration else Category.LAB_RESULTS
+        sheet = rows.INTEGRATION_LAB_RESULTS if lab.is_integration else rows.LAB_RESULTS
+        if lab.report is None:
+            path, status = None, rows.EXPORTED
+            self.tally.exported(category)
+        else:
+            path, status = self._ship(
+                category,
+                lab.id,
+                self.paths.lab_report(
+                    lab.id, lab.date_performed, extension_part(lab.report.extension)
+                ),
+                lab.report,
+            )
+        self.spool.add_row(sheet, rows.lab_result_row(self.patient, lab, path, status))
+
+    def _message(self, message: Message) -> None:
+        written = self.tree.write(
+            self.paths.message(message.category, message.id, message.received_at),
+            [render_message(message)],
+        )
+        self.spool.add_file(written)
+        self.tally.exported(Category.MESSAGES)
+        self.spool.add_row(
+            rows.MESSAGE_CENTER, rows.message_row(self.patient, message, written.path)
+        )
+        for attachment in message.attachments:
+            path, status = self._ship(
+                Category.MESSAGE_ATTACHMENTS,
+                attachment.id,
+                self.paths.attachment(
+                    message.category,
+                    message.id,
+                    message.received_at,
+                    attachment.id,
+                    extension_part(attachment.file.extension),
+                ),
+                attachment.file,
+            )
+            self.spool.add_row(
+                rows.MESSAGE_CENTER,
+                rows.attachment_row(
+                    self.patient, message, attachment.id, attachment.name, path, status
+                ),
+            )
+
+    def _fax_or_referral(self, record: FaxOrReferral) -> None:
+        if record.patient_id is None:
+            self.tally.excluded(Category.FAXES_AND_REFERRALS, NOT_TIED_TO_A_PATIENT)
+            return
+        extension = extension_part(record.file.extension) if record.file else "bin"
+        path, status = self._ship(
+            Category.FAXES_AND_REFERRALS,
+            record.id,
+            self.paths.fax_or_referral(record.kind, record.id, record.received_at, extension),
+            record.file,
+        )
+        category = FAXES if record.kind.is_fax else REFERRALS
+        self.spool.add_row(
+            rows.FAXES_AND_REFERRALS,
+            rows.fax_or_referral_row(self.patient, record, category, path, status),
+        )
+
+    def _ccda(self) -> None:
+        reason = ""
+        try:
+            document = self.ccda_builder(self.record)
+        except Exception as exc:  # one patient's bad data must not stop the others' export
+            # The exception's message may quote clinical content: log and report its type only.
+            reason = f"C-CDA could not be built ({type(exc).__name__})"
+            logger.warning("C-CDA build failed for patient %s: %s", self.patient.id, reason)
+        else:
+            problems = self.ccda_validator(document)
+            if problems:
+                reason = f"C-CDA failed validation ({len(problems)} problems)"
+        path: PurePosixPath | None = None
+        if reason:
+            self.tally.failed(CCDA_FILES, self.patient.id, reason)
+            status = rows.failed_status(reason)
+        else:
+            written = self.tree.write(self.paths.ccda, [document])
+            self.spool.add_file(written)
+            self.tally.exported(CCDA_FILES)
+            path, status = written.path, rows.EXPORTED
+        self.spool.add_row(
+            rows.CCDA_FILES, rows.ccda_row(self.patient, self.layout.export_date, path, status)
+        )
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,129 @@
+"""The package step: the batches' spools become the workbook, image index, manifest and
+reconciliation, inside the tree the batches wrote.
+
+Runs once, after every batch has committed, on any machine that sees the staging folder.
+Everything is merged in batch order, streaming: memory does not grow with the practice.
+Order matters: the reconciliation, workbook and image index are written first so the manifest,
+written last, can list them; then the tree is counted to prove it holds exactly the manifest's
+files (plus the manifest), so no stray file from an earlier run ships unlisted.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from exports.sources.records import Category, FaxOrReferral, RecordFailure
+from exports.timings import StageTimings, measured
+
+from .batch import tree_dir
+from .errors import PackagingError
+from .image_index import write_image_index
+from .layout import ExportLayout
+from .manifest import hash_file, merged_rows, write_manifest
+from .reconciliation import Reconciliation, Tally, reconcile
+from .rows import Sheet, Value, decode_row
+from .spool import CommittedBatch
+from .tree import remove_temporary_files, replacing
+from .workbook import EXCEL_MAX_ROWS, write_workbook
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PackageResult:
+    """The finished tree, ready to archive, and its accounting."""
+
+    root: Path  # the deliverable's root folder on disk: archive it with its name
+    reconciliation: Reconciliation
+    files: int  # files listed in the manifest (all but the manifest itself)
+    bytes: int
+
+
+def package(
+    staging: Path,
+    batch_numbers: Iterable[int],
+    *,
+    layout: ExportLayout,
+    counts_in_source: Mapping[Category, int],
+    unattached: Iterable[FaxOrReferral],
+    outside_patients: Iterable[RecordFailure] = (),
+    max_rows_per_sheet: int = EXCEL_MAX_ROWS,
+    timings: StageTimings | None = None,
+) -> PackageResult:
+    """Write the package files into ``staging/tree/<root>/`` and return the accounting.
+
+    ``counts_in_source``, ``unattached`` and ``outside_patients`` come from the source
+    (``counts_in_source()``, ``unattached_records()`` and ``records_outside_patients()``):
+    unattached faxes and referrals are counted excluded, records outside patients failed.
+    Raises ``PackagingError`` when a batch has not committed or the tree and the batches
+    disagree. An unbalanced reconciliation is returned, not raised: the caller fails the
+    export on ``not result.reconciliation.is_balanced``. ``timings`` (for the benchmark) gets
+    the time spent on the workbook (its rows and bytes) and the manifest (files listed, its
+    bytes).
+    """
+    batches = [CommittedBatch(staging, number) for number in sorted(set(batch_numbers))]
+    tree = tree_dir(staging)
+    for folder in (layout.clinical, layout.images):
+        (tree / folder).mkdir(parents=True, exist_ok=True)
+
+    tally = Tally()
+    for batch in batches:
+        tally.add(batch.tally())
+    for failure in outside_patients:
+        tally.failed(failure.category, failure.record_id, failure.reason)
+    reconciliation = reconcile(tally, counts_in_source, unattached)
+    with replacing(tree / layout.reconciliation) as temp:
+        temp.write_bytes(reconciliation.to_csv())
+
+    def sheet_rows(sheet: Sheet) -> Iterator[list[Value]]:
+        for batch in batches:
+            for row in batch.rows(sheet):
+                yield decode_row(sheet, row)
+
+    with measured(timings, "workbook") as workbook_stage:
+        workbook_stage.records += write_workbook(
+            tree / layout.workbook,
+            sheet_rows,
+            export_date=layout.export_date,
+            max_rows=max_rows_per_sheet,
+            work_dir=staging,
+        )
+        workbook_stage.bytes += (tree / layout.workbook).stat().st_size
+    with (
+        replacing(tree / layout.image_index) as temp,
+        temp.open("w", encoding="utf-8", errors="replace", newline="") as out,
+    ):
+        write_image_index((row for batch in batches for row in batch.image_rows()), out)
+
+    with measured(timings, "manifest") as manifest_stage:
+        package_files = [
+            hash_file(tree, path)
+            for path in (layout.reconciliation, layout.workbook, layout.image_index)
+        ]
+        with tempfile.TemporaryDirectory(dir=staging) as work_dir:
+            files, size = write_manifest(
+                tree / layout.manifest,
+                merged_rows(
+                    [batch.manifest_path for batch in batches], package_files, Path(work_dir)
+                ),
+                tree,
+            )
+        manifest_stage.records += files
+        manifest_stage.bytes += (tree / layout.manifest).stat().st_size
+    unlisted = remove_temporary_files(tree) - files - 1
+    if unlisted:
+        raise PackagingError(
+            f"the staging tree holds {unlisted} files no batch listed: clear it and re-run"
+        )
+    logger.info(
+        "Packaged %d batches: %d files, %d bytes, reconciliation %s",
+        len(batches),
+        files,
+        size,
+        "balanced" if reconciliation.is_balanced else "UNBALANCED",
+    )
+    return PackageResult(tree / layout.root, reconciliation, files, size)

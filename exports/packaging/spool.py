@@ -1,0 +1,160 @@
+"""A batch's share of the package files, spooled to disk as it is produced.
+
+Layout under the staging folder::
+
+    batches/<n>/runs/<run>/rows/<sheet>.jsonl   workbook rows, one JSON list a line
+    batches/<n>/runs/<run>/images.csv           image-index rows (no header)
+    batches/<n>/runs/<run>/manifest.csv         path, bytes, SHA-256, sorted by path
+    batches/<n>/runs/<run>/tally.json           the reconciliation counts
+    batches/<n>/committed.json                  {"run": "<run>"}: the run that counts
+
+Every run writes into a fresh ``<run>`` folder; ``commit`` then replaces ``committed.json``
+atomically and removes the other runs. A re-run batch therefore replaces the earlier run's
+rows wholesale (never duplicates them), and a run killed half-way is never read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from .errors import PackagingError
+from .reconciliation import Tally
+from .rows import JsonValue, Sheet, Value, encode_row
+from .tree import WrittenFile
+
+ManifestRow = tuple[str, int, str]
+
+
+class BatchNotCommitted(PackagingError):
+    """The package step asked for a batch that has not finished."""
+
+
+def batch_dir(staging: Path, batch_no: int) -> Path:
+    return staging / "batches" / str(batch_no)
+
+
+class BatchSpool:
+    """Collects one run of one batch; use as a context manager, then ``commit``."""
+
+    def __init__(self, staging: Path, batch_no: int) -> None:
+        self._batch_dir = batch_dir(staging, batch_no)
+        self._run = uuid.uuid4().hex
+        self._run_dir = self._batch_dir / "runs" / self._run
+        (self._run_dir / "rows").mkdir(parents=True)
+        self._row_files: dict[str, IO[str]] = {}
+        self._images_file = _open_csv(self._run_dir / "images.csv", "w")
+        self._images = csv.writer(self._images_file)
+        self._manifest_file = _open_csv(self._run_dir / "manifest.unsorted.csv", "w")
+        self._manifest = csv.writer(self._manifest_file)
+        self.files = 0
+        self.bytes = 0
+
+    def __enter__(self) -> BatchSpool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.discard()
+
+    def add_row(self, sheet: Sheet, values: Sequence[Value]) -> None:
+        out = self._row_files.get(sheet.key)
+        if out is None:
+            out = self._row_files[sheet.key] = (self._run_dir / "rows" / f"{sheet.key}.jsonl").open(
+                "w", encoding="utf-8"
+            )
+        # ASCII escapes keep even a lone surrogate (from a source's bad JSON) round-tripping.
+        out.write(json.dumps(encode_row(sheet, values)))
+        out.write("\n")
+
+    def add_image(self, values: Sequence[str]) -> None:
+        self._images.writerow(values)
+
+    def add_file(self, written: WrittenFile) -> None:
+        self._manifest.writerow((str(written.path), written.size, written.sha256))
+        self.files += 1
+        self.bytes += written.size
+
+    def commit(self, tally: Tally) -> None:
+        """Seal this run and make it the batch's result, replacing any earlier run."""
+        self._close_files()
+        self._sort_manifest()
+        (self._run_dir / "tally.json").write_text(json.dumps(tally.to_json()), encoding="utf-8")
+        pointer = self._batch_dir / f"committed.{self._run}.tmp"
+        pointer.write_text(json.dumps({"run": self._run}), encoding="utf-8")
+        os.replace(pointer, self._batch_dir / "committed.json")
+        for run_dir in (self._batch_dir / "runs").iterdir():
+            if run_dir.name != self._run:
+                shutil.rmtree(run_dir, ignore_errors=True)
+
+    def discard(self) -> None:
+        self._close_files()
+        shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    def _close_files(self) -> None:
+        for out in (*self._row_files.values(), self._images_file, self._manifest_file):
+            out.close()
+
+    def _sort_manifest(self) -> None:
+        # A batch's own files only: bounded by the batch size, not the practice's.
+        unsorted = self._run_dir / "manifest.unsorted.csv"
+        with _open_csv(unsorted, "r") as source:
+            rows = sorted(csv.reader(source), key=lambda row: row[0])
+        with _open_csv(self._run_dir / "manifest.csv", "w") as out:
+            csv.writer(out).writerows(rows)
+        unsorted.unlink()
+
+
+class CommittedBatch:
+    """The committed run of one batch, read back by the package step."""
+
+    def __init__(self, staging: Path, batch_no: int) -> None:
+        self.batch_no = batch_no
+        pointer = batch_dir(staging, batch_no) / "committed.json"
+        try:
+            run = json.loads(pointer.read_text(encoding="utf-8"))["run"]
+        except FileNotFoundError:
+            raise BatchNotCommitted(f"batch {batch_no} has not completed") from None
+        self._run_dir = batch_dir(staging, batch_no) / "runs" / run
+
+    def rows(self, sheet: Sheet) -> Iterator[list[JsonValue]]:
+        path = self._run_dir / "rows" / f"{sheet.key}.jsonl"
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                yield json.loads(line)
+
+    def image_rows(self) -> Iterator[list[str]]:
+        with _open_csv(self._run_dir / "images.csv", "r") as source:
+            yield from csv.reader(source)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self._run_dir / "manifest.csv"
+
+    def tally(self) -> Tally:
+        data: dict[str, Any] = json.loads((self._run_dir / "tally.json").read_text("utf-8"))
+        return Tally.from_json(data)
+
+
+def read_manifest(path: Path) -> Iterator[ManifestRow]:
+    with _open_csv(path, "r") as source:
+        for file_path, size, sha256 in csv.reader(source):
+            yield file_path, int(size), sha256
+
+
+def _open_csv(path: Path, mode: str) -> IO[str]:
+    return path.open(mode, encoding="utf-8", errors="surrogatepass", newline="")

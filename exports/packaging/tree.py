@@ -1,0 +1,179 @@
+"""Writing one patient's files into the staging tree: streamed, hashed, atomic, unique.
+
+Each file is streamed chunk by chunk to a temporary name in its final folder, hashed (SHA-256)
+and measured on the way, then renamed into place, so a file written twice (a re-run batch) ends
+up once and a killed worker never leaves a half-written file under a real name. Leftover
+temporary files carry ``TEMP_PREFIX`` and are swept by the package step.
+
+Content checks, where the name promises a format:
+
+- Images (patient photo, insurance cards) are identified by their signature. A JPEG is shipped
+  as ``.jpg``; another real image format keeps its true extension (a PNG photo becomes
+  ``patient_photo.png``: re-encoding it as JPEG would lose quality, naming it ``.jpg`` would lie).
+  Bytes that are no known image (corrupt, empty, an HTML error page) are **not shipped** and the
+  record is reported failed: a broken file under an image name would mislead the customer,
+  and the reconciliation puts the record in front of the data team instead.
+- Signed clinical notes must be PDFs (``%PDF-`` in the first KiB, as readers accept); anything
+  else is reported failed and not shipped, for the same reason.
+- Other files (documents, attachments, faxes, lab reports) are what the practice uploaded, of
+  any type: shipped as they are, with the source's extension.
+
+Only the signature is checked, not the whole file: decoding every image would cost memory and
+time, and a truncated-but-signed file is shipped as the source holds it.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .layout import PatientPaths
+from .naming import with_suffix_number
+
+TEMP_PREFIX = ".export-partial-"
+_HEAD_BYTES = 1024
+_IMAGE_SIGNATURES = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tif"),
+    (b"MM\x00*", "tif"),
+    (b"BM", "bmp"),
+)
+
+
+class Expect(enum.Enum):
+    """What a file's bytes must be for its name to be true."""
+
+    ANY = "any"
+    IMAGE = "image"
+    PDF = "pdf"
+
+
+class UnusableContent(Exception):
+    """The bytes are not what the file must be. The message is a reason without PHI."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    """A file in the tree: path from the archive root, size and SHA-256 as written."""
+
+    path: PurePosixPath
+    size: int
+    sha256: str
+
+
+class PatientTree:
+    """Writes one patient's files under ``tree_dir`` (the folder holding the deliverable root).
+
+    Remembers the names it handed out (case-insensitively, as Windows and macOS compare them)
+    and numbers a clash (``front_2.jpg``), so no file of this patient overwrites another.
+    Patient folders are disjoint, so per-patient bookkeeping is enough.
+    """
+
+    def __init__(self, tree_dir: Path) -> None:
+        self._tree_dir = tree_dir
+        self._taken: set[str] = set()
+        self._made: set[PurePosixPath] = set()
+
+    def clear(self, paths: PatientPaths) -> None:
+        """Remove what an earlier run wrote for this patient, so a re-run leaves no strays."""
+        for folder in (paths.records, paths.images):
+            shutil.rmtree(self._tree_dir / folder, ignore_errors=True)
+        (self._tree_dir / paths.ccda).unlink(missing_ok=True)
+
+    def write(
+        self, path: PurePosixPath, chunks: Iterable[bytes], expect: Expect = Expect.ANY
+    ) -> WrittenFile:
+        """Stream ``chunks`` to ``path``; for ``Expect.IMAGE`` the extension follows the content.
+
+        Raises ``UnusableContent`` (nothing written) when the bytes fail ``expect``; whatever
+        ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing written either.
+        """
+        folder = self._tree_dir / path.parent
+        if path.parent not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        with temporary_file(folder) as temp:
+            with temp.open("wb") as out:
+                for chunk in chunks:
+                    if len(head) < _HEAD_BYTES:
+                        head += chunk[: _HEAD_BYTES - len(head)]
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            final = self._claim(_checked_path(path, head, expect))
+            os.replace(temp, self._tree_dir / final)
+        return WrittenFile(final, size, digest.hexdigest())
+
+    def _claim(self, path: PurePosixPath) -> PurePosixPath:
+        candidate, number = path, 1
+        while str(candidate).casefold() in self._taken:
+            number += 1
+            candidate = path.with_name(with_suffix_number(path.name, number))
+        self._taken.add(str(candidate).casefold())
+        return candidate
+
+
+@contextmanager
+def temporary_file(folder: Path) -> Iterator[Path]:
+    """A fresh temporary name in ``folder``, removed on the way out unless renamed away."""
+    temp = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+    try:
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new content to; renamed onto ``path`` on success."""
+    with temporary_file(path.parent) as temp:
+        yield temp
+        os.replace(temp, path)
+
+
+def remove_temporary_files(tree_dir: Path) -> int:
+    """Delete temporary files killed writers left behind; return how many files remain."""
+    remaining = 0
+    for folder, _dirs, files in os.walk(tree_dir):
+        for name in files:
+            if name.startswith(TEMP_PREFIX):
+                Path(folder, name).unlink(missing_ok=True)
+            else:
+                remaining += 1
+    return remaining
+
+
+def _checked_path(path: PurePosixPath, head: bytes, expect: Expect) -> PurePosixPath:
+    if expect is Expect.IMAGE:
+        extension = image_extension(head)
+        if extension is None:
+            raise UnusableContent("content is not an image")
+        return path.with_suffix(f".{extension}")
+    if expect is Expect.PDF and b"%PDF-" not in head:
+        raise UnusableContent("content is not a PDF")
+    return path
+
+
+def image_extension(head: bytes) -> str | None:
+    """The extension of the image format whose signature starts ``head``, if any."""
+    for signature, extension in _IMAGE_SIGNATURES:
+        if head.startswith(signature):
+            return extension
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1"):
+        return "heic"
+    return None

@@ -1,0 +1,101 @@
+"""What the request page shows while the pipeline runs: counts, rate, time left, who runs what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from exports.models import BatchStatus, ExportJob, ExtractBatch, Stage
+
+
+@dataclass(frozen=True)
+class RunningBatch:
+    number: int
+    worker: str
+    patients_done: int
+    patients_total: int
+    stale: bool
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    stage: str
+    stage_label: str
+    patients_total: int | None
+    patients_done: int
+    batches_total: int
+    batches_done: int
+    bytes_written: int
+    records_failed: int
+    stage_bytes_done: int
+    stage_bytes_total: int
+    rate_per_minute: float | None
+    seconds_left: int | None
+    running: tuple[RunningBatch, ...]
+    error: str
+
+    @property
+    def percent(self) -> int:
+        """Extraction is counted in patients; packaging and upload in bytes."""
+        if self.stage == Stage.EXTRACTING:
+            if not self.patients_total:
+                return 0
+            return min(100, self.patients_done * 100 // self.patients_total)
+        if self.stage in (Stage.PACKAGING, Stage.UPLOADING):
+            if not self.stage_bytes_total:
+                return 0
+            return min(100, self.stage_bytes_done * 100 // self.stage_bytes_total)
+        return 100 if self.stage in (Stage.AWAITING_REVIEW, Stage.DELIVERED) else 0
+
+    @property
+    def is_running(self) -> bool:
+        return self.stage in (Stage.EXTRACTING, Stage.PACKAGING, Stage.UPLOADING)
+
+
+def job_progress(
+    job: ExportJob, now: datetime | None = None, *, stale_after: timedelta
+) -> JobProgress:
+    now = now or timezone.now()
+    totals = job.batches.aggregate(
+        batches=Count("pk"),
+        done=Count("pk", filter=Q(status=BatchStatus.DONE)),
+        patients_done=Sum("patients_done"),
+        written=Sum("bytes"),
+        failed=Sum("records_failed"),
+    )
+    running = tuple(
+        RunningBatch(
+            number=batch.number,
+            worker=batch.worker,
+            patients_done=batch.patients_done,
+            patients_total=len(batch.patient_ids),
+            stale=batch.heartbeat_at is not None and now - batch.heartbeat_at > stale_after,
+        )
+        for batch in ExtractBatch.objects.filter(job=job, status=BatchStatus.RUNNING)
+    )
+    patients_done = totals["patients_done"] or 0
+    rate = seconds_left = None
+    elapsed = (now - job.created_at).total_seconds()
+    if job.stage == Stage.EXTRACTING and patients_done and elapsed > 0:
+        rate = patients_done / elapsed * 60
+        if job.patient_count:
+            seconds_left = int((job.patient_count - patients_done) / (patients_done / elapsed))
+    return JobProgress(
+        stage=job.stage,
+        stage_label=job.get_stage_display(),
+        patients_total=job.patient_count,
+        patients_done=patients_done,
+        batches_total=totals["batches"],
+        batches_done=totals["done"],
+        bytes_written=totals["written"] or 0,
+        records_failed=job.records_failed if job.reconciliation else (totals["failed"] or 0),
+        stage_bytes_done=job.stage_bytes_done,
+        stage_bytes_total=job.stage_bytes_total,
+        rate_per_minute=rate,
+        seconds_left=seconds_left,
+        running=running,
+        error=job.error,
+    )

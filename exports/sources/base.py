@@ -1,0 +1,82 @@
+"""The interface every practice data source implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from .records import Category, FaxOrReferral, PatientRecord, RecordFailure
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReport:
+    """What "test connection" shows the data team. No PHI: counts and names of things."""
+
+    ok: bool
+    patient_count: int | None
+    detail: str
+
+
+class PracticeSource(abc.ABC):
+    """A practice's data, read one patient at a time in constant memory.
+
+    Patients are addressed by the source's own id, in a stable order, so the pipeline can
+    cut the practice into batches and read each batch anywhere, more than once if need be.
+    """
+
+    #: the registry key, e.g. "demo" or "drchrono"
+    kind: str
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook, most sources need nothing
+        """One-time work before patients are read (e.g. spooling practice-wide lists).
+
+        Idempotent: calling it again after success does nothing.
+        """
+
+    @abc.abstractmethod
+    def patient_ids(self) -> Iterator[str]:
+        """Every patient's id, active, inactive and deceased alike, in a stable order."""
+
+    @abc.abstractmethod
+    def read_patient(self, patient_id: str) -> PatientRecord:
+        """One patient with everything the deliverable needs; files stay unread ``Blob``\\ s.
+
+        Records the source saw but could not read are listed in ``PatientRecord.failures``.
+        """
+
+    def read_patients(self, patient_ids: Iterable[str]) -> Iterator[PatientRecord]:
+        for patient_id in patient_ids:
+            yield self.read_patient(patient_id)
+
+    @abc.abstractmethod
+    def counts_in_source(self) -> Mapping[Category, int]:
+        """How many records of each category the source holds, counted independently of
+        reading them, so the export can prove it left none out.
+
+        Includes records the deliverable excludes (unlocked notes, unattached faxes, ...).
+        """
+
+    @abc.abstractmethod
+    def unattached_records(self) -> Iterator[FaxOrReferral]:
+        """Faxes and referrals tied to no patient: seen and counted, never exported."""
+
+    def records_outside_patients(self) -> Iterator[RecordFailure]:
+        """Records the source holds but cannot give to any patient it lists (pointing at an
+        unknown patient, or unreadable without one): counted in ``counts_in_source`` and
+        reported failed, so none goes missing silently. Most sources have none.
+        """
+        return iter(())
+
+    @abc.abstractmethod
+    def test_connection(self) -> ConnectionReport:
+        """Whether the source answers, and how many patients it can see."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and spool files."""
+
+    def __enter__(self) -> PracticeSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,62 @@
+"""Pages after delivery: revealing the passwords for the handoff, and an admin's early deletion.
+
+The passwords are shown once, in the answer to a POST: never in a URL, never cached, and the
+reveal is recorded on the request (who and when; never the password).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.roles import Role, role_required
+from exports import lifecycle
+from exports.lifecycle_forms import EarlyDeletionForm
+from requests_app.models import Status
+from requests_app.services import RequestActionError
+from requests_app.views import get_visible_request_or_404
+
+
+@require_POST
+@never_cache
+@role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
+def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
+    """The archive password (and the Box link's) for the practice's account manager or an
+    admin, while the export is delivered. htmx swaps it into the handoff card."""
+    export_request = get_visible_request_or_404(request.user, pk)
+    try:
+        handoff = lifecycle.reveal_passwords(export_request_id=pk, actor=request.user)
+    except RequestActionError as refused:
+        messages.error(request, str(refused))
+        return redirect("requests_app:detail", pk=pk)
+    template = "exports/_passwords.html" if request.htmx else "exports/passwords.html"
+    return render(request, template, {"r": export_request, "handoff": handoff})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def early_deletion(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, with a reason, then end access and delete the data now."""
+    export_request = get_visible_request_or_404(request.user, pk)
+    if export_request.status != Status.DELIVERED:
+        messages.error(request, "Only a delivered export can be deleted early.")
+        return redirect("requests_app:detail", pk=pk)
+    form = EarlyDeletionForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            lifecycle.request_early_deletion(
+                export_request_id=pk, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except RequestActionError as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(
+                request,
+                "Access is being ended and the data deleted. The request shows expired once "
+                "the deletion is confirmed.",
+            )
+        return redirect("requests_app:detail", pk=pk)
+    return render(request, "exports/early_deletion.html", {"r": export_request, "form": form})

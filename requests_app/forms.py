@@ -1,0 +1,136 @@
+"""Forms for the request pages. They check what a person typed; services check the rest."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import QuerySet
+
+from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
+from .models import ExportRequest, Practice, Status
+from .timeline import TimelineState
+
+MAX_FEE = Decimal("100000")
+
+
+def fee_field(**kwargs) -> forms.DecimalField:
+    """A fee: never negative, never absurd (the model holds the same bounds)."""
+    return forms.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_FEE)],
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": str(MAX_FEE)}),
+        **kwargs,
+    )
+
+
+class RequestFilterForm(forms.Form):
+    """The filters above a request list. Every field is optional; an empty form lists all."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Practice name, EHR id or EXP-000123"}
+        ),
+    )
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), ("open", "Open"), *Status.choices]
+    )
+    practice = forms.ModelChoiceField(
+        required=False, queryset=Practice.objects.none(), empty_label="Any practice"
+    )
+    timeline = forms.ChoiceField(
+        label="Timeline",
+        required=False,
+        choices=[("", "Any timeline"), *((state.value, state.label) for state in TimelineState)],
+    )
+
+    def __init__(self, *args, practices: QuerySet[Practice], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["practice"].queryset = practices
+
+
+class FileRequestForm(forms.ModelForm):
+    """Filing a request: which practice, who to talk to, and what to export (all by default)."""
+
+    categories = forms.MultipleChoiceField(
+        label="Categories to export",
+        choices=EXPORTABLE_CATEGORIES,
+        initial=list(EXPORTABLE_CODES),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose one or more of the exportable categories."},
+    )
+    fee_amount = fee_field(label="Quoted fee", required=False)
+
+    class Meta:
+        model = ExportRequest
+        fields = [
+            "practice",
+            "poc_name",
+            "poc_email",
+            "poc_phone",
+            "categories",
+            "custom_requirements",
+            "fee_amount",
+            "fee_currency",
+        ]
+        widgets = {"custom_requirements": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {
+            "poc_email": "The archive's access link goes here.",
+            "custom_requirements": "Anything beyond the standard deliverable. An admin may "
+            "extend the timeline for it.",
+        }
+
+    def __init__(self, *args, practices: QuerySet[Practice], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        active = practices.filter(active=True)
+        self.fields["practice"].queryset = active
+        self.fields["practice"].empty_label = None if active.count() == 1 else "Choose a practice"
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Give a reason."},
+    )
+
+
+class NoInputForm(forms.Form):
+    """An action that needs nothing but the button."""
+
+
+class SignedAddendumForm(forms.Form):
+    signed_addendum = forms.FileField(
+        label="Signed addendum (PDF, at most 10 MB)",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf"}),
+    )
+
+
+class FeeForm(forms.Form):
+    amount = fee_field(label="Amount collected")
+    currency = forms.ChoiceField(choices=ExportRequest._meta.get_field("fee_currency").choices)
+    invoice_reference = forms.CharField(max_length=64)
+
+
+class ExtensionForm(forms.Form):
+    days = forms.IntegerField(label="Extra days", min_value=1, max_value=365)
+    reason = forms.CharField(
+        label="Reason (the custom requirement that needs more time)",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

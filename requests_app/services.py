@@ -1,0 +1,379 @@
+"""Every change to a request goes through here: checked, recorded as an event, then acted on.
+
+Each service locks the request row, checks that the move is legal now and that the actor may
+make it, changes state, and writes the RequestEvent in the same transaction. Emails and tasks
+are queued with ``transaction.on_commit`` so a rolled-back change never notifies anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed, has_transition_perm
+from guardian.shortcuts import assign_perm, remove_perm
+
+from . import notifications, permissions
+from .models import ExportRequest, Practice, RequestEvent, Status
+from .uploads import validate_signed_addendum
+
+logger = logging.getLogger(__name__)
+
+
+class RequestActionError(Exception):
+    """A move that is not possible now; the message is shown to the person as it is."""
+
+
+def _deny(actor: AbstractBaseUser | None, action: str, export_request_id: int) -> PermissionDenied:
+    logger.warning(
+        "permission denied: user=%s action=%s request=%s",
+        getattr(actor, "pk", None),
+        action,
+        export_request_id,
+    )
+    return PermissionDenied
+
+
+def record_event(
+    export_request: ExportRequest,
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    from_status: str = "",
+    note: str = "",
+    details: dict[str, Any] | None = None,
+) -> RequestEvent:
+    return RequestEvent.objects.create(
+        request=export_request,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=export_request.status,
+        note=note,
+        details=details or {},
+    )
+
+
+def transition_request(
+    export_request_id: int,
+    *,
+    actor: AbstractBaseUser | None,
+    method: str,
+    action: str,
+    note: str = "",
+    details: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> ExportRequest:
+    """Run one state-machine transition under a row lock and record it. Call inside atomic()."""
+    export_request = (
+        ExportRequest.objects.select_for_update()
+        .select_related("practice")
+        .get(pk=export_request_id)
+    )
+    bound = getattr(export_request, method)
+    if not can_proceed(bound):
+        raise RequestActionError(
+            f"This request is {export_request.get_status_display().lower()}; "
+            f"that step is not possible now."
+        )
+    if not has_transition_perm(bound, actor):
+        raise _deny(actor, action, export_request_id)
+    from_status = export_request.status
+    bound(**kwargs)
+    export_request.save()
+    record_event(
+        export_request,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        note=note,
+        details=details,
+    )
+    return export_request
+
+
+# -- practices ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def practice_create(
+    *, name: str, ehr_practice_id: str, account_manager: AbstractBaseUser
+) -> Practice:
+    practice = Practice(name=name, ehr_practice_id=ehr_practice_id, account_manager=account_manager)
+    practice.full_clean()
+    practice.save()
+    assign_perm(permissions.MANAGE_PRACTICE, account_manager, practice)
+    return practice
+
+
+@transaction.atomic
+def practice_assign_account_manager(
+    *, practice: Practice, account_manager: AbstractBaseUser
+) -> None:
+    previous = practice.account_manager
+    practice.account_manager = account_manager
+    practice.save(update_fields=["account_manager"])
+    practice_sync_manager_permission(practice=practice, previous_manager=previous)
+
+
+def practice_sync_manager_permission(
+    *, practice: Practice, previous_manager: AbstractBaseUser | None
+) -> None:
+    """After a practice is saved with a (possibly new) account manager: only they manage it."""
+    if previous_manager is not None and previous_manager.pk != practice.account_manager_id:
+        remove_perm(permissions.MANAGE_PRACTICE, previous_manager, practice)
+    assign_perm(permissions.MANAGE_PRACTICE, practice.account_manager, practice)
+
+
+# -- filing and the account manager's steps ----------------------------------------------------
+
+
+@transaction.atomic
+def export_request_file(
+    *,
+    actor: AbstractBaseUser,
+    practice: Practice,
+    poc_name: str,
+    poc_email: str,
+    categories: list[str],
+    poc_phone: str = "",
+    custom_requirements: str = "",
+    fee_amount: Decimal | None = None,
+    fee_currency: str = "USD",
+    invoice_reference: str = "",
+) -> ExportRequest:
+    if not permissions.can_manage_practice(actor, practice):
+        raise _deny(actor, "request.filed", 0)
+    if not practice.active:
+        raise RequestActionError(
+            "This practice is inactive; reactivate it before filing a request."
+        )
+    export_request = ExportRequest(
+        practice=practice,
+        poc_name=poc_name,
+        poc_email=poc_email,
+        poc_phone=poc_phone,
+        categories=categories,
+        custom_requirements=custom_requirements,
+        fee_amount=fee_amount,
+        fee_currency=fee_currency,
+        invoice_reference=invoice_reference,
+        created_by=actor,
+    )
+    export_request.full_clean()
+    export_request.save()
+    record_event(export_request, actor=actor, action="request.filed")
+    return export_request
+
+
+@transaction.atomic
+def export_request_send_addendum(
+    *, export_request_id: int, actor: AbstractBaseUser, note: str = ""
+) -> ExportRequest:
+    return transition_request(
+        export_request_id,
+        actor=actor,
+        method="send_addendum",
+        action="request.addendum_sent",
+        note=note,
+        at=timezone.now(),
+    )
+
+
+def export_request_record_signed_addendum(
+    *,
+    export_request_id: int,
+    actor: AbstractBaseUser,
+    signed_addendum: UploadedFile,
+    signed_on: datetime | None = None,
+) -> ExportRequest:
+    validate_signed_addendum(signed_addendum)
+    at = signed_on or timezone.now()
+    with transaction.atomic():
+        current = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        method = (
+            "record_signature_completing"
+            if current.status == Status.FEE_COLLECTED
+            else "record_signature"
+        )
+        export_request = transition_request(
+            export_request_id,
+            actor=actor,
+            method=method,
+            action="request.addendum_signed",
+            at=at,
+            details={"file_bytes": signed_addendum.size},
+        )
+        export_request.signed_addendum.save(
+            f"{export_request.reference}-signed-addendum.pdf", signed_addendum
+        )
+        _after_ready(export_request)
+    return export_request
+
+
+@transaction.atomic
+def export_request_record_fee(
+    *,
+    export_request_id: int,
+    actor: AbstractBaseUser,
+    amount: Decimal,
+    invoice_reference: str,
+    currency: str = "USD",
+) -> ExportRequest:
+    current = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+    method = "record_fee_completing" if current.status == Status.ADDENDUM_SIGNED else "record_fee"
+    export_request = transition_request(
+        export_request_id,
+        actor=actor,
+        method=method,
+        action="request.fee_collected",
+        at=timezone.now(),
+        details={
+            "amount": str(amount),
+            "currency": currency,
+            "invoice_reference": invoice_reference,
+        },
+    )
+    export_request.fee_amount = amount
+    export_request.fee_currency = currency
+    export_request.invoice_reference = invoice_reference
+    export_request.full_clean()
+    export_request.save(
+        update_fields=["fee_amount", "fee_currency", "invoice_reference", "updated_at"]
+    )
+    _after_ready(export_request)
+    return export_request
+
+
+def _after_ready(export_request: ExportRequest) -> None:
+    if export_request.status == Status.READY:
+        transaction.on_commit(lambda: notifications.request_ready(export_request.pk))
+
+
+@transaction.atomic
+def export_request_cancel(
+    *, export_request_id: int, actor: AbstractBaseUser, reason: str
+) -> ExportRequest:
+    if not reason.strip():
+        raise RequestActionError("Say why the request is cancelled.")
+    export_request = transition_request(
+        export_request_id,
+        actor=actor,
+        method="cancel",
+        action="request.cancelled",
+        note=reason,
+        at=timezone.now(),
+    )
+    _drop_operator(export_request)
+    return export_request
+
+
+@transaction.atomic
+def export_request_hold(
+    *, export_request_id: int, actor: AbstractBaseUser, reason: str
+) -> ExportRequest:
+    if not reason.strip():
+        raise RequestActionError("Say why the request is put on hold.")
+    return transition_request(
+        export_request_id, actor=actor, method="hold", action="request.held", note=reason
+    )
+
+
+@transaction.atomic
+def export_request_resume(*, export_request_id: int, actor: AbstractBaseUser) -> ExportRequest:
+    return transition_request(
+        export_request_id, actor=actor, method="resume", action="request.resumed"
+    )
+
+
+# -- the data team's steps -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def export_request_claim(*, export_request_id: int, actor: AbstractBaseUser) -> ExportRequest:
+    """Only one person can own a request: the row lock makes a second claimant wait, then see
+    the first one's name."""
+    current = (
+        # Only the request row is locked; claimed_by is joined (nullable) to name the owner.
+        ExportRequest.objects.select_for_update(of=("self",))
+        .select_related("claimed_by")
+        .get(pk=export_request_id)
+    )
+    if current.claimed_by_id is not None:
+        owner = current.claimed_by
+        who = "you" if owner.pk == actor.pk else (owner.get_full_name() or owner.get_username())
+        raise RequestActionError(f"Already claimed by {who}.")
+    export_request = transition_request(
+        export_request_id,
+        actor=actor,
+        method="claim",
+        action="request.claimed",
+        by=actor,
+        at=timezone.now(),
+    )
+    assign_perm(permissions.OPERATE_REQUEST, actor, export_request)
+    return export_request
+
+
+@transaction.atomic
+def export_request_release(
+    *, export_request_id: int, actor: AbstractBaseUser, note: str = ""
+) -> ExportRequest:
+    export_request = ExportRequest.objects.get(pk=export_request_id)
+    owner = export_request.claimed_by
+    export_request = transition_request(
+        export_request_id, actor=actor, method="release", action="request.released", note=note
+    )
+    if owner is not None:
+        remove_perm(permissions.OPERATE_REQUEST, owner, export_request)
+    return export_request
+
+
+def _drop_operator(export_request: ExportRequest) -> None:
+    from guardian.shortcuts import get_users_with_perms
+
+    for user in get_users_with_perms(export_request, only_with_perms_in=["operate_exportrequest"]):
+        remove_perm(permissions.OPERATE_REQUEST, user, export_request)
+
+
+# -- admin ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def export_request_grant_extension(
+    *, export_request_id: int, actor: AbstractBaseUser, days: int, reason: str
+) -> ExportRequest:
+    if not permissions.is_admin(actor):
+        raise _deny(actor, "request.extension_granted", export_request_id)
+    if not reason.strip():
+        raise RequestActionError("An extension needs a reason.")
+    if not 1 <= days <= 365:
+        raise RequestActionError("An extension is 1 to 365 days.")
+    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+    if export_request.status in (Status.DELIVERED, Status.EXPIRED, Status.CANCELLED):
+        raise RequestActionError("The timeline of this request has already ended.")
+    export_request.extension_days += days
+    export_request.extension_reason = "\n".join(
+        filter(None, [export_request.extension_reason, reason.strip()])
+    )
+    try:
+        export_request.full_clean()
+    except ValidationError:
+        raise RequestActionError("Extensions may add up to at most 365 days.") from None
+    export_request.save(update_fields=["extension_days", "extension_reason", "updated_at"])
+    record_event(
+        export_request,
+        actor=actor,
+        action="request.extension_granted",
+        from_status=export_request.status,
+        note=reason,
+        details={"days": days, "total_days": export_request.extension_days},
+    )
+    return export_request

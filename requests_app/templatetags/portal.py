@@ -1,0 +1,33 @@
+from django import template
+from django.utils import timezone
+
+from ..audit import flatten_details
+from ..catalog import EXPORTABLE_CATEGORIES
+
+register = template.Library()
+
+
+@register.filter
+def timeline_state(export_request):
+    return export_request.timeline_state(timezone.now())
+
+
+@register.filter
+def readable_details(details) -> list[tuple[str, str]]:
+    """An event's details JSON as label/value pairs for a definition list."""
+    return flatten_details(details or {})
+
+
+@register.filter
+def category_labels(categories) -> list[str]:
+    """Category codes as their labels, in catalogue order."""
+    wanted = set(categories or ())
+    return [label for code, label in EXPORTABLE_CATEGORIES if code in wanted]
+
+
+@register.filter
+def person(user) -> str:
+    """A user's full name, else their username; a dash for nobody."""
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.get_username()

@@ -1,0 +1,273 @@
+"""Pages. Each view checks role and object, calls a selector or a service, and renders.
+
+Visibility and rights are told apart: a request the person may not see is a 404 (its existence
+is not disclosed); an action on a request they see but may not act on is a 403.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.roles import Role, role_required
+
+from . import actions, audit, permissions, selectors, services
+from .bar_chart import bar_chart
+from .catalog import NEVER_EXPORTED
+from .forms import FileRequestForm, RequestFilterForm
+from .models import CLOSED, ExportRequest, Status
+from .services import RequestActionError
+from .timeline import TimelineState
+from .timeline_chart import timeline_chart
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+EVERY_ROLE = (Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
+
+
+def get_visible_request_or_404(user, pk: int) -> ExportRequest:
+    """404 for requests the person may not see: their existence is not disclosed."""
+    try:
+        return selectors.requests_visible_to(user).get(pk=pk)
+    except ExportRequest.DoesNotExist:
+        raise Http404("No such request.") from None
+
+
+def _deny(request: HttpRequest, what: str, export_request: ExportRequest) -> PermissionDenied:
+    logger.warning(
+        "permission denied: user=%s action=%s request=%s", request.user.pk, what, export_request.pk
+    )
+    return PermissionDenied()
+
+
+# -- lists and dashboards ------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
+def dashboard_account_manager(request: HttpRequest) -> HttpResponse:
+    """My requests (an admin: every request), filtered and searched; htmx swaps the results."""
+    now = timezone.now()
+    mine = selectors.requests_managed_by(request.user)
+    filtered = set(request.GET) & set(RequestFilterForm.base_fields)
+    form = RequestFilterForm(
+        request.GET if filtered else None,
+        initial={"status": "open"},  # what an unfiltered list shows
+        practices=selectors.practices_managed_by(request.user),
+    )
+    if form.is_bound and form.is_valid():
+        filters = form.cleaned_data
+        state = TimelineState(filters["timeline"]) if filters["timeline"] else None
+        found = selectors.search_requests(
+            mine, q=filters["q"], status=filters["status"], practice=filters["practice"]
+        )
+    else:
+        state, found = None, mine.exclude(status__in=CLOSED)
+    rows = selectors.in_timeline_state(selectors.by_deadline(found), state, now)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "now": now, "query": _query_without_page(request)}
+    if request.htmx:
+        response = render(request, "requests_app/_request_results.html", context)
+    else:
+        context["timeline_counts"] = selectors.timeline_counts(mine.exclude(status__in=CLOSED), now)
+        response = render(request, "requests_app/dashboard_account_manager.html", context)
+    # The same URL answers with a fragment or a page: caches must tell them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@require_GET
+@role_required(Role.DATA_TEAM, Role.ADMIN)
+def dashboard_data_team(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "requests_app/dashboard_data_team.html",
+        {
+            "queue": selectors.ready_queue(),
+            "jobs": selectors.jobs_of(request.user),
+            "now": timezone.now(),
+        },
+    )
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def dashboard_admin(request: HttpRequest) -> HttpResponse:
+    everything = selectors.requests_visible_to(request.user)
+    now = timezone.now()
+    status_counts = selectors.status_counts(everything)
+    open_requests = everything.exclude(status__in=CLOSED)
+    timeline_counts = selectors.timeline_counts(open_requests, now)
+    return render(
+        request,
+        "requests_app/dashboard_admin.html",
+        {
+            "status_chart": bar_chart(
+                "Requests by status",
+                ((s, label, status_counts[s]) for s, label in Status.choices),
+            ),
+            "timeline_chart": bar_chart(
+                "Open requests by timeline state",
+                ((state.value, state.label, timeline_counts[state]) for state in TimelineState),
+            ),
+            "timeline_counts": timeline_counts,
+            "open_requests": selectors.by_deadline(open_requests),
+            "now": now,
+        },
+    )
+
+
+# -- one request -----------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(*EVERY_ROLE)
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    export_request = get_visible_request_or_404(request.user, pk)
+    events = list(export_request.events.select_related("actor"))
+    now = timezone.now()
+    return render(
+        request,
+        "requests_app/detail.html",
+        {
+            "r": export_request,
+            "events": events,
+            "now": now,
+            "chart": timeline_chart(export_request, events, now),
+            "actions": [
+                (action, action.form())
+                for action in actions.available_to(request.user, export_request)
+            ],
+            "may_read_addendum": _may_read_addendum(request.user, export_request),
+        },
+    )
+
+
+@require_POST
+@role_required(*EVERY_ROLE)
+def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One step on a request (POST only). The result, good or bad, comes back as a message on
+    the request page; a refused step changes nothing."""
+    chosen = actions.ACTIONS_BY_SLUG.get(action)
+    if chosen is None:
+        raise Http404("No such action.")
+    export_request = get_visible_request_or_404(request.user, pk)
+    if not chosen.may(request.user, export_request):
+        raise _deny(request, chosen.slug, export_request)
+    form = chosen.form(request.POST, request.FILES)
+    if not form.is_valid():
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+    else:
+        try:
+            chosen.perform(export_request, request.user, form.cleaned_data)
+        except RequestActionError as refused:
+            messages.error(request, str(refused))
+        except ValidationError as invalid:
+            for message in invalid.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, chosen.done)
+    return redirect("requests_app:detail", pk=export_request.pk)
+
+
+@role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
+def request_file(request: HttpRequest) -> HttpResponse:
+    """File a request for one of my practices: the form shows what is and is not exported."""
+    practices = selectors.practices_managed_by(request.user)
+    form = FileRequestForm(
+        request.POST or None,
+        practices=practices,
+        initial={"practice": request.GET.get("practice")},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            export_request = services.export_request_file(actor=request.user, **form.cleaned_data)
+        except (RequestActionError, ValidationError) as refused:
+            form.add_error(None, refused if isinstance(refused, ValidationError) else str(refused))
+        else:
+            messages.success(
+                request, f"{export_request.reference} is filed. Next: send the addendum."
+            )
+            return redirect("requests_app:detail", pk=export_request.pk)
+    return render(
+        request, "requests_app/file.html", {"form": form, "never_exported": NEVER_EXPORTED}
+    )
+
+
+def _may_read_addendum(user, export_request: ExportRequest) -> bool:
+    return bool(export_request.signed_addendum) and permissions.can_manage_request(
+        user, export_request
+    )
+
+
+@require_GET
+@role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
+def signed_addendum(request: HttpRequest, pk: int) -> FileResponse:
+    """The signed addendum, to those who manage the request. Files are never served directly."""
+    export_request = get_visible_request_or_404(request.user, pk)
+    if not export_request.signed_addendum:
+        raise Http404("No signed addendum yet.")
+    if not _may_read_addendum(request.user, export_request):
+        raise _deny(request, "signed_addendum.read", export_request)
+    return FileResponse(
+        export_request.signed_addendum.open("rb"),
+        as_attachment=True,
+        filename=f"{export_request.reference}-signed-addendum.pdf",
+        content_type="application/pdf",
+    )
+
+
+# -- audit -----------------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def audit_page(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.audit_events(), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "requests_app/audit.html", {"page": page})
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming CSV."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """Every delivery and deletion event as CSV, streamed: the file never sits in memory."""
+    writer = csv.writer(_Echo())
+    rows = audit.csv_rows(selectors.audit_events().iterator(chunk_size=500))
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    return StreamingHttpResponse(
+        (writer.writerow(row) for row in rows),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="export-audit-{stamp}.csv"'},
+    )

@@ -1,0 +1,90 @@
+"""Headless Chromium through Playwright against pytest-django's live server.
+
+Each test gets a fresh browser profile; a failing test leaves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable
+# from the test body (factories) while it does.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from playwright.sync_api import Page, sync_playwright
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def page(request, live_server, tmp_path) -> Iterator[Page]:
+    """A page in a fresh Chromium profile, its base URL the live server."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path / "chromium-profile"),
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=CHROMIUM_ARGS,
+            base_url=live_server.url,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(15_000)
+        page = context.pages[0] if context.pages else context.new_page()
+        try:
+            yield page
+        finally:
+            call = getattr(request.node, "report_call", None)
+            if call is not None and call.failed:
+                ARTIFACTS.mkdir(exist_ok=True)
+                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            context.close()
+
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    """Sign in through the pages: the password, then, for someone with an authenticator, the
+    code it shows now (computed from the device's key, as the phone app would)."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.two_factor import confirmed_device, current_code
+
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    device = confirmed_device(get_user_model().objects.get(username=username))
+    if device is not None:
+        page.wait_for_url("**/login/verify/**")
+        page.get_by_label("Code from your authenticator app").fill(current_code(device))
+        page.get_by_role("button", name="Verify").click()
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()

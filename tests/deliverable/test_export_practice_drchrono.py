@@ -1,0 +1,117 @@
+"""``export_practice --source drchrono`` against the loopback fake DrChrono, in this process:
+pytest-django refuses database access to tests not marked for it, so these runs also prove
+the command never touches the portal's database."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.fakes.drchrono_server import CLIENT_ID, CLIENT_SECRET, FakeDrChrono, build_practice
+
+
+@pytest.fixture
+def drchrono(settings, monkeypatch) -> Iterator[FakeDrChrono]:
+    with FakeDrChrono(build_practice()) as fake:
+        settings.DRCHRONO_API_BASE_URL = fake.base_url
+        settings.DRCHRONO_TOKEN_URL = fake.token_url
+        settings.DRCHRONO_BACKOFF_MS = 1
+        settings.DRCHRONO_MAX_ATTEMPTS = 2
+        monkeypatch.setenv("DRCHRONO_CLIENT_ID", CLIENT_ID)
+        monkeypatch.setenv("DRCHRONO_CLIENT_SECRET", CLIENT_SECRET)
+        monkeypatch.setenv("DRCHRONO_ACCESS_TOKEN", fake.access_token)
+        monkeypatch.setenv("DRCHRONO_REFRESH_TOKEN", fake.refresh_token)
+        yield fake
+
+
+def export_drchrono(tmp_path, *args: str, out: StringIO | None = None) -> str:
+    out = out if out is not None else StringIO()
+    call_command(
+        "export_practice",
+        "--source=drchrono",
+        "--practice-name=Sunrise Pediatrics",
+        f"--out={tmp_path / 'out'}",
+        f"--password-file={tmp_path / 'password.txt'}",
+        f"--token-file={tmp_path / 'drchrono-tokens.json'}",
+        "--workers=2",
+        *args,
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def test_a_drchrono_practice_exports_every_record_and_exits_0(drchrono, tmp_path):
+    output = export_drchrono(tmp_path)
+
+    (archive,) = (tmp_path / "out").glob("*.zip")
+    assert archive.name.startswith("Sunrise Pediatrics_Data_Export_")
+    assert f"Archive: {archive} (" in output
+    assert "Every record exported or excluded with a reason." in output
+    assert drchrono.api_requests("/api/patients")
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no staging
+
+
+def test_records_for_patients_drchrono_does_not_list_are_reported_failed(drchrono, tmp_path):
+    drchrono.practice.objects("medications").append({"id": 4242, "patient": 99, "name": "X"})
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="1 records failed") as failed:
+        export_drchrono(tmp_path, out=out)
+
+    assert failed.value.returncode == 1
+    (archive,) = (tmp_path / "out").glob("*.zip")
+    assert archive.stat().st_size > 0
+    lines = out.getvalue().splitlines()
+    assert any(
+        line.startswith("Medications: 1 failed: ") and "not in the DrChrono patient list" in line
+        for line in lines
+    )
+    assert "Medications: failed ids: 4242" in lines
+
+
+def test_renewed_tokens_are_saved_owner_only_so_the_grant_survives(drchrono, tmp_path):
+    drchrono.expire_access_token()  # the first request gets a 401, the command renews
+
+    export_drchrono(tmp_path)
+
+    token_file = tmp_path / "drchrono-tokens.json"
+    saved = json.loads(token_file.read_text())
+    assert saved["refresh_token"] == drchrono.refresh_token  # the rotated one
+    assert saved["access_token"] == drchrono.access_token
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+
+
+def test_a_later_run_reads_the_tokens_an_earlier_run_saved(drchrono, tmp_path, monkeypatch):
+    drchrono.expire_access_token()
+    export_drchrono(tmp_path)
+    monkeypatch.delenv("DRCHRONO_ACCESS_TOKEN")
+    monkeypatch.delenv("DRCHRONO_REFRESH_TOKEN")
+    (tmp_path / "password.txt").unlink()
+
+    export_drchrono(tmp_path)
+
+    assert len([r for r in drchrono.requests if r.path == "/o/token/"]) == 1
+
+
+def test_when_drchrono_keeps_failing_the_command_exits_2_and_leaves_nothing(drchrono, tmp_path):
+    drchrono.fail("/api/patients", 500, times=1000)
+
+    with pytest.raises(CommandError, match="the export failed: ") as failed:
+        export_drchrono(tmp_path)
+
+    assert failed.value.returncode == 2
+    assert "HTTP 500" in str(failed.value)
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "password.txt").exists()
+
+
+def test_it_says_which_drchrono_settings_are_missing(drchrono, tmp_path, monkeypatch):
+    monkeypatch.delenv("DRCHRONO_CLIENT_SECRET")
+
+    with pytest.raises(CommandError, match="--source drchrono needs --client-secret"):
+        export_drchrono(tmp_path)

@@ -1,0 +1,128 @@
+"""Small factories: a user per role, a practice, a request in any lifecycle state.
+
+Requests reach their state through the real services, so events and permissions are real.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from accounts.roles import Role, grant_role
+from accounts.two_factor import confirmed_device, enrol_confirmed_device, requires_two_factor
+from requests_app import services
+from requests_app.catalog import EXPORTABLE_CODES
+from requests_app.demo import signed_addendum_pdf
+from requests_app.models import ExportRequest, Practice, Status
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Sequence(lambda n: f"First{n}")
+    last_name = "Tester"
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        self.save()
+        if extracted:
+            grant_role(self, extracted)
+            if extracted is Role.ADMIN:
+                self.is_staff = True
+                self.save(update_fields=["is_staff"])
+            if requires_two_factor(self):  # enrolled, as the portal insists before any use
+                enrol_confirmed_device(self)
+
+
+def account_manager(**kwargs):
+    return UserFactory(role=Role.ACCOUNT_MANAGER, **kwargs)
+
+
+def data_member(**kwargs):
+    return UserFactory(role=Role.DATA_TEAM, **kwargs)
+
+
+def admin(**kwargs):
+    return UserFactory(role=Role.ADMIN, **kwargs)
+
+
+def sign_in(client, user) -> None:
+    """Sign ``user`` in on a Django test client as the sign-in pages would: password and,
+    when the user has an authenticator, a verified code."""
+    client.force_login(user)
+    device = confirmed_device(user)
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+
+_practice_numbers = iter(range(10_000, 10**9))
+
+
+def practice(manager=None, **kwargs) -> Practice:
+    number = next(_practice_numbers)
+    return services.practice_create(
+        name=kwargs.pop("name", f"Practice {number}"),
+        ehr_practice_id=kwargs.pop("ehr_practice_id", f"DRC-{number}"),
+        account_manager=manager or account_manager(),
+    )
+
+
+def export_request(
+    *, status: str = Status.DRAFT, practice_=None, claimed_by=None, **fields
+) -> ExportRequest:
+    """A request walked through the real services up to ``status`` (draft ... claimed)."""
+    practice_ = practice_ or practice()
+    manager = practice_.account_manager
+    request = services.export_request_file(
+        actor=manager,
+        practice=practice_,
+        poc_name=fields.pop("poc_name", "Jordan Reyes"),
+        poc_email=fields.pop("poc_email", "poc@example.org"),
+        categories=fields.pop("categories", list(EXPORTABLE_CODES)),
+        **fields,
+    )
+
+    def send():
+        services.export_request_send_addendum(export_request_id=request.pk, actor=manager)
+
+    def sign():
+        services.export_request_record_signed_addendum(
+            export_request_id=request.pk, actor=manager, signed_addendum=signed_addendum_pdf("P")
+        )
+
+    def pay():
+        services.export_request_record_fee(
+            export_request_id=request.pk,
+            actor=manager,
+            amount=Decimal("1000"),
+            invoice_reference="INV-1",
+        )
+
+    def claim():
+        services.export_request_claim(
+            export_request_id=request.pk, actor=claimed_by or data_member()
+        )
+
+    paths = {
+        Status.DRAFT: [],
+        Status.ADDENDUM_SENT: [send],
+        Status.ADDENDUM_SIGNED: [send, sign],
+        Status.FEE_COLLECTED: [send, pay],
+        Status.READY: [send, sign, pay],
+        Status.CLAIMED: [send, sign, pay, claim],
+    }
+    for step in paths[status]:
+        step()
+    return ExportRequest.objects.get(pk=request.pk)

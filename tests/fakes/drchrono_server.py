@@ -1,0 +1,830 @@
+"""A loopback DrChrono REST API v4 for tests: a real HTTP server on 127.0.0.1, a random port.
+
+It serves a small synthetic practice in the documented shapes (OpenAPI field names), with the
+OAuth token endpoint, cursor paging with full ``next`` URLs, DrChrono's page_size caps (250,
+25 with ``verbose``), the appointments date rules, ``show_inactive``, C-CDA documents and
+files (real small PDFs and JPEGs). Faults are switched on per test: statuses (429 with and
+without Retry-After, 500s), malformed JSON, truncated downloads, an expired access token, a
+record with a malformed field.
+
+    with FakeDrChrono() as server:
+        client = ... server.base_url, server.token_url, server.tokens() ...
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fpdf import FPDF
+from PIL import Image
+
+CLIENT_ID = "fake-client-id"
+CLIENT_SECRET = "fake-client-secret"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 250
+MAX_VERBOSE_PAGE_SIZE = 25
+MAX_DATE_RANGE_DAYS = 190
+
+#: Appointment fields DrChrono returns only with verbose=true.
+VERBOSE_APPOINTMENT_FIELDS = ("clinical_note", "vitals", "custom_vitals", "reminders")
+
+#: The list endpoints the fake serves, by path.
+LIST_ENDPOINTS = (
+    "doctors",
+    "offices",
+    "patients",
+    "sublabs",
+    "lab_orders",
+    "lab_tests",
+    "lab_documents",
+    "lab_results",
+    "medications",
+    "allergies",
+    "problems",
+    "documents",
+    "patient_lab_results",
+    "patient_messages",
+    "messages",
+    "patient_payments",
+    "appointments",
+)
+
+
+@functools.cache
+def pdf_bytes(title: str) -> bytes:
+    """A real one-page PDF."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(text=title)
+    return bytes(pdf.output())
+
+
+@functools.cache
+def jpeg_bytes(shade: int) -> bytes:
+    """A real (tiny) JPEG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (shade % 256, 90, 160)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@dataclass
+class FakeFile:
+    content: bytes
+    content_type: str
+
+
+@dataclass
+class FakePractice:
+    """The practice's objects by list endpoint, and its files by URL path."""
+
+    lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    files: dict[str, FakeFile] = field(default_factory=dict)
+
+    def objects(self, endpoint: str) -> list[dict[str, Any]]:
+        return self.lists.setdefault(endpoint, [])
+
+    def add_file(self, name: str, content: bytes, content_type: str) -> str:
+        """Store a file; returns its path (the server makes it a full URL)."""
+        path = f"/media/{name}"
+        self.files[path] = FakeFile(content, content_type)
+        return path
+
+
+def build_practice(*, malformed_record: bool = False) -> FakePractice:
+    """A small synthetic practice: five patients (two active, one inactive, one deceased,
+    one active without a readable birth date), with insurance and card images, a photo,
+    medications, allergies, problems, appointments with vitals and notes (locked and not),
+    documents, manual and ordered lab results (Quest and an integration network), portal
+    messages with attachments, faxes and referrals (one unattached), payments, and a break.
+
+    File fields hold paths; the server turns them into absolute URLs as DrChrono does.
+    """
+    practice = FakePractice()
+    practice.objects("doctors").append(
+        {"id": 101, "first_name": "Ada", "last_name": "Quill", "specialty": "Internist"}
+    )
+    practice.objects("offices").append(
+        {"id": 201, "name": "Harbour Street Clinic", "doctor": "101", "archived": False}
+    )
+    practice.objects("sublabs").extend(
+        [
+            {"id": 301, "name": "Quest East", "facility_code": "QE", "vendor_name": "Quest"},
+            {"id": 302, "name": "HG", "facility_code": "HG1", "vendor_name": "HealthGorilla"},
+        ]
+    )
+    people = [
+        (1, "A", "Alice", "Example", "1980-02-29", "Female"),
+        (2, "A", "Bob", "Sample", "1975-07-04", "Male"),
+        (3, "I", "Carol", "Test", "1990-12-31", "Female"),
+        (4, "D", "Dan", "Demo", "1931-01-15", "Male"),
+        (5, "A", "Eve", "Nodate", "", "Other"),
+    ]
+    for number, status, first, last, born, gender in people:
+        _add_patient(practice, number, status, first, last, born, gender)
+    _add_faxes_and_referrals(practice)
+    practice.objects("appointments").append(
+        {
+            "id": "9000",
+            "patient": None,  # a calendar break: not patient data
+            "appt_is_break": True,
+            "doctor": 101,
+            "office": 201,
+            "exam_room": 1,
+            "scheduled_time": "2021-03-01T12:00:00",
+            "duration": 60,
+        }
+    )
+    if malformed_record:
+        practice.objects("problems").append(
+            {
+                "id": 7777,
+                "patient": 2,
+                "doctor": 101,
+                "name": "Condition with a broken onset",
+                "status": "active",
+                "date_onset": "31/02/2019",
+            }
+        )
+    return practice
+
+
+def _add_patient(
+    practice: FakePractice,
+    number: int,
+    status: str,
+    first: str,
+    last: str,
+    born: str,
+    gender: str,
+) -> None:
+    patient_id = number
+    patient: dict[str, Any] = {
+        "id": patient_id,
+        "chart_id": f"{last[:4].upper()}{number:06d}",
+        "first_name": first,
+        "last_name": last,
+        "middle_name": "",
+        "nick_name": "",
+        "date_of_birth": born,
+        "gender": gender,
+        "patient_status": status,
+        "email": f"{first.lower()}@example.org",
+        "home_phone": f"555-010{number}",
+        "cell_phone": "",
+        "address": f"{number} Elm Street",
+        "city": "Springfield",
+        "state": "IL",
+        "zip_code": "62701",
+        "social_security_number": "",
+        "race": "white" if number % 2 else "blank",
+        "ethnicity": "not_hispanic",
+        "preferred_language": "eng",
+        "doctor": 101,
+        "date_of_first_appointment": "2019-05-02",
+        "created_at": "2019-05-01T09:00:00",
+        "updated_at": "2024-01-01T09:00:00",
+    }
+    if status == "D":
+        patient["date_of_death"] = "2023-08-09"
+    if number == 1:
+        patient["patient_photo"] = practice.add_file(
+            "patients/1/photo.jpg", jpeg_bytes(10), "image/jpeg"
+        )
+        patient["patient_photo_date"] = "2020-01-02"
+        patient["primary_insurance"] = {
+            "insurance_company": "Acme Health",
+            "insurance_payer_id": "60054",
+            "insurance_plan_name": "Acme Gold",
+            "insurance_plan_type": "HM",
+            "insurance_id_number": "ACM123456",
+            "insurance_group_name": "Widgets Inc",
+            "insurance_group_number": "G-42",
+            "subscriber_first_name": first,
+            "subscriber_last_name": last,
+            "is_subscriber_the_patient": True,
+            "patient_relationship_to_subscriber": "",
+            "photo_front": practice.add_file("cards/1-front.jpg", jpeg_bytes(20), "image/jpeg"),
+            "photo_back": practice.add_file("cards/1-back.jpg", jpeg_bytes(30), "image/jpeg"),
+        }
+        patient["secondary_insurance"] = {
+            "insurance_company": "Second Mutual",
+            "insurance_id_number": "SM-9",
+            "photo_front": "",
+            "photo_back": "",
+        }
+        patient["tertiary_insurance"] = {"insurance_company": "", "photo_front": ""}
+    practice.objects("patients").append(patient)
+
+    practice.objects("medications").append(
+        {
+            "id": 1000 + number,
+            "patient": patient_id,
+            "doctor": 101,
+            "name": "Lisinopril 10 MG Oral Tablet",
+            "rxnorm": "314076",
+            "dosage_quantity": "1",
+            "dosage_units": "tablet",
+            "frequency": "daily",
+            "route": "oral",
+            "status": "active",
+            "date_prescribed": "2020-03-04",
+            "date_started_taking": "2020-03-05",
+        }
+    )
+    practice.objects("allergies").append(
+        {
+            "id": 1100 + number,
+            "patient": patient_id,
+            "doctor": 101,
+            "description": "Penicillin",
+            "reaction": "Hives",
+            "status": "active",
+            "rxnorm": "7980",
+        }
+    )
+    practice.objects("problems").append(
+        {
+            "id": 1200 + number,
+            "patient": patient_id,
+            "doctor": 101,
+            "name": "Essential hypertension",
+            "icd_code": "I10",
+            "icd_version": "10",
+            "status": "active",
+            "date_onset": "2018-06-01",
+        }
+    )
+    # Appointments spread over years, so the windows walk finds them in different windows.
+    for index, (scheduled, note) in enumerate(
+        [
+            (f"{2019 + number}-05-02T09:30:00", "locked"),
+            (f"{2019 + number}-11-20T14:00:00", "unlocked"),
+            (f"{2020 + number}-08-15T10:15:00", None),
+        ]
+    ):
+        appointment_id = f"{5000 + number * 10 + index}"
+        appointment: dict[str, Any] = {
+            "id": appointment_id,
+            "patient": patient_id,
+            "doctor": 101,
+            "office": 201,
+            "exam_room": 1,
+            "scheduled_time": scheduled,
+            "duration": 30,
+            "reason": "Follow-up",
+            "status": "Complete",
+            "icd10_codes": ["I10"],
+            "notes": "",
+            "appt_is_break": False,
+            "vitals": {
+                "height": 65.0,
+                "height_units": "inches",
+                "weight": 150.5,
+                "weight_units": "lbs",
+                "blood_pressure_1": 120,
+                "blood_pressure_2": 80,
+                "pulse": 72,
+                "temperature": 98.6,
+                "temperature_units": "f",
+                "oxygen_saturation": 98.0,
+                "smoking_status": "blank",
+            },
+            "custom_vitals": [],
+        }
+        if note == "locked":
+            appointment["clinical_note"] = {
+                "locked": True,
+                "pdf": practice.add_file(
+                    f"notes/{appointment_id}.pdf",
+                    pdf_bytes(f"Clinical note {appointment_id}"),
+                    "application/pdf",
+                ),
+                "updated_at": scheduled,
+            }
+        elif note == "unlocked":
+            appointment["clinical_note"] = {"locked": False, "updated_at": scheduled}
+        practice.objects("appointments").append(appointment)
+
+    practice.objects("documents").extend(
+        [
+            {
+                "id": 1300 + number,
+                "patient": patient_id,
+                "doctor": 101,
+                "date": "2021-02-03",
+                "description": "Referral letter",
+                "metatags": json.dumps(["referral", "cardiology"]),
+                "archived": False,
+                "document": practice.add_file(
+                    f"documents/{1300 + number}.pdf",
+                    pdf_bytes(f"Document {1300 + number}"),
+                    "application/pdf",
+                ),
+            },
+            {
+                "id": 1400 + number,
+                "patient": patient_id,
+                "doctor": 101,
+                "date": "2022-04-05",
+                "description": "Wound photo",
+                "metatags": "",
+                "archived": False,
+                "document": practice.add_file(
+                    f"documents/{1400 + number}.jpg", jpeg_bytes(number), "image/jpeg"
+                ),
+            },
+        ]
+    )
+    practice.objects("patient_lab_results").append(
+        {
+            "id": 1500 + number,
+            "patient": patient_id,
+            "ordering_doctor": 101,
+            "title": "Hemoglobin A1c",
+            "loinc_code": "4548-4",
+            "lab_result_value": "5.6",
+            "lab_result_value_units": "%",
+            "lab_normal_range": "4.0-5.6",
+            "lab_abnormal_flag": "",
+            "date_test_performed": "2021-06-07",
+            "lab_order_status": "Results Received",
+            "doctor_comments": "",
+            "scanned_in_result": practice.add_file(
+                f"labs/{1500 + number}.pdf", pdf_bytes(f"Lab {1500 + number}"), "application/pdf"
+            ),
+        }
+    )
+    if number in (1, 3):
+        _add_lab_order(practice, patient_id, sublab=301 if number == 1 else 302)
+    practice.objects("patient_messages").append(
+        {
+            "id": 1600 + number,
+            "patient": patient_id,
+            "doctor": 101,
+            "subject": "Question about my prescription",
+            "body": "Can I take it with food?",
+            "created_at": "2022-09-10T08:00:00",
+            "attachments": [
+                {
+                    "attachment": practice.add_file(
+                        f"attachments/{1600 + number}.pdf",
+                        pdf_bytes(f"Attachment {1600 + number}"),
+                        "application/pdf",
+                    ),
+                    "doctor": 101,
+                    "created_at": "2022-09-10T08:00:00",
+                }
+            ],
+        }
+    )
+    practice.objects("patient_payments").append(
+        {
+            "id": 1700 + number,
+            "patient": patient_id,
+            "doctor": 101,
+            "amount": 25.5,
+            "payment_method": "CRDT",
+            "payment_transaction_type": "COPAY",
+            "received_date": "2021-05-02",
+            "posted_date": "2021-05-03",
+            "trace_number": f"T{number}",
+            "notes": "",
+        }
+    )
+
+
+def _add_lab_order(practice: FakePractice, patient_id: int, *, sublab: int) -> None:
+    order_id = 1800 + patient_id
+    practice.objects("lab_orders").append(
+        {
+            "id": order_id,
+            "patient": patient_id,
+            "doctor": 101,
+            "sublab": sublab,
+            "status": "F",
+            "priority": "N",
+            "timestamp": "2022-01-10T10:00:00",
+        }
+    )
+    practice.objects("lab_tests").append(
+        {
+            "id": order_id + 100,
+            "lab_order": order_id,
+            "code": "2345-7",
+            "name": "Glucose",
+            "status": "F",
+            "collection_date": "2022-01-11",
+        }
+    )
+    practice.objects("lab_documents").append(
+        {
+            "id": order_id + 200,
+            "lab_order": order_id,
+            "type": "RES",
+            "timestamp": "2022-01-12T10:00:00",
+            "document": practice.add_file(
+                f"lab_documents/{order_id + 200}.pdf",
+                pdf_bytes(f"Results {order_id}"),
+                "application/pdf",
+            ),
+        }
+    )
+    practice.objects("lab_results").append(
+        {
+            "id": order_id + 300,
+            "lab_order": str(order_id),
+            "lab_test": order_id + 100,
+            "document": order_id + 200,
+            "observation_code": "2345-7",
+            "observation_description": "Glucose [Mass/volume] in Serum or Plasma",
+            "value": "98",
+            "unit": "mg/dL",
+            "value_is_numeric": True,
+            "normal_range": "70 100",
+            "abnormal_status": "N",
+            "status": "F",
+            "test_performed": "2022-01-11T09:00:00",
+        }
+    )
+
+
+def _add_faxes_and_referrals(practice: FakePractice) -> None:
+    for message_id, message_type, patient_id in (
+        (1901, "IF", 1),
+        (1902, "OF", 1),
+        (1903, "IR", 3),
+        (1904, "OR", 4),
+        (1905, "IF", None),  # not tied to a patient: seen, never exported
+        (1906, "PI", 2),  # a patient message in the doctor's inbox: not a fax or referral
+    ):
+        message: dict[str, Any] = {
+            "id": message_id,
+            "type": message_type,
+            "doctor": 101,
+            "title": f"{message_type} item",
+            "received_at": "2023-02-03T11:00:00",
+            "archived": False,
+            "attachment": practice.add_file(
+                f"messages/{message_id}.pdf", pdf_bytes(f"Fax {message_id}"), "application/pdf"
+            ),
+        }
+        if patient_id is not None:
+            message["patient"] = patient_id
+        if message_type == "OF":
+            message["outgoing_fax_recipient_name"] = "Cardiology Associates"
+        practice.objects("messages").append(message)
+
+
+# -- Faults ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """What to do instead of answering, for the next ``times`` requests under ``path``."""
+
+    path: str
+    kind: str  # "status", "malformed_json", "truncate"
+    times: int = 1
+    status: int = 500
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+
+
+# -- Server ----------------------------------------------------------------------------------
+
+
+class FakeDrChrono:
+    """The server. Start with ``with FakeDrChrono() as server`` (or ``start()``/``stop()``)."""
+
+    def __init__(
+        self,
+        practice: FakePractice | None = None,
+        *,
+        envelope: str = "results",
+        expires_in: int = 172_800,
+        supports_range: bool = True,
+    ) -> None:
+        self.practice = practice or build_practice()
+        self.envelope = envelope  # "results" (as the example app reads) or "data" (the OAS)
+        self.expires_in = expires_in
+        self.supports_range = supports_range
+        self.requests: list[LoggedRequest] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._token_serial = 0
+        self.access_token = ""
+        self.refresh_token = ""
+        self._issue_tokens()
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/o/token/"
+
+    def start(self) -> FakeDrChrono:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> FakeDrChrono:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- Switches for tests ------------------------------------------------------------------
+
+    def fail(self, path: str, status: int = 500, *, times: int = 1, retry_after: str | None = None):
+        self.faults.append(Fault(path, "status", times, status, retry_after))
+
+    def malformed_json(self, path: str, *, times: int = 1) -> None:
+        self.faults.append(Fault(path, "malformed_json", times))
+
+    def truncate(self, path: str, *, times: int = 1) -> None:
+        self.faults.append(Fault(path, "truncate", times))
+
+    def expire_access_token(self) -> None:
+        """The current access token stops working (DrChrono revoked or expired it early)."""
+        with self._lock:
+            self.access_token = "revoked"
+
+    def api_requests(self, path: str | None = None) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith("/api/") and (path is None or r.path == path)
+        ]
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    # -- Internals ---------------------------------------------------------------------------
+
+    def _issue_tokens(self) -> None:
+        self._token_serial += 1
+        self.access_token = f"access-{self._token_serial}"
+        self.refresh_token = f"refresh-{self._token_serial}"
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and path.startswith(fault.path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+def _handler_for(server: FakeDrChrono) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        fake = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeDrChrono
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms ACK stalls
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read ``fake.requests`` instead."""
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        self.fake.requests.append(LoggedRequest("POST", parts.path, {}))
+        if parts.path != "/o/token/":
+            return self._json(404, {"detail": "Not found."})
+        fault = self.fake._take_fault(parts.path)
+        if fault is not None and fault.kind == "status":
+            return self._json(fault.status, {"detail": "failure"}, retry_after=fault.retry_after)
+        if (
+            form.get("grant_type") != "refresh_token"
+            or form.get("client_id") != CLIENT_ID
+            or form.get("client_secret") != CLIENT_SECRET
+            or form.get("refresh_token") != self.fake.refresh_token
+        ):
+            return self._json(400, {"error": "invalid_grant"})
+        with self.fake._lock:
+            self.fake._issue_tokens()
+        self._json(
+            200,
+            {
+                "access_token": self.fake.access_token,
+                "refresh_token": self.fake.refresh_token,
+                "expires_in": self.fake.expires_in,
+                "token_type": "Bearer",
+                "scope": "patients:read",
+            },
+        )
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.fake.requests.append(LoggedRequest("GET", parts.path, query))
+        fault = self.fake._take_fault(parts.path)
+        if fault is not None and fault.kind == "status":
+            return self._json(fault.status, {"detail": "failure"}, retry_after=fault.retry_after)
+        if parts.path.startswith("/media/"):
+            return self._file(parts.path, truncate=fault is not None and fault.kind == "truncate")
+        if not parts.path.startswith("/api/"):
+            return self._json(404, {"detail": "Not found."})
+        if self.headers.get("Authorization") != f"Bearer {self.fake.access_token}":
+            return self._json(401, {"detail": "Authentication credentials were not provided."})
+        if fault is not None and fault.kind == "malformed_json":
+            return self._raw(200, b'{"results": [{"id": 1,', "application/json")
+        segments = parts.path.strip("/").split("/")
+        if len(segments) == 4 and segments[1] == "patients" and segments[3] == "ccda":
+            return self._ccda(segments[2])
+        if len(segments) == 2 and segments[1] in LIST_ENDPOINTS:
+            return self._list(segments[1], query)
+        return self._json(404, {"detail": "Not found."})
+
+    # -- Lists -------------------------------------------------------------------------------
+
+    def _list(self, endpoint: str, query: dict[str, str]) -> None:
+        verbose = query.get("verbose") in ("true", "1")
+        if endpoint == "appointments":
+            problem = _appointment_query_problem(query)
+            if problem:
+                return self._json(400, {"detail": problem})
+        items = [self._absolute(item) for item in self._filtered(endpoint, query, verbose)]
+        cap = MAX_VERBOSE_PAGE_SIZE if verbose else MAX_PAGE_SIZE
+        page_size = min(int(query.get("page_size") or DEFAULT_PAGE_SIZE), cap)
+        offset = _decode_cursor(query.get("cursor"))
+        page = items[offset : offset + page_size]
+        next_url = None
+        if offset + page_size < len(items):
+            next_query = {**query, "cursor": _encode_cursor(offset + page_size)}
+            next_url = f"{self.fake.base_url}/api/{endpoint}?{urlencode(next_query)}"
+        self._json(200, {"previous": None, self.fake.envelope: page, "next": next_url})
+
+    def _filtered(self, endpoint: str, query: dict[str, str], verbose: bool) -> Iterator[dict]:
+        show_inactive = query.get("show_inactive") in ("true", "1")
+        for item in self.fake.practice.objects(endpoint):
+            item = copy.deepcopy(item)
+            if "patient" in query and str(item.get("patient")) != query["patient"]:
+                continue
+            if endpoint == "patients":
+                if item.get("patient_status") != "A" and not show_inactive:
+                    continue
+                if not show_inactive:
+                    item.pop("date_of_death", None)
+            if endpoint == "messages" and "type" in query and item.get("type") != query["type"]:
+                continue
+            if endpoint == "appointments":
+                if not _scheduled_in(item, query):
+                    continue
+                if not verbose:
+                    for name in VERBOSE_APPOINTMENT_FIELDS:
+                        item.pop(name, None)
+            yield item
+
+    def _absolute(self, value: Any) -> Any:
+        """File paths become absolute URLs, as DrChrono returns them."""
+        if isinstance(value, dict):
+            return {key: self._absolute(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._absolute(item) for item in value]
+        if isinstance(value, str) and value.startswith("/media/"):
+            return self.fake.url(value)
+        return value
+
+    # -- Documents and files -----------------------------------------------------------------
+
+    def _ccda(self, patient_id: str) -> None:
+        known = {str(p["id"]) for p in self.fake.practice.objects("patients")}
+        if patient_id not in known:
+            return self._json(404, {"detail": "Not found."})
+        document = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ClinicalDocument xmlns="urn:hl7-org:v3">'
+            f'<recordTarget><patientRole><id extension="{patient_id}"/></patientRole>'
+            "</recordTarget></ClinicalDocument>"
+        )
+        self._raw(200, document.encode(), "application/xml")
+
+    def _file(self, path: str, *, truncate: bool) -> None:
+        stored = self.fake.practice.files.get(path)
+        if stored is None:
+            return self._json(404, {"detail": "Not found."})
+        content, status, start = stored.content, 200, 0
+        requested = self.headers.get("Range", "")
+        if self.fake.supports_range and requested.startswith("bytes="):
+            start = int(requested.removeprefix("bytes=").rstrip("-"))
+            status = 206
+        body = content[start:]
+        self.send_response(status)
+        self.send_header("Content-Type", stored.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
+        self.end_headers()
+        if truncate:
+            # Half the promised bytes, then the connection drops.
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    # -- Responses ---------------------------------------------------------------------------
+
+    def _json(self, status: int, body: Any, *, retry_after: str | None = None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self._raw(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _raw(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _appointment_query_problem(query: dict[str, str]) -> str | None:
+    if not any(query.get(name) for name in ("since", "occurred_since", "date", "date_range")):
+        return "One of since, date or date_range is required"
+    if query.get("date_range"):
+        try:
+            start, end = (date.fromisoformat(part) for part in query["date_range"].split("/"))
+        except ValueError:
+            return "date_range must be YYYY-MM-DD/YYYY-MM-DD"
+        if end < start or (end - start).days + 1 > MAX_DATE_RANGE_DAYS:
+            return f"date_range window must be at most {MAX_DATE_RANGE_DAYS} days"
+    return None
+
+
+def _scheduled_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+    scheduled = date.fromisoformat(appointment["scheduled_time"][:10])
+    if query.get("date_range"):
+        start, end = (date.fromisoformat(part) for part in query["date_range"].split("/"))
+        return start <= scheduled <= end
+    if query.get("date"):
+        return scheduled == date.fromisoformat(query["date"])
+    if query.get("occurred_since"):
+        return scheduled >= date.fromisoformat(query["occurred_since"][:10])
+    return True  # since (created/updated time): every fake appointment is recent enough
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o={offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("o="))
+
+
+# -- Test helpers: a clock that never sleeps, and clients wired to a fake -------------------
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps; every wait is recorded."""
+
+    def __init__(self, now: float = 1_900_000_000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -1,0 +1,376 @@
+"""DrChronoSource against the loopback fake: the whole practice, accounted for."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exports.sources.drchrono import ClientSettings, DrChronoSource, OAuthTokens
+from exports.sources.drchrono.source import APPOINTMENT_WINDOW_DAYS
+from exports.sources.records import (
+    Category,
+    LabSource,
+    PatientRecord,
+    PatientStatus,
+    RecordUnavailable,
+    TransientSourceError,
+)
+from tests.fakes.drchrono_server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeClock,
+    FakeDrChrono,
+    build_practice,
+)
+
+TODAY = date(2025, 6, 1)
+FAXES = {"IF", "OF", "IR", "OR"}
+HORIZON_DAYS = 365
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDrChrono]:
+    with FakeDrChrono() as server:
+        yield server
+
+
+def open_source(
+    fake: FakeDrChrono, spool_dir: Path, *, saved: list[OAuthTokens] | None = None
+) -> DrChronoSource:
+    return DrChronoSource.connect(
+        ClientSettings(
+            base_url=fake.base_url,
+            token_url=fake.token_url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+        ),
+        OAuthTokens(fake.access_token, fake.refresh_token, datetime(2100, 1, 1, tzinfo=UTC)),
+        on_tokens_refreshed=(saved if saved is not None else []).append,
+        spool_dir=spool_dir,
+        clock=FakeClock(),
+        appointments_from=date(2018, 1, 1),
+        appointments_horizon_days=HORIZON_DAYS,
+        today=lambda: TODAY,
+    )
+
+
+@pytest.fixture
+def source(fake, tmp_path) -> Iterator[DrChronoSource]:
+    with open_source(fake, tmp_path) as opened:
+        yield opened
+
+
+def read_all(source: DrChronoSource) -> list[PatientRecord]:
+    return list(source.read_patients(source.patient_ids()))
+
+
+def raw(fake: FakeDrChrono, endpoint: str, patient_id: int) -> list[dict]:
+    return [o for o in fake.practice.objects(endpoint) if o.get("patient") == patient_id]
+
+
+def ids(records) -> list[str]:
+    return [record.id for record in records]
+
+
+def exported_counts(records: list[PatientRecord]) -> Counter:
+    counts: Counter = Counter()
+    for record in records:
+        counts.update(record.category_counts())
+    return counts
+
+
+# -- The whole practice ---------------------------------------------------------------------
+
+
+def test_every_patient_is_read_inactive_and_deceased_included(source, fake):
+    records = {record.id: record for record in read_all(source)}
+
+    assert sorted(records) == ["1", "2", "3", "4", "5"]
+    assert records["3"].demographics.status is PatientStatus.INACTIVE
+    assert records["4"].demographics.status is PatientStatus.DECEASED
+    assert records["4"].demographics.date_of_death == date(2023, 8, 9)
+    assert fake.api_requests("/api/patients")[0].query["show_inactive"] == "true"
+
+
+def test_the_fake_lists_inactive_and_deceased_patients_only_when_asked(fake):
+    headers = {"Authorization": f"Bearer {fake.access_token}"}
+    plain = httpx.get(f"{fake.base_url}/api/patients", headers=headers).json()["results"]
+    asked = httpx.get(f"{fake.base_url}/api/patients?show_inactive=true", headers=headers).json()[
+        "results"
+    ]
+
+    assert {p["patient_status"] for p in plain} == {"A"}
+    assert {p["patient_status"] for p in asked} == {"A", "I", "D"}
+    assert not any("date_of_death" in p for p in plain)
+
+
+def test_records_match_what_drchrono_holds(source, fake):
+    for record in read_all(source):
+        number = int(record.id)
+        for endpoint, records in [
+            ("medications", record.medications),
+            ("allergies", record.allergies),
+            ("problems", record.problems),
+            ("documents", record.documents),
+            ("patient_payments", record.payments),
+            ("patient_messages", record.messages),
+        ]:
+            assert ids(records) == [str(o["id"]) for o in raw(fake, endpoint, number)], endpoint
+        assert ids(record.appointments) == [o["id"] for o in raw(fake, "appointments", number)]
+        assert ids(record.faxes_and_referrals) == [
+            str(o["id"]) for o in raw(fake, "messages", number) if o["type"] in FAXES
+        ]
+        assert record.failures == []
+        assert record.ccda is not None
+
+    alice = source.read_patient("1")
+    assert alice.demographics.first_name == "Alice"
+    assert alice.demographics.date_of_birth == date(1980, 2, 29)
+    assert [i.priority.value for i in alice.insurances] == ["primary", "secondary"]
+    assert alice.insurances[0].member_id == "ACM123456"
+    assert alice.insurances[1].card_front is None
+    assert alice.documents[0].tags == ("referral", "cardiology")
+    assert alice.payments[0].amount == pytest.approx(25.5)
+    assert alice.appointments[0].vitals.systolic_mmhg == 120
+    assert alice.appointments[0].provider == "Ada Quill"
+    assert alice.appointments[0].office == "Harbour Street Clinic"
+    assert [(n.locked, n.pdf is not None) for n in alice.clinical_notes] == [
+        (True, True),
+        (False, False),
+    ]
+    assert {r.source for r in alice.lab_results} == {LabSource.MANUAL, LabSource.QUEST}
+    assert [r.source for r in source.read_patient("3").lab_results] == [
+        LabSource.MANUAL,
+        LabSource.INTEGRATION,
+    ]
+    eve = source.read_patient("5").demographics
+    assert (eve.date_of_birth, eve.date_of_birth_text) == (None, "")
+
+
+def test_files_stream_the_bytes_drchrono_holds(source, fake):
+    alice = source.read_patient("1")
+    blobs = {
+        "patients/1/photo.jpg": alice.photo.file,
+        "cards/1-front.jpg": alice.insurances[0].card_front,
+        "cards/1-back.jpg": alice.insurances[0].card_back,
+        "notes/5010.pdf": alice.clinical_notes[0].pdf,
+        "documents/1301.pdf": alice.documents[0].file,
+        "documents/1401.jpg": alice.documents[1].file,
+        "labs/1501.pdf": alice.lab_results[0].report,
+        "lab_documents/2001.pdf": alice.lab_results[1].report,
+        "attachments/1601.pdf": alice.messages[0].attachments[0].file,
+        "messages/1901.pdf": alice.faxes_and_referrals[0].file,
+    }
+    for name, blob in blobs.items():
+        assert b"".join(blob.chunks()) == fake.practice.files[f"/media/{name}"].content, name
+    assert blobs["documents/1401.jpg"].extension == "jpg"
+    assert b"<ClinicalDocument" in b"".join(alice.ccda.chunks())
+
+
+def test_counts_in_source_balance_with_what_is_read(source):
+    records = read_all(source)
+    counts = source.counts_in_source()
+    unattached = list(source.unattached_records())
+
+    read = exported_counts(records)
+    read[Category.FAXES_AND_REFERRALS] += len(unattached)
+    assert dict(counts) == {category: read[category] for category in Category}
+    assert counts[Category.PATIENTS] == 5
+    assert counts[Category.CLINICAL_NOTES] == 10  # five locked, five not
+    assert counts[Category.INTEGRATION_LAB_RESULTS] == 1
+    assert [f.id for f in unattached] == ["1905"]
+    assert list(source.records_outside_patients()) == []
+
+
+def test_a_record_with_a_malformed_field_is_reported_failed_not_dropped(tmp_path):
+    with (
+        FakeDrChrono(build_practice(malformed_record=True)) as fake,
+        open_source(fake, tmp_path) as source,
+    ):
+        bob = source.read_patient("2")
+        counts = source.counts_in_source()
+        read = exported_counts(read_all(source))
+
+    problem_failures = [f for f in bob.failures if f.category is Category.PROBLEMS]
+    assert [(f.record_id, f.reason) for f in problem_failures] == [
+        ("7777", "date_onset is not a date")
+    ]
+    assert counts[Category.PROBLEMS] == read[Category.PROBLEMS] == 6
+
+
+def test_records_for_patients_drchrono_does_not_list_are_reported(tmp_path):
+    practice = build_practice()
+    practice.objects("medications").append({"id": 4242, "patient": 99, "name": "Orphan"})
+    with FakeDrChrono(practice) as fake, open_source(fake, tmp_path) as source:
+        orphans = list(source.records_outside_patients())
+
+    assert [(f.category, f.record_id) for f in orphans] == [(Category.MEDICATIONS, "4242")]
+    assert "not in the DrChrono patient list" in orphans[0].reason
+
+
+def test_a_note_whose_download_is_cut_short_is_unavailable_naming_the_note(source, fake):
+    note = source.read_patient("1").clinical_notes[0]
+    fake.truncate("/media/notes/5010.pdf", times=99)
+
+    with pytest.raises(RecordUnavailable, match=r"^clinical_notes 5010 file download was cut"):
+        b"".join(note.pdf.chunks())
+
+
+# -- Spooling -------------------------------------------------------------------------------
+
+
+def test_appointments_are_walked_in_windows_of_at_most_190_days(source, fake):
+    source.prepare()
+
+    windows = [
+        tuple(date.fromisoformat(d) for d in r.query["date_range"].split("/"))
+        for r in fake.api_requests("/api/appointments")
+    ]
+    assert all((end - start).days + 1 <= APPOINTMENT_WINDOW_DAYS for start, end in windows)
+    assert windows[0][0] == date(2018, 1, 1)
+    assert windows[-1][1] == TODAY + timedelta(days=HORIZON_DAYS)
+    assert all(
+        later[0] == earlier[1] + timedelta(days=1) for earlier, later in itertools.pairwise(windows)
+    )
+    assert all(
+        r.query["verbose"] == "true" and r.query["page_size"] == "25"
+        for r in fake.api_requests("/api/appointments")
+    )
+
+
+def test_the_walk_starts_at_the_earliest_first_appointment(tmp_path):
+    practice = build_practice()
+    practice.objects("patients")[0]["date_of_first_appointment"] = "2016-03-04"
+    with FakeDrChrono(practice) as fake, open_source(fake, tmp_path) as source:
+        source.prepare()
+        first = fake.api_requests("/api/appointments")[0]
+
+    assert first.query["date_range"].startswith("2016-03-04/")
+
+
+def test_prepare_is_idempotent(source, fake):
+    source.prepare()
+    spent = len(fake.requests)
+
+    source.prepare()
+    read_all(source)
+    source.counts_in_source()
+
+    assert len(fake.requests) == spent
+
+
+def test_an_interrupted_prepare_resumes_where_it_stopped(fake, tmp_path):
+    fake.fail("/api/allergies", 503, times=99)  # the walk after medications
+    with open_source(fake, tmp_path) as source, pytest.raises(TransientSourceError):
+        source.prepare()
+    fake.faults.clear()
+    fake.requests.clear()
+
+    with open_source(fake, tmp_path) as source:
+        source.prepare()
+        records = read_all(source)
+
+    walked_again = {r.path for r in fake.api_requests()}
+    assert not walked_again & {"/api/patients", "/api/lab_results", "/api/medications"}
+    assert "/api/allergies" in walked_again
+    assert sum(len(r.medications) for r in records) == 5
+    assert sum(len(r.allergies) for r in records) == 5
+
+
+def test_a_walk_interrupted_mid_list_resumes_at_its_next_page(fake, tmp_path):
+    fake.practice.objects("medications").extend(
+        {"id": 60_000 + n, "patient": 2, "name": "Aspirin"} for n in range(600)
+    )
+    with open_source(fake, tmp_path) as source:
+        client_pages = source._client.iter_pages
+        calls = 0
+
+        def pages_then_crash(*args, **kwargs):
+            nonlocal calls
+            for page in client_pages(*args, **kwargs):
+                yield page
+                if args[0] == "/api/medications":
+                    calls += 1
+                    if calls == 1:
+                        raise TransientSourceError("worker lost")
+
+        source._client.iter_pages = pages_then_crash
+        with pytest.raises(TransientSourceError):
+            source.prepare()
+    fake.requests.clear()
+
+    with open_source(fake, tmp_path) as source:
+        source.prepare()
+        medications = sum(len(r.medications) for r in read_all(source))
+
+    resumed = fake.api_requests("/api/medications")
+    assert "cursor" in resumed[0].query  # not the first page again
+    assert len(resumed) == 2
+    assert medications == 605
+
+
+def test_test_connection_counts_patients_without_spooling(source, fake):
+    report = source.test_connection()
+
+    assert (report.ok, report.patient_count) == (True, 5)
+    assert {r.path for r in fake.api_requests()} == {"/api/patients"}
+
+
+def test_test_connection_reports_a_failure_plainly(source, fake):
+    fake.fail("/api/patients", 403)
+
+    report = source.test_connection()
+
+    assert (report.ok, report.patient_count) == (False, None)
+    assert report.detail == "DrChrono /api/patients refused the request (HTTP 403)"
+
+
+# -- No secrets, no PHI ---------------------------------------------------------------------
+
+
+def test_no_token_or_phi_reaches_logs_or_errors(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="exports")
+    errors: list[str] = []
+    with FakeDrChrono() as unreachable:
+        unreachable.fail("/api/patients", 500, times=99)
+        with open_source(unreachable, tmp_path / "unreachable") as failing:
+            try:
+                failing.prepare()
+            except TransientSourceError as exc:
+                errors.append(str(exc))
+
+    saved: list[OAuthTokens] = []
+    with FakeDrChrono(build_practice(malformed_record=True)) as fake:
+        original_tokens = [fake.access_token, fake.refresh_token]
+        fake.fail("/api/medications", 429, times=1)
+        fake.fail("/api/allergies", 500, times=1)
+        fake.malformed_json("/api/problems", times=1)
+        fake.truncate("/media/notes/5010.pdf", times=99)
+        with open_source(fake, tmp_path, saved=saved) as source:
+            fake.expire_access_token()
+            records = read_all(source)
+            try:
+                b"".join(records[0].clinical_notes[0].pdf.chunks())
+            except RecordUnavailable as exc:
+                errors.append(str(exc))
+            errors.extend(f.reason for r in records for f in r.failures)
+
+    secrets = [*original_tokens, fake.access_token, fake.refresh_token, CLIENT_SECRET]
+    phi = [
+        value
+        for patient in fake.practice.objects("patients")
+        for value in (patient["first_name"], patient["last_name"], patient["date_of_birth"])
+        if value
+    ] + ["notes/5010.pdf", "31/02/2019"]
+    assert saved  # the 401 made it refresh
+    assert len(errors) == 3
+    text = caplog.text + "\n".join(errors)
+    for needle in secrets + phi:
+        assert needle not in text
