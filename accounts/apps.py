@@ -7,6 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
-        from .permissions_sync import sync_admin_permissions
+        from .permissions_sync import sync_role_groups
 
-        post_migrate.connect(sync_admin_permissions, dispatch_uid="accounts.sync_admin_permissions")
+        post_migrate.connect(sync_role_groups, dispatch_uid="accounts.sync_role_groups")

@@ -1,5 +1,6 @@
-"""Model-level permissions the Admins group needs for the Django admin. Per-object rights
-(an account manager's practices, a data-team member's claims) are django-guardian's."""
+"""The role groups, and the model-level permissions the Admins group needs for the Django
+admin. Per-object rights (an account manager's practices, a data-team member's claims) are
+django-guardian's."""
 
 from django.contrib.auth.models import Group, Permission
 
@@ -21,10 +22,14 @@ ADMIN_PERMISSIONS = {
 }
 
 
-def sync_admin_permissions(sender=None, **kwargs) -> None:
-    group = Group.objects.filter(name=Role.ADMIN.value).first()
-    if group is None:
-        return
+def sync_role_groups(sender=None, **kwargs) -> None:
+    """Make sure every role's group exists and Admins hold their model permissions.
+
+    The groups' data migration creates them once; this runs after every migrate and every
+    test-database flush too, so a flushed database is never left without its roles."""
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+    group = Group.objects.get(name=Role.ADMIN.value)
     for app_label, codenames in ADMIN_PERMISSIONS.items():
         group.permissions.add(
             *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)

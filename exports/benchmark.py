@@ -402,7 +402,7 @@ def _size_table(report: SizeReport) -> Iterator[str]:
         mb_per_second = f"{_mb(totals.bytes) / totals.seconds:8.1f}" if totals.bytes else "       -"
         if stage == "total":
             mb_per_second = f"{_mb(report.tree_bytes) / totals.seconds:8.1f}"
-        yield f"{label:<20} {totals.seconds:9.2f} {rate:11,.0f} {unit:<10} {mb_per_second}"
+        yield f"{label:<20} {totals.seconds:9.3f} {rate:11,.0f} {unit:<10} {mb_per_second}"
     yield (
         "(read source, write files and C-CDA: seconds summed over the workers; "
         "extraction (wall): all of them together)"

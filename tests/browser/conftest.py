@@ -5,17 +5,11 @@ Each test gets a fresh browser profile; a failing test leaves a screenshot in te
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable
-# from the test body (factories) while it does.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 from playwright.sync_api import Page, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -44,8 +38,12 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture
-def page(request, live_server, tmp_path) -> Iterator[Page]:
+def page(request, live_server, tmp_path, monkeypatch) -> Iterator[Page]:
     """A page in a fresh Chromium profile, its base URL the live server."""
+    # Playwright's sync API runs an event loop in this thread; Django's ORM must still be usable
+    # from the test body (factories) while it does. Only for this test: `check --deploy`
+    # rightly refuses the variable, and other tests start processes that would inherit it.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             user_data_dir=str(tmp_path / "chromium-profile"),

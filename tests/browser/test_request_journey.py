@@ -17,7 +17,7 @@ from tests.browser.conftest import ARTIFACTS, sign_in, sign_out
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

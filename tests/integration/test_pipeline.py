@@ -60,9 +60,9 @@ def test_a_demo_practice_goes_from_claimed_to_delivered(celery_worker_process, p
     assert hashlib.sha256(delivered.read_bytes()).hexdigest() == part["sha256"]
     wait_for(lambda: not Path(job.staging_dir).exists(), message="staging removed after delivery")
     actions = list(request.events.values_list("action", flat=True))
-    assert actions[-6:] == [
+    assert actions[-7:] == [
         "pipeline.started", "pipeline.extracted", "pipeline.packaged", "pipeline.approved",
-        "pipeline.delivered", "delivery.uploaded",
+        "pipeline.delivered", "delivery.uploaded", "delivery.access_granted",
     ]  # fmt: skip
     emails = wait_for(lambda: worker_emails(pipeline_settings), message="the delivery emails")
     assert "To: poc@example.org" in emails and "is ready to download" in emails

@@ -14,7 +14,7 @@ from requests_app.services import RequestActionError
 from tests import factories
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_claims_one_wins_the_other_is_told_who_owns_it(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     r = factories.export_request(status=Status.READY)
