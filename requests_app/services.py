@@ -300,12 +300,9 @@ def export_request_resume(*, export_request_id: int, actor: AbstractBaseUser) ->
 def export_request_claim(*, export_request_id: int, actor: AbstractBaseUser) -> ExportRequest:
     """Only one person can own a request: the row lock makes a second claimant wait, then see
     the first one's name."""
-    current = (
-        # Only the request row is locked; claimed_by is joined (nullable) to name the owner.
-        ExportRequest.objects.select_for_update(of=("self",))
-        .select_related("claimed_by")
-        .get(pk=export_request_id)
-    )
+    # No select_related: PostgreSQL re-reads only the locked row after the wait, so a joined
+    # owner would still be the pre-lock NULL. The owner is read after the lock instead.
+    current = ExportRequest.objects.select_for_update().get(pk=export_request_id)
     if current.claimed_by_id is not None:
         owner = current.claimed_by
         who = "you" if owner.pk == actor.pk else (owner.get_full_name() or owner.get_username())

@@ -15,11 +15,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def test_the_progress_bar_moves_to_100_percent_as_the_export_runs(
-    page, pipeline_settings, tmp_path
+    page, pipeline_settings, tmp_path, settings
 ):
+    settings.EXPORT_PROGRESS_POLL_SECONDS = 1
     member = data_member()
     request = export_request(status=Status.CLAIMED, claimed_by=member)
-    connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=60, seed=5)
+    # Enough patients that the run outlasts several polls even on a fast broker.
+    connections.source_connect_demo(
+        export_request_id=request.pk, actor=member, patients=240, seed=5
+    )
     purge_queues()
     worker = start_worker(tmp_path, extra_env=pipeline_settings)
     try:
