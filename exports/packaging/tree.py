@@ -7,19 +7,20 @@ temporary files carry ``TEMP_PREFIX`` and are swept by the package step.
 
 Content checks, where the name promises a format:
 
-- Images (patient photo, insurance cards) are identified by their signature. A JPEG is shipped
-  as ``.jpg``; another real image format keeps its true extension (a PNG photo becomes
-  ``patient_photo.png``: re-encoding it as JPEG would lose quality, naming it ``.jpg`` would lie).
-  Bytes that are no known image (corrupt, empty, an HTML error page) are **not shipped** and the
-  record is reported failed: a broken file under an image name would mislead the customer,
-  and the reconciliation puts the record in front of the data team instead.
+- Images (patient photo, insurance cards) are identified by their signature, then decoded by
+  Pillow to prove they open. A JPEG is shipped as ``.jpg``; another real image format keeps its
+  true extension (a PNG photo becomes ``patient_photo.png``: re-encoding it as JPEG would lose
+  quality, naming it ``.jpg`` would lie). Bytes that are no image that opens (corrupt,
+  truncated, empty, an HTML error page) are **not shipped** and the record is reported failed:
+  a broken file under an image name would mislead the customer, and the reconciliation puts
+  the record in front of the data team instead.
 - Signed clinical notes must be PDFs (``%PDF-`` in the first KiB, as readers accept); anything
   else is reported failed and not shipped, for the same reason.
 - Other files (documents, attachments, faxes, lab reports) are what the practice uploaded, of
   any type: shipped as they are, with the source's extension.
 
-Only the signature is checked, not the whole file: decoding every image would cost memory and
-time, and a truncated-but-signed file is shipped as the source holds it.
+PDFs are checked by signature only: a PDF reader copes with far more damage than a viewer of
+a broken JPEG, and parsing every note would cost more than it finds.
 """
 
 from __future__ import annotations
@@ -34,11 +35,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from PIL import Image
+
 from .layout import PatientPaths
 from .naming import with_suffix_number
 
 TEMP_PREFIX = ".export-partial-"
 _HEAD_BYTES = 1024
+#: images are decoded at about this size to prove they open: JPEGs decode at a fraction of
+#: their scale (every byte of the entropy-coded data is still read), so a check stays cheap
+_CHECK_DRAFT_SIZE = (128, 128)
+#: the image formats Pillow decodes; HEIC (no decoder here) is checked by signature alone
+_DECODED_SUFFIXES = frozenset({".jpg", ".png", ".gif", ".tif", ".bmp", ".webp"})
 _IMAGE_SIGNATURES = (
     (b"\xff\xd8\xff", "jpg"),
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -113,7 +121,10 @@ class PatientTree:
                     digest.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-            final = self._claim(_checked_path(path, head, expect))
+            checked = _checked_path(path, head, expect)
+            if expect is Expect.IMAGE and checked.suffix in _DECODED_SUFFIXES:
+                _check_image_opens(temp)
+            final = self._claim(checked)
             os.replace(temp, self._tree_dir / final)
         return WrittenFile(final, size, digest.hexdigest())
 
@@ -165,6 +176,17 @@ def _checked_path(path: PurePosixPath, head: bytes, expect: Expect) -> PurePosix
     if expect is Expect.PDF and b"%PDF-" not in head:
         raise UnusableContent("content is not a PDF")
     return path
+
+
+def _check_image_opens(path: Path) -> None:
+    """Decode the image (reduced, where the format allows); raise ``UnusableContent`` if not."""
+    try:
+        with Image.open(path) as image:
+            image.draft(image.mode, _CHECK_DRAFT_SIZE)
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        # Pillow's messages name no patient data, but the reason stays generic all the same.
+        raise UnusableContent("content is a damaged image that does not open") from exc
 
 
 def image_extension(head: bytes) -> str | None:

@@ -70,7 +70,7 @@ def test_it_exits_1_naming_the_deliberately_failed_records(demo_export):
     run = demo_export.run
 
     assert run.returncode == 1, run.stderr
-    assert "2 records failed; they are listed above with their reasons" in run.stderr
+    assert "3 records failed; they are listed above with their reasons" in run.stderr
     # the document whose file cannot be read and the lab result the source could not parse
     assert re.search(r"^Uploaded Documents: 1 failed: \S.+$", run.stdout, re.M)
     assert re.search(r"^Uploaded Documents: failed ids: \d+$", run.stdout, re.M)
@@ -347,16 +347,17 @@ def test_the_reconciliation_gives_the_reason_for_every_excluded_and_failed_recor
             assert line["Failed Reasons"] and line["Failed Record IDs"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="packaging checks only an image's signature: a .jpg with a JPEG marker and noise "
-    "behind it ships as the photo (reported to the lead)",
-)
 def test_a_corrupt_photo_is_reported_failed_rather_than_shipped(demo_export):
     lines = {
         row["Category"]: row
         for row in read_csv(demo_export.tree / "Clinical Data Export/reconciliation.csv")
     }
     (patient_id,) = demo_export.source.hard_case_patient_ids(HardCase.CORRUPT_IMAGE)
+    photos = lines[Category.PATIENT_PHOTOS.label]
 
-    assert patient_id in lines[Category.PATIENT_PHOTOS.label]["Failed Record IDs"]
+    assert patient_id in photos["Failed Record IDs"]
+    assert "damaged image" in photos["Failed Reasons"]
+    images = read_csv(demo_export.tree / "Patient Images Export/patient_images_index.csv")
+    shipped_photos = [row for row in images if row["Kind"] == "photo"]
+    assert shipped_photos, "the other patients' photos still ship"
+    assert patient_id not in {row["Patient ID"] for row in shipped_photos}

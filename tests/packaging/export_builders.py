@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+
+from PIL import Image
 
 from exports.sources.base import ConnectionReport, PracticeSource
 from exports.sources.records import (
@@ -33,8 +36,16 @@ from exports.sources.records import (
     Vitals,
 )
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 200
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 200
+
+def _image(kind: str) -> bytes:
+    """A real, tiny image: packaging decodes images before shipping them."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 180, 160)).save(buffer, kind)
+    return buffer.getvalue()
+
+
+JPEG = _image("JPEG")
+PNG = _image("PNG")
 PDF = b"%PDF-1.7\n" + b"\x03" * 200 + b"\n%%EOF\n"
 HTML_ERROR_PAGE = b"<html><body>502 Bad Gateway</body></html>"
 
