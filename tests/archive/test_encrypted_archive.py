@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import subprocess
 import tracemalloc
 import zipfile
@@ -17,13 +16,12 @@ import pyzipper
 
 from exports.archive import ArchiveError, ArchivePart, build_archive
 from exports.passwords import generate_archive_password
+from tests.tools import needs_7z
 
 ROOT = "Sunrise_Family_Medicine_Data_Export_2025-06-01"
 SECRET_SURNAME = "Quillfeatherby"  # a fake patient name that must never show without the password
 SECRET_PATIENT = f"1001_C1001_{SECRET_SURNAME}_Zebediah_1961-02-03"
 PASSWORD = generate_archive_password()
-
-needs_7z = pytest.mark.skipif(shutil.which("7z") is None, reason="7-Zip (7z) is not installed")
 
 
 # --- builders ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from exports.ccda.validate import validate_ccda
 from exports.passwords import ALPHABET
 from exports.sources.demo import HardCase
 from exports.sources.records import Category, PatientStatus
+from tests.tools import needs_7z
 
 ROOT_NAME = re.compile(r"Demo Family Practice_Data_Export_\d{4}-\d{2}-\d{2}")
 WORKBOOK_SHEETS = {
@@ -106,6 +107,7 @@ def test_it_shows_no_progress_bar_when_stdout_is_not_a_terminal(demo_export):
 # -- The archive ---------------------------------------------------------------------------
 
 
+@needs_7z
 def test_7zip_and_pyzipper_open_it_with_the_password_to_the_exact_tree(demo_export, tmp_path):
     extracted = extract_with_seven_zip(demo_export.archive, demo_export.password, tmp_path)
     kept = demo_export.tree
@@ -121,6 +123,7 @@ def test_7zip_and_pyzipper_open_it_with_the_password_to_the_exact_tree(demo_expo
     assert inner_files == {f"{kept.name}/{path}" for path in file_digests(kept)}
 
 
+@needs_7z
 def test_without_the_password_nothing_of_a_patient_shows(demo_export):
     listing = seven_zip("l", str(demo_export.archive))
     wrong = seven_zip("t", "-pnot-the-password", str(demo_export.archive))
