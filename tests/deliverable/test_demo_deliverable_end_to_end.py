@@ -20,6 +20,7 @@ from deliverable_helpers import (
     seven_zip,
     workbook_sheets,
 )
+from lxml import etree
 
 from exports.ccda.validate import validate_ccda
 from exports.passwords import ALPHABET
@@ -49,6 +50,7 @@ WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
 }
 RECORDS = "Clinical Data Export/Patient Records"
 CCDA = "Clinical Data Export/CCDA Files"
+CDA_NS = {"cda": "urn:hl7-org:v3"}
 IMAGES = "Patient Images Export"
 
 
@@ -306,6 +308,33 @@ def test_every_shipped_ccda_passes_the_schema_and_the_schematron_errors_phase(de
     for document in documents:
         result = validate_ccda(document, generated=True)
         assert result.is_valid, (document.name.split("_")[0], result.summary())
+
+
+def test_each_ccda_holds_the_medications_allergies_and_problems_the_workbook_lists(demo_export):
+    """The customer's two views of a patient agree: the C-CDA's entries are the workbook's rows."""
+    tree = demo_export.tree
+    sheets = workbook_sheets(tree / "Clinical Data Export/Patient_Data_Export.xlsx")
+    kinds = {"Medications": "medication", "Allergies": "allergy", "Problems": "problem-concern"}
+    id_column = {
+        "Medications": "Medication ID",
+        "Allergies": "Allergy ID",
+        "Problems": "Problem ID",
+    }
+    in_workbook = {
+        (row["Patient ID"], kind, str(row[id_column[sheet]]))
+        for sheet, kind in kinds.items()
+        for row in sheets[sheet]
+    }
+    in_ccdas = set()
+    for row in sheets["CCDA Files"]:
+        document = etree.parse(tree.parent / row["File Path"])
+        for extension in document.xpath("//cda:entry//cda:id/@extension", namespaces=CDA_NS):
+            kind, _, record_id = extension.partition("/")
+            if kind in kinds.values():
+                in_ccdas.add((row["Patient ID"], kind, record_id))
+
+    assert {kind for _, kind, _ in in_workbook} == set(kinds.values())
+    assert in_ccdas == in_workbook
 
 
 # -- The reconciliation --------------------------------------------------------------------
