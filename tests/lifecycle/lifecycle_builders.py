@@ -18,10 +18,12 @@ from requests_app.services import transition_request
 from tests import factories
 
 
-def uploading_job(*, part_sizes: tuple[int, ...] = (1500,), manager=None) -> ExportJob:
+def uploading_job(
+    *, part_sizes: tuple[int, ...] = (1500,), manager=None, claimed_by=None
+) -> ExportJob:
     """A request walked through the state machine to uploading, with its job's archive parts
     (random bytes, real digests) in the job's staging folder."""
-    member = factories.data_member()
+    member = claimed_by or factories.data_member()
     practice = factories.practice(manager) if manager else None
     export_request = factories.export_request(
         status=Status.CLAIMED, claimed_by=member, practice_=practice
