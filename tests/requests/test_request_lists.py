@@ -96,3 +96,78 @@ def test_my_jobs_lists_what_i_claimed_and_nothing_i_released_or_others_claimed(c
     assert references(my_jobs(page)) == {mine.reference}
     assert released.reference in page, "back in the ready queue, for anyone to claim"
     assert theirs.reference not in page
+
+
+# -- nothing of anyone else's: lists, search, counts -----------------------------------------
+
+DISTINCTIVE = "Zephyrine Orthopaedics"
+
+
+@pytest.fixture
+def theirs() -> ExportRequest:
+    """Another manager's request, overdue, claimed by another data-team member, at a practice
+    whose name appears nowhere else."""
+    with time_machine.travel(timezone.now() - timedelta(weeks=9), tick=False):
+        return factories.export_request(
+            status=Status.CLAIMED,
+            practice_=factories.practice(name=DISTINCTIVE, ehr_practice_id="DRC-ZEPHYR"),
+        )
+
+
+def stat(page: str, label: str) -> int:
+    """A dashboard's count card: "<n> on track" and the like."""
+    return int(re.search(rf'class="stat">(\d+)</div><div class="muted">{label}', page).group(1))
+
+
+def results_counted(page: str) -> int:
+    """The "<n> requests" line above a list of results."""
+    return int(re.search(r'<p class="muted">(\d+) requests?</p>', page).group(1))
+
+
+def test_a_manager_sees_nothing_of_another_managers_request(client, theirs):
+    manager = factories.account_manager()
+    mine = ready_weeks_ago(1, practice_=factories.practice(manager))
+    searches = [
+        {},
+        {"q": "Zephyrine"},
+        {"q": theirs.reference},
+        {"q": "DRC-ZEPHYR"},
+        {"practice": theirs.practice.pk},
+        {"timeline": "overdue"},
+        {"status": Status.CLAIMED},
+    ]
+
+    factories.sign_in(client, manager)
+    for query in searches:
+        for htmx in ({}, {"HX-Request": "true"}):
+            page = client.get(MY_REQUESTS, query, headers=htmx).content.decode()
+            assert DISTINCTIVE not in page, query
+            assert references(page) <= {mine.reference}, query
+            assert results_counted(page) == len(references(page)), query
+
+    page = client.get(MY_REQUESTS).content.decode()
+    assert (stat(page, "on track"), stat(page, "at risk"), stat(page, "overdue")) == (1, 0, 0)
+
+
+def test_a_data_team_member_sees_nothing_of_a_colleagues_job(client, theirs):
+    me = factories.data_member()
+    mine = factories.export_request(status=Status.CLAIMED, claimed_by=me)
+
+    page = page_of(client, me, READY_QUEUE)
+
+    assert references(my_jobs(page)) == {mine.reference}
+    assert DISTINCTIVE not in page and theirs.reference not in page
+
+
+def test_the_admin_overview_counts_every_request_and_only_admins_see_it(client, theirs):
+    ready_weeks_ago(1, practice_=factories.practice(factories.account_manager()))
+
+    page = page_of(client, factories.admin(), reverse("requests_app:dashboard-admin"))
+    assert "Claimed: 1." in page and "Ready: 1." in page
+    assert "On track: 1." in page and "Overdue: 1." in page
+    assert (stat(page, "on track"), stat(page, "overdue")) == (1, 1)
+
+    for person in (theirs.practice.account_manager, theirs.claimed_by):
+        factories.sign_in(client, person)
+        refused = client.get(reverse("requests_app:dashboard-admin"))
+        assert refused.status_code == 403 and DISTINCTIVE not in refused.content.decode()
