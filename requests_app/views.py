@@ -265,7 +265,7 @@ class _Echo:
 @require_GET
 @role_required(Role.ADMIN)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """Every delivery and deletion event as CSV, streamed: the file never sits in memory."""
+    """The audit's events as CSV, streamed: the file never sits in memory."""
     writer = csv.writer(_Echo())
     rows = audit.csv_rows(selectors.audit_events().iterator(chunk_size=500))
     stamp = timezone.now().strftime("%Y-%m-%d")
