@@ -29,13 +29,13 @@ def uploading_job(
         status=Status.CLAIMED, claimed_by=member, practice_=practice
     )
     with transaction.atomic():
-        for actor, method in (
-            (member, "start_extraction"),
-            (None, "start_packaging"),
-            (None, "finish_packaging"),
-            (member, "approve"),
+        for actor, method, action in (
+            (member, "start_extraction", "pipeline.started"),
+            (None, "start_packaging", "pipeline.extracted"),
+            (None, "finish_packaging", "pipeline.packaged"),
+            (member, "approve", "pipeline.approved"),
         ):
-            transition_request(export_request.pk, actor=actor, method=method, action=method)
+            transition_request(export_request.pk, actor=actor, method=method, action=action)
     staging = Path(settings.EXPORT_STAGING_DIR) / f"{export_request.reference}-attempt-1"
     archive = pipeline.make_private_dir(staging / pipeline.ARCHIVE_FOLDER)
     parts = []
