@@ -15,8 +15,9 @@ from requests_app.models import ExportRequest, Status
 from tests import factories
 from tests.lifecycle.lifecycle_builders import uploading_job
 
-# States the factories do not reach directly: held while claimed, claimed with a data source
-# attached, and (with Status) cancelled from draft and the pipeline's states.
+# Two states with no Status of their own: held while claimed, and claimed with a data source
+# attached. ``Cast.request`` also reaches what the factories do not: cancelled (from draft),
+# the pipeline's states and delivered.
 HELD = "on_hold (from claimed)"
 CONNECTED = "claimed (with a demo source)"
 PIPELINE = (Status.EXTRACTING, Status.AWAITING_REVIEW, Status.FAILED)
@@ -48,6 +49,10 @@ class Cast:
         ``own``, else by ``other_manager`` and ``data``."""
         manager = self.manager if own else self.other_manager
         claimant = self.claimant if own else self.data
+        if status == Status.DELIVERED:
+            job = uploading_job(manager=manager, claimed_by=claimant)
+            assert pipeline.job_deliver(job.pk)
+            return ExportRequest.objects.get(pk=job.request_id)
         practice = factories.practice(manager)
         if status == HELD:
             r = factories.export_request(
@@ -66,10 +71,6 @@ class Cast:
             )
             if status in PIPELINE:
                 _run_pipeline_to(status, r, claimant)
-        elif status == Status.DELIVERED:
-            job = uploading_job(manager=manager, claimed_by=claimant)
-            assert pipeline.job_deliver(job.pk)
-            r = job.request
         else:
             return factories.export_request(status=status, practice_=practice, claimed_by=claimant)
         return ExportRequest.objects.get(pk=r.pk)
