@@ -14,7 +14,7 @@ from requests_app.views import get_visible_request_or_404
 @never_cache
 @role_required(Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
 def pipeline_panel(request: HttpRequest, pk: int) -> HttpResponse:
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     return render(
         request,
         "exports/_pipeline_panel.html",

@@ -8,7 +8,6 @@ are queued with ``transaction.on_commit`` so a rolled-back change never notifies
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -113,16 +112,6 @@ def practice_create(
     return practice
 
 
-@transaction.atomic
-def practice_assign_account_manager(
-    *, practice: Practice, account_manager: AbstractBaseUser
-) -> None:
-    previous = practice.account_manager
-    practice.account_manager = account_manager
-    practice.save(update_fields=["account_manager"])
-    practice_sync_manager_permission(practice=practice, previous_manager=previous)
-
-
 def practice_sync_manager_permission(
     *, practice: Practice, previous_manager: AbstractBaseUser | None
 ) -> None:
@@ -192,10 +181,8 @@ def export_request_record_signed_addendum(
     export_request_id: int,
     actor: AbstractBaseUser,
     signed_addendum: UploadedFile,
-    signed_on: datetime | None = None,
 ) -> ExportRequest:
     validate_signed_addendum(signed_addendum)
-    at = signed_on or timezone.now()
     with transaction.atomic():
         current = ExportRequest.objects.select_for_update().get(pk=export_request_id)
         method = (
@@ -208,7 +195,7 @@ def export_request_record_signed_addendum(
             actor=actor,
             method=method,
             action="request.addendum_signed",
-            at=at,
+            at=timezone.now(),
             details={"file_bytes": signed_addendum.size},
         )
         export_request.signed_addendum.save(

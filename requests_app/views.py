@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import Role, role_required
+from accounts.roles import Role, log_permission_denied, role_required
 
 from . import actions, audit, permissions, selectors, services
 from .bar_chart import bar_chart
@@ -41,11 +41,14 @@ PAGE_SIZE = 50
 EVERY_ROLE = (Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
 
 
-def get_visible_request_or_404(user, pk: int) -> ExportRequest:
-    """404 for requests the person may not see: their existence is not disclosed."""
+def get_visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
+    """404 for requests the person may not see: their existence is not disclosed to them, but
+    a request that exists is logged as the permission failure it is."""
     try:
-        return selectors.requests_visible_to(user).get(pk=pk)
+        return selectors.requests_visible_to(request.user).get(pk=pk)
     except ExportRequest.DoesNotExist:
+        if ExportRequest.objects.filter(pk=pk).exists():
+            log_permission_denied(request, "hidden=request")
         raise Http404("No such request.") from None
 
 
@@ -145,7 +148,7 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*EVERY_ROLE)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     events = list(export_request.events.select_related("actor"))
     now = timezone.now()
     return render(
@@ -173,7 +176,7 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     chosen = actions.ACTIONS_BY_SLUG.get(action)
     if chosen is None:
         raise Http404("No such action.")
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     if not chosen.may(request.user, export_request):
         raise _deny(request, chosen.slug, export_request)
     form = chosen.form(request.POST, request.FILES)
@@ -229,7 +232,7 @@ def _may_read_addendum(user, export_request: ExportRequest) -> bool:
 @role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
 def signed_addendum(request: HttpRequest, pk: int) -> FileResponse:
     """The signed addendum, to those who manage the request. Files are never served directly."""
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     if not export_request.signed_addendum:
         raise Http404("No signed addendum yet.")
     if not _may_read_addendum(request.user, export_request):
@@ -262,7 +265,7 @@ class _Echo:
 @require_GET
 @role_required(Role.ADMIN)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """Every delivery and deletion event as CSV, streamed: the file never sits in memory."""
+    """The audit's events as CSV, streamed: the file never sits in memory."""
     writer = csv.writer(_Echo())
     rows = audit.csv_rows(selectors.audit_events().iterator(chunk_size=500))
     stamp = timezone.now().strftime("%Y-%m-%d")
