@@ -7,12 +7,11 @@ are queued with ``transaction.on_commit`` so a rolled-back change never notifies
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -23,21 +22,9 @@ from . import notifications, permissions
 from .models import ExportRequest, Practice, RequestEvent, Status
 from .uploads import validate_signed_addendum
 
-logger = logging.getLogger(__name__)
-
 
 class RequestActionError(Exception):
     """A move that is not possible now; the message is shown to the person as it is."""
-
-
-def _deny(actor: AbstractBaseUser | None, action: str, export_request_id: int) -> PermissionDenied:
-    logger.warning(
-        "permission denied: user=%s action=%s request=%s",
-        getattr(actor, "pk", None),
-        action,
-        export_request_id,
-    )
-    return PermissionDenied
 
 
 def record_event(
@@ -83,7 +70,7 @@ def transition_request(
             f"that step is not possible now."
         )
     if not has_transition_perm(bound, actor):
-        raise _deny(actor, action, export_request_id)
+        raise permissions.refusal(actor, action, export_request_id)
     from_status = export_request.status
     bound(**kwargs)
     export_request.save()
@@ -139,7 +126,7 @@ def export_request_file(
     invoice_reference: str = "",
 ) -> ExportRequest:
     if not permissions.can_manage_practice(actor, practice):
-        raise _deny(actor, "request.filed", 0)
+        raise permissions.refusal(actor, "request.filed", 0)
     if not practice.active:
         raise RequestActionError(
             "This practice is inactive; reactivate it before filing a request."
@@ -335,7 +322,7 @@ def export_request_grant_extension(
     *, export_request_id: int, actor: AbstractBaseUser, days: int, reason: str
 ) -> ExportRequest:
     if not permissions.is_admin(actor):
-        raise _deny(actor, "request.extension_granted", export_request_id)
+        raise permissions.refusal(actor, "request.extension_granted", export_request_id)
     if not reason.strip():
         raise RequestActionError("An extension needs a reason.")
     if not 1 <= days <= 365:

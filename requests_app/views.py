@@ -7,10 +7,9 @@ is not disclosed); an action on a request they see but may not act on is a 403.
 from __future__ import annotations
 
 import csv
-import logging
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
@@ -35,8 +34,6 @@ from .services import RequestActionError
 from .timeline import TimelineState
 from .timeline_chart import timeline_chart
 
-logger = logging.getLogger(__name__)
-
 PAGE_SIZE = 50
 EVERY_ROLE = (Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
 
@@ -50,13 +47,6 @@ def get_visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
         if ExportRequest.objects.filter(pk=pk).exists():
             log_permission_denied(request, "hidden=request")
         raise Http404("No such request.") from None
-
-
-def _deny(request: HttpRequest, what: str, export_request: ExportRequest) -> PermissionDenied:
-    logger.warning(
-        "permission denied: user=%s action=%s request=%s", request.user.pk, what, export_request.pk
-    )
-    return PermissionDenied()
 
 
 # -- lists and dashboards ------------------------------------------------------------------------
@@ -178,7 +168,7 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         raise Http404("No such action.")
     export_request = get_visible_request_or_404(request, pk)
     if not chosen.may(request.user, export_request):
-        raise _deny(request, chosen.slug, export_request)
+        raise permissions.refusal(request.user, chosen.slug, export_request.pk)
     form = chosen.form(request.POST, request.FILES)
     if not form.is_valid():
         for name, errors in form.errors.items():
@@ -236,7 +226,7 @@ def signed_addendum(request: HttpRequest, pk: int) -> FileResponse:
     if not export_request.signed_addendum:
         raise Http404("No signed addendum yet.")
     if not _may_read_addendum(request.user, export_request):
-        raise _deny(request, "signed_addendum.read", export_request)
+        raise permissions.refusal(request.user, "signed_addendum.read", export_request.pk)
     return FileResponse(
         export_request.signed_addendum.open("rb"),
         as_attachment=True,
