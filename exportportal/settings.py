@@ -53,7 +53,7 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "exportportal.admin_config.PortalAdminConfig",  # the Django admin, for Admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
