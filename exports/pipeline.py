@@ -12,6 +12,7 @@ Services here change state and queue tasks on commit; ``exports.tasks`` are thin
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -350,9 +351,46 @@ def maybe_start_packaging(job_id: int) -> bool:
 
 
 def _claim_stage(job_id: int, stage: str) -> bool:
+    """Take the stage's lease (its heartbeat) if nobody holds a fresh one."""
     now = _now()
     free = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - stale_after())
     return bool(ExportJob.objects.filter(free, pk=job_id, stage=stage).update(heartbeat_at=now))
+
+
+def _release_stage(job_id: int, stage: str) -> None:
+    ExportJob.objects.filter(pk=job_id, stage=stage).update(heartbeat_at=None)
+
+
+def _single_task_stage(stage: str) -> Callable[[Callable[[int], bool]], Callable[[int], bool]]:
+    """Run the stage's work under its lease; returns whether the work ran to its end.
+
+    Work that raises gives the lease back before the error reaches Celery: its retry must be
+    able to claim the stage at once, or it would find a fresh heartbeat and quietly do nothing.
+    """
+
+    def decorate(work: Callable[[int], bool]) -> Callable[[int], bool]:
+        @functools.wraps(work)
+        def run(job_id: int) -> bool:
+            if not _claim_stage(job_id, stage):
+                return False
+            try:
+                return work(job_id)
+            except PipelineStopped:
+                return False
+            except Exception:
+                try:
+                    _release_stage(job_id, stage)
+                except DatabaseError as release_error:
+                    # The stage's own error matters more; the lease goes stale for the sweeper.
+                    logger.warning(
+                        "job %s: %s lease not released (%s)",
+                        job_id, stage, type(release_error).__name__,
+                    )  # fmt: skip
+                raise
+
+        return run
+
+    return decorate
 
 
 class _StageProgress:
@@ -372,44 +410,40 @@ class _StageProgress:
             raise PipelineStopped
 
 
+@_single_task_stage(Stage.PACKAGING)
 def job_package(job_id: int) -> bool:
     """Workbook, index, manifest, reconciliation, then the encrypted archive."""
-    if not _claim_stage(job_id, Stage.PACKAGING):
-        return False
     job = _load_job(job_id)
     staging = Path(job.staging_dir)
     heartbeat = _StageProgress(job_id, Stage.PACKAGING)
-    try:
-        with _source_for(job) as source:
-            packaged = stages.run_package(
-                source,
-                export_context(job),
-                staging,
-                list(job.batches.values_list("number", flat=True)),
-            )
-        reconciliation = packaged.reconciliation
-        if not reconciliation.is_balanced:
-            pipeline_fail(
-                job_id,
-                message="Records went missing: the reconciliation does not balance for "
-                + ", ".join(line.label for line in reconciliation.unbalanced)
-                + ". Nothing was archived.",
-            )
-            return False
-        if not job.archive_password:
-            # Saved before archiving, so a re-run encrypts with the same password.
-            job.archive_password = generate_archive_password()
-            job.save(update_fields=["archive_password"])
-        heartbeat(0, packaged.bytes)
-        parts = stages.run_archive(
-            packaged,
-            make_private_dir(staging / ARCHIVE_FOLDER),
-            job.archive_password,
-            part_bytes=settings.EXPORT_ARCHIVE_PART_BYTES,
-            progress=heartbeat,
+    with _source_for(job) as source:
+        packaged = stages.run_package(
+            source,
+            export_context(job),
+            staging,
+            list(job.batches.values_list("number", flat=True)),
         )
-    except PipelineStopped:
+    reconciliation = packaged.reconciliation
+    if not reconciliation.is_balanced:
+        pipeline_fail(
+            job_id,
+            message="Records went missing: the reconciliation does not balance for "
+            + ", ".join(line.label for line in reconciliation.unbalanced)
+            + ". Nothing was archived.",
+        )
         return False
+    if not job.archive_password:
+        # Saved before archiving, so a re-run encrypts with the same password.
+        job.archive_password = generate_archive_password()
+        job.save(update_fields=["archive_password"])
+    heartbeat(0, packaged.bytes)
+    parts = stages.run_archive(
+        packaged,
+        make_private_dir(staging / ARCHIVE_FOLDER),
+        job.archive_password,
+        part_bytes=settings.EXPORT_ARCHIVE_PART_BYTES,
+        progress=heartbeat,
+    )
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job_id)
         if locked.stage != Stage.PACKAGING:
@@ -497,9 +531,8 @@ class StoredPart:
     sha1: str
 
 
+@_single_task_stage(Stage.UPLOADING)
 def job_deliver(job_id: int) -> bool:
-    if not _claim_stage(job_id, Stage.UPLOADING):
-        return False
     job = _load_job(job_id)
     export_request = job.request
     parts = [
@@ -508,17 +541,14 @@ def job_deliver(job_id: int) -> bool:
     delivered_at = _now()
     expires_at = delivered_at + timedelta(days=settings.EXPORT_ACCESS_DAYS)
     backend = delivery_backend(staging=Path(job.staging_dir))
-    try:
-        receipt = backend.deliver(
-            export_request.reference,
-            parts,
-            recipient_email=export_request.poc_email,
-            expires_at=expires_at,
-            progress=_StageProgress(job_id, Stage.UPLOADING),
-            shared_link_password=lifecycle.shared_link_password_for(job, backend),
-        )
-    except PipelineStopped:
-        return False
+    receipt = backend.deliver(
+        export_request.reference,
+        parts,
+        recipient_email=export_request.poc_email,
+        expires_at=expires_at,
+        progress=_StageProgress(job_id, Stage.UPLOADING),
+        shared_link_password=lifecycle.shared_link_password_for(job, backend),
+    )
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job_id)
         if locked.stage != Stage.UPLOADING:

@@ -6,24 +6,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from exports import connections, pipeline
+from exports import pipeline
 from exports.models import BatchStatus, ExtractBatch, Stage
-from requests_app.models import Status
-from tests.factories import data_member, export_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def started_job(settings, tmp_path):
-    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
-    settings.EXPORT_BATCH_SIZE = 4
-    settings.EXPORT_DEMO_LARGE_DOCUMENT_BYTES = 8192
-    member = data_member()
-    request = export_request(status=Status.CLAIMED, claimed_by=member)
-    connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=12, seed=2)
-    job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
-    return request, member, job
 
 
 def test_retry_resumes_only_the_unfinished_batches(started_job):
