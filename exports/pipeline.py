@@ -394,18 +394,33 @@ def _single_task_stage(stage: str) -> Callable[[Callable[[int], bool]], Callable
 
 
 class _StageProgress:
+    """A single-task stage's heartbeat and byte counts, written at most every second (the
+    final count at once); raises PipelineStopped once the job has left the stage."""
+
     every = timedelta(seconds=1)
 
     def __init__(self, job_id: int, stage: str) -> None:
         self.job_id, self.stage, self.last = job_id, stage, _now()
+        self.written: tuple[int, int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        now = _now()
-        if now - self.last < self.every and done < total:
+        if not self._due() and (done < total or (done, total) == self.written):
             return
-        self.last = now
+        self._write(stage_bytes_done=done, stage_bytes_total=total)
+        self.written = (done, total)
+
+    def beat(self) -> None:
+        """Still alive, with no bytes to count (packaging's steps before the archive)."""
+        if self._due():
+            self._write()
+
+    def _due(self) -> bool:
+        return _now() - self.last >= self.every
+
+    def _write(self, **counts: int) -> None:
+        self.last = _now()
         if not ExportJob.objects.filter(pk=self.job_id, stage=self.stage).update(
-            heartbeat_at=now, stage_bytes_done=done, stage_bytes_total=total
+            heartbeat_at=self.last, **counts
         ):
             raise PipelineStopped
 
@@ -422,6 +437,7 @@ def job_package(job_id: int) -> bool:
             export_context(job),
             staging,
             list(job.batches.values_list("number", flat=True)),
+            heartbeat=heartbeat.beat,
         )
     reconciliation = packaged.reconciliation
     if not reconciliation.is_balanced:
