@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from exports import lifecycle, stages
@@ -35,6 +36,8 @@ from requests_app.models import ExportRequest, Status
 from requests_app.services import RequestActionError, record_event, transition_request
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ARCHIVE_FOLDER = "archive"
 SOURCE_SPOOL_FOLDER = "source"
@@ -65,6 +68,54 @@ def make_private_dir(path: Path) -> Path:
 def remove_staging(job: ExportJob) -> None:
     shutil.rmtree(job.staging_dir, ignore_errors=True)
     logger.info("staging of job %s removed", job.pk)
+
+
+def _remove_staging_if_stopped(jobs: QuerySet[ExportJob]) -> bool:
+    """Returns whether the job is stopped; if it is, its staging is gone."""
+    job = jobs.filter(stage=Stage.STOPPED).first()
+    if job is None:
+        return False
+    if Path(job.staging_dir).exists():
+        remove_staging(job)
+    return True
+
+
+def _ends_cleanly_if_stopped(jobs_of: Callable[[int], QuerySet[ExportJob]], *, dropped: T):
+    """For work on a job (or one of its batches) that a stop may interrupt.
+
+    The stop removes staging at once, but work still running can write into it again, create it
+    anew, or fail because it vanished. When the work ends and finds its job stopped, it removes
+    the staging again and ends quietly, returning ``dropped``.
+    """
+
+    def decorate(work: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(work)
+        def run(object_id: int, **kwargs) -> T:
+            try:
+                outcome = work(object_id, **kwargs)
+            except Exception:
+                try:
+                    stopped = _remove_staging_if_stopped(jobs_of(object_id))
+                except DatabaseError:
+                    stopped = False  # the work's own error is the one to report
+                if not stopped:
+                    raise
+                logger.info("%s %s dropped: its job was stopped", work.__name__, object_id)
+                return dropped
+            _remove_staging_if_stopped(jobs_of(object_id))
+            return outcome
+
+        return run
+
+    return decorate
+
+
+def _job(job_id: int) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(pk=job_id)
+
+
+def _job_of_batch(batch_id: int) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(batches__pk=batch_id)
 
 
 def export_context(job: ExportJob) -> stages.ExportContext:
@@ -209,6 +260,7 @@ def pipeline_fail(job_id: int, *, message: str) -> None:
 # -- extraction --------------------------------------------------------------------------------
 
 
+@_ends_cleanly_if_stopped(_job, dropped=[])
 def job_plan(job_id: int) -> list[int]:
     """Cut the practice into batches (once per job) and return the batches still to do."""
     job = _load_job(job_id)
@@ -288,6 +340,7 @@ class _BatchProgress:
             raise PipelineStopped
 
 
+@_ends_cleanly_if_stopped(_job_of_batch, dropped=False)
 def batch_run(batch_id: int, *, worker: str) -> bool:
     """Extract one batch if it can be claimed. Returns whether it ran."""
     if not batch_claim(batch_id, worker=worker):
@@ -314,7 +367,7 @@ def batch_run(batch_id: int, *, worker: str) -> bool:
         )
         raise
     finished = ExtractBatch.objects.filter(
-        pk=batch_id, worker=worker, status=BatchStatus.RUNNING
+        pk=batch_id, worker=worker, status=BatchStatus.RUNNING, job__stage=Stage.EXTRACTING
     ).update(
         status=BatchStatus.DONE,
         patients_done=len(batch.patient_ids),
@@ -425,6 +478,7 @@ class _StageProgress:
             raise PipelineStopped
 
 
+@_ends_cleanly_if_stopped(_job, dropped=False)
 @_single_task_stage(Stage.PACKAGING)
 def job_package(job_id: int) -> bool:
     """Workbook, index, manifest, reconciliation, then the encrypted archive."""
