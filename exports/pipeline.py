@@ -210,8 +210,8 @@ def pipeline_retry(*, export_request_id: int, actor) -> ExportJob:
         .first()
     )
     job.stage, job.failed_stage, job.error = job.failed_stage, "", ""
-    job.heartbeat_at = None
-    job.save(update_fields=["stage", "failed_stage", "error", "heartbeat_at"])
+    job.heartbeat_at, job.run_started_at = None, _now()
+    job.save(update_fields=["stage", "failed_stage", "error", "heartbeat_at", "run_started_at"])
     _queue_stage(job)
     return job
 

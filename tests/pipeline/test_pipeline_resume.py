@@ -26,7 +26,10 @@ def test_retry_resumes_only_the_unfinished_batches(started_job):
     assert (job.stage, job.failed_stage) == (Stage.FAILED, Stage.EXTRACTING)
     assert not pipeline.batch_run(batch_ids[1], worker="worker-a"), "a failed job takes no work"
 
+    retried_at = timezone.now()
     pipeline.pipeline_retry(export_request_id=request.pk, actor=member)
+    job.refresh_from_db()
+    assert job.run_started_at >= retried_at, "the live rate counts from the retry"
     remaining = pipeline.job_plan(job.pk)
     assert remaining == batch_ids[1:]
     for batch_id in remaining:
