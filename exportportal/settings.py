@@ -219,6 +219,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
 
 # Celery. The embedded broker is kombu's filesystem transport: no server, one machine.
+# Long tasks: a whole batch or a whole archive. The soft limit lets a task record its failure.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 600
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://", ("filesystem", "redis", "rediss", "amqp")
 )
@@ -233,8 +236,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the longest task, or Redis redelivers a message still being worked on.
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600, minimum=60),
+        # Longer than the longest task (its hard time limit), or Redis redelivers a message
+        # still being worked on and a second worker runs the same batch or archive.
+        "visibility_timeout": env_int(
+            "CELERY_VISIBILITY_TIMEOUT",
+            CELERY_TASK_TIME_LIMIT + 3600,
+            minimum=CELERY_TASK_TIME_LIMIT + 1,
+        ),
     }
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True  # progress lives in the database, not in results
@@ -256,9 +264,6 @@ CELERY_TASK_ROUTES = {
 # exponential backoff from this many seconds, this many times, before the stage fails.
 EXPORT_TASK_RETRY_BACKOFF_SECONDS = env_int("EXPORT_TASK_RETRY_BACKOFF_SECONDS", 5, minimum=1)
 EXPORT_TASK_MAX_RETRIES = env_int("EXPORT_TASK_MAX_RETRIES", 6, minimum=0, maximum=50)
-# Long tasks: a whole batch or a whole archive. The soft limit lets a task record its failure.
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
-CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 600
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "exports.worker_heartbeat", "schedule": 60.0},
     "sweep-pipeline": {"task": "exports.sweep_pipeline", "schedule": 60.0},

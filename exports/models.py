@@ -95,6 +95,10 @@ class ExportJob(models.Model):
     )
     delivery_receipt = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    run_started_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the attempt was last started or retried: the live rate counts from here.",
+    )
     extracted_at = models.DateTimeField(null=True, blank=True)
     packaged_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -98,6 +98,8 @@ def run_package(
     staging: Path,
     batch_numbers: Sequence[int],
     timings: StageTimings | None = None,
+    *,
+    heartbeat: Callable[[], None] | None = None,
 ) -> PackageResult:
     return package(
         staging,
@@ -107,6 +109,7 @@ def run_package(
         unattached=source.unattached_records(),
         outside_patients=source.records_outside_patients(),
         timings=timings,
+        heartbeat=heartbeat,
     )
 
 

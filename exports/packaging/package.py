@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from exports.sources.records import Category, FaxOrReferral, RecordFailure
 from exports.timings import StageTimings, measured
@@ -31,6 +32,8 @@ from .tree import remove_temporary_files, replacing
 from .workbook import EXCEL_MAX_ROWS, write_workbook
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ def package(
     outside_patients: Iterable[RecordFailure] = (),
     max_rows_per_sheet: int = EXCEL_MAX_ROWS,
     timings: StageTimings | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> PackageResult:
     """Write the package files into ``staging/tree/<root>/`` and return the accounting.
 
@@ -63,15 +67,23 @@ def package(
     disagree. An unbalanced reconciliation is returned, not raised: the caller fails the
     export on ``not result.reconciliation.is_balanced``. ``timings`` (for the benchmark) gets
     the time spent on the workbook (its rows and bytes) and the manifest (files listed, its
-    bytes).
+    bytes). ``heartbeat`` is called for every row and file merged (often: make it cheap), so a
+    long packaging step shows it is alive.
     """
+
+    def beating(items: Iterable[T]) -> Iterator[T]:
+        for item in items:
+            if heartbeat is not None:
+                heartbeat()
+            yield item
+
     batches = [CommittedBatch(staging, number) for number in sorted(set(batch_numbers))]
     tree = tree_dir(staging)
     for folder in (layout.clinical, layout.images):
         (tree / folder).mkdir(parents=True, exist_ok=True)
 
     tally = Tally()
-    for batch in batches:
+    for batch in beating(batches):
         tally.add(batch.tally())
     for failure in outside_patients:
         tally.failed(failure.category, failure.record_id, failure.reason)
@@ -81,7 +93,7 @@ def package(
 
     def sheet_rows(sheet: Sheet) -> Iterator[list[Value]]:
         for batch in batches:
-            for row in batch.rows(sheet):
+            for row in beating(batch.rows(sheet)):
                 yield decode_row(sheet, row)
 
     with measured(timings, "workbook") as workbook_stage:
@@ -97,7 +109,7 @@ def package(
         replacing(tree / layout.image_index) as temp,
         temp.open("w", encoding="utf-8", errors="replace", newline="") as out,
     ):
-        write_image_index((row for batch in batches for row in batch.image_rows()), out)
+        write_image_index(beating(row for batch in batches for row in batch.image_rows()), out)
 
     with measured(timings, "manifest") as manifest_stage:
         package_files = [
@@ -107,8 +119,10 @@ def package(
         with tempfile.TemporaryDirectory(dir=staging) as work_dir:
             files, size = write_manifest(
                 tree / layout.manifest,
-                merged_rows(
-                    [batch.manifest_path for batch in batches], package_files, Path(work_dir)
+                beating(
+                    merged_rows(
+                        [batch.manifest_path for batch in batches], package_files, Path(work_dir)
+                    )
                 ),
                 tree,
             )
