@@ -106,6 +106,7 @@ def run_package(
         counts_in_source=source.counts_in_source(),
         unattached=source.unattached_records(),
         outside_patients=source.records_outside_patients(),
+        excluded_outside_patients=source.exclusions_outside_patients(),
         timings=timings,
     )
 

@@ -15,7 +15,8 @@ What becomes of each record (the reconciliation counts exactly this):
   reports, the photo and insurance cards are exported when their file is written, otherwise
   failed with the reason (unavailable in the source, no file in the source, content not what
   the name promises). Failed files still get their workbook row, with an empty path.
-- Excluded: unlocked notes, and faxes/referrals with no patient.
+- Excluded: unlocked notes, appointments deleted from the source's calendar (a signed note on
+  one is still exported: DESIGN ships every locked note), and faxes/referrals with no patient.
 - Failures the source reported in ``PatientRecord.failures`` are counted as failed.
 - The C-CDA: always our generated CCD (``ccda_builder``), so every patient gets the same R2.1
   document; one that fails ``ccda_validator`` is not shipped and is counted failed.
@@ -31,6 +32,7 @@ from typing import Any
 
 from exports.sources.base import PracticeSource
 from exports.sources.records import (
+    NOT_TIED_TO_A_PATIENT,
     Blob,
     Category,
     FaxOrReferral,
@@ -47,7 +49,7 @@ from .image_index import image_row
 from .layout import FAXES, REFERRALS, ExportLayout
 from .message_file import render_message
 from .naming import extension_part
-from .reconciliation import CCDA_FILES, NOT_TIED_TO_A_PATIENT, Tally
+from .reconciliation import CCDA_FILES, Tally
 from .spool import BatchSpool
 from .tree import Expect, PatientTree, UnusableContent
 
@@ -60,6 +62,7 @@ CcdaBuilder = Callable[[PatientRecord], bytes]
 CcdaValidator = Callable[[bytes], Sequence[object]]
 
 UNLOCKED_NOTE = "unlocked note (only signed notes are exported)"
+ARCHIVED_APPOINTMENT = "deleted from the calendar in the source"
 NO_FILE_IN_SOURCE = "no file in the source"
 
 
@@ -69,7 +72,6 @@ _ROWS_ONLY: tuple[tuple[Category, rows.Sheet, Callable[[PatientRecord], list[Any
     (Category.MEDICATIONS, rows.MEDICATIONS, lambda r: r.medications, rows.medication_row),
     (Category.ALLERGIES, rows.ALLERGIES, lambda r: r.allergies, rows.allergy_row),
     (Category.PROBLEMS, rows.PROBLEMS, lambda r: r.problems, rows.problem_row),
-    (Category.APPOINTMENTS, rows.APPOINTMENTS, lambda r: r.appointments, rows.appointment_row),
 )
 
 
@@ -186,6 +188,15 @@ class _PatientExport:
             self._insurance(insurance)
         for category, sheet, items_of, row_of in _ROWS_ONLY:
             self._rows_only(category, sheet, [row_of(patient, item) for item in items_of(record)])
+        for appointment in record.appointments:
+            if appointment.archived:
+                self.tally.excluded(Category.APPOINTMENTS, ARCHIVED_APPOINTMENT)
+                continue
+            self._rows_only(
+                Category.APPOINTMENTS,
+                rows.APPOINTMENTS,
+                [rows.appointment_row(patient, appointment)],
+            )
         for note in record.clinical_notes:
             if not note.locked:
                 self.tally.excluded(Category.CLINICAL_NOTES, UNLOCKED_NOTE)

@@ -61,6 +61,10 @@ _CATEGORY_LABELS = {
 }
 
 
+#: why a record tied to no patient is left out: the deliverable is filed by patient
+NOT_TIED_TO_A_PATIENT = "not tied to a patient"
+
+
 class SourceError(Exception):
     """The source cannot answer. Messages never carry PHI: they are logged and shown."""
 
@@ -267,6 +271,7 @@ class Appointment:
     icd10_codes: tuple[str, ...] = ()
     vitals: Vitals | None = None
     notes: str = ""
+    archived: bool = False  # deleted from the calendar in the source: seen, never exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +327,7 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message-center item: Onpatient portal messages and the like."""
+    """A message-center item: Onpatient portal messages, incoming labs, Direct messages, ..."""
 
     id: str
     category: str  # the folder under "Message Center/", e.g. "Onpatient Messages"
@@ -352,6 +357,15 @@ class RecordFailure:
     category: Category
     record_id: str  # "" when a whole list could not be read
     reason: str  # no PHI: shown in the reconciliation and logs
+
+
+@dataclass(frozen=True, slots=True)
+class RecordExclusion:
+    """Something the source holds that the deliverable leaves out by design: counted excluded."""
+
+    category: Category
+    record_id: str
+    reason: str  # no PHI: shown in the reconciliation
 
 
 @dataclass(frozen=True, slots=True)

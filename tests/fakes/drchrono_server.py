@@ -107,7 +107,11 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     one active without a readable birth date), with insurance and card images, a photo,
     medications, allergies, problems, appointments with vitals and notes (locked and not),
     documents, manual and ordered lab results (Quest and an integration network), portal
-    messages with attachments, faxes and referrals (one unattached), payments, and a break.
+    messages with attachments, a message center of many types (faxes and referrals, incoming
+    labs, Direct and patient messages, a generated report; one fax and the report tied to no
+    patient), payments, and a break. The appointments the calendar's edges hide: one from
+    1995 (imported history: before the patient's ``date_of_first_appointment``), one booked
+    for 2030, and one deleted from the calendar that still carries a signed note.
 
     File fields hold paths; the server turns them into absolute URLs as DrChrono does.
     """
@@ -133,7 +137,10 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     ]
     for number, status, first, last, born, gender in people:
         _add_patient(practice, number, status, first, last, born, gender)
-    _add_faxes_and_referrals(practice)
+    _add_message_center(practice)
+    _add_appointment(practice, "5100", 2, "1995-03-14T10:00:00", "locked", changed=_IMPORTED)
+    _add_appointment(practice, "5101", 3, "2030-01-15T09:00:00", None)
+    _add_appointment(practice, "5102", 1, "2022-02-02T11:00:00", "locked", deleted=True)
     practice.objects("appointments").append(
         {
             "id": "9000",
@@ -144,6 +151,8 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
             "exam_room": 1,
             "scheduled_time": "2021-03-01T12:00:00",
             "duration": 60,
+            "created_at": "2021-01-01T08:00:00",
+            "updated_at": "2021-01-01T08:00:00",
         }
     )
     if malformed_record:
@@ -266,7 +275,7 @@ def _add_patient(
             "date_onset": "2018-06-01",
         }
     )
-    # Appointments spread over years, so the windows walk finds them in different windows.
+    # Appointments spread over years.
     for index, (scheduled, note) in enumerate(
         [
             (f"{2019 + number}-05-02T09:30:00", "locked"),
@@ -274,48 +283,7 @@ def _add_patient(
             (f"{2020 + number}-08-15T10:15:00", None),
         ]
     ):
-        appointment_id = f"{5000 + number * 10 + index}"
-        appointment: dict[str, Any] = {
-            "id": appointment_id,
-            "patient": patient_id,
-            "doctor": 101,
-            "office": 201,
-            "exam_room": 1,
-            "scheduled_time": scheduled,
-            "duration": 30,
-            "reason": "Follow-up",
-            "status": "Complete",
-            "icd10_codes": ["I10"],
-            "notes": "",
-            "appt_is_break": False,
-            "vitals": {
-                "height": 65.0,
-                "height_units": "inches",
-                "weight": 150.5,
-                "weight_units": "lbs",
-                "blood_pressure_1": 120,
-                "blood_pressure_2": 80,
-                "pulse": 72,
-                "temperature": 98.6,
-                "temperature_units": "f",
-                "oxygen_saturation": 98.0,
-                "smoking_status": "blank",
-            },
-            "custom_vitals": [],
-        }
-        if note == "locked":
-            appointment["clinical_note"] = {
-                "locked": True,
-                "pdf": practice.add_file(
-                    f"notes/{appointment_id}.pdf",
-                    pdf_bytes(f"Clinical note {appointment_id}"),
-                    "application/pdf",
-                ),
-                "updated_at": scheduled,
-            }
-        elif note == "unlocked":
-            appointment["clinical_note"] = {"locked": False, "updated_at": scheduled}
-        practice.objects("appointments").append(appointment)
+        _add_appointment(practice, f"{5000 + number * 10 + index}", patient_id, scheduled, note)
 
     practice.objects("documents").extend(
         [
@@ -405,6 +373,67 @@ def _add_patient(
     )
 
 
+#: when the practice's history was imported into DrChrono
+_IMPORTED = "2019-05-01T09:00:00"
+
+
+def _add_appointment(
+    practice: FakePractice,
+    appointment_id: str,
+    patient_id: int,
+    scheduled: str,
+    note: str | None,
+    *,
+    changed: str | None = None,
+    deleted: bool = False,
+) -> None:
+    """An appointment with vitals; ``note`` is "locked", "unlocked" or None (no note)."""
+    appointment: dict[str, Any] = {
+        "id": appointment_id,
+        "patient": patient_id,
+        "doctor": 101,
+        "office": 201,
+        "exam_room": 1,
+        "scheduled_time": scheduled,
+        "duration": 30,
+        "reason": "Follow-up",
+        "status": "Complete",
+        "icd10_codes": ["I10"],
+        "notes": "",
+        "appt_is_break": False,
+        "deleted_flag": deleted,
+        "created_at": changed or scheduled,
+        "updated_at": changed or scheduled,
+        "vitals": {
+            "height": 65.0,
+            "height_units": "inches",
+            "weight": 150.5,
+            "weight_units": "lbs",
+            "blood_pressure_1": 120,
+            "blood_pressure_2": 80,
+            "pulse": 72,
+            "temperature": 98.6,
+            "temperature_units": "f",
+            "oxygen_saturation": 98.0,
+            "smoking_status": "blank",
+        },
+        "custom_vitals": [],
+    }
+    if note == "locked":
+        appointment["clinical_note"] = {
+            "locked": True,
+            "pdf": practice.add_file(
+                f"notes/{appointment_id}.pdf",
+                pdf_bytes(f"Clinical note {appointment_id}"),
+                "application/pdf",
+            ),
+            "updated_at": scheduled,
+        }
+    elif note == "unlocked":
+        appointment["clinical_note"] = {"locked": False, "updated_at": scheduled}
+    practice.objects("appointments").append(appointment)
+
+
 def _add_lab_order(practice: FakePractice, patient_id: int, *, sublab: int) -> None:
     order_id = 1800 + patient_id
     practice.objects("lab_orders").append(
@@ -460,14 +489,19 @@ def _add_lab_order(practice: FakePractice, patient_id: int, *, sublab: int) -> N
     )
 
 
-def _add_faxes_and_referrals(practice: FakePractice) -> None:
-    for message_id, message_type, patient_id in (
-        (1901, "IF", 1),
-        (1902, "OF", 1),
-        (1903, "IR", 3),
-        (1904, "OR", 4),
-        (1905, "IF", None),  # not tied to a patient: seen, never exported
-        (1906, "PI", 2),  # a patient message in the doctor's inbox: not a fax or referral
+def _add_message_center(practice: FakePractice) -> None:
+    for message_id, message_type, patient_id, file_name in (
+        (1901, "IF", 1, "1901.pdf"),
+        (1902, "OF", 1, "1902.pdf"),
+        (1903, "IR", 3, "1903.pdf"),
+        (1904, "OR", 4, "1904.pdf"),
+        (1905, "IF", None, "1905.pdf"),  # not tied to a patient: seen, never exported
+        (1906, "PI", 2, "1906.pdf"),  # a patient's message in the doctor's inbox
+        (1907, "IL", 1, "1907.pdf"),  # incoming labs
+        (1908, "ID", 3, "1908.pdf"),  # an inbound Direct message
+        (1909, "PM", 2, None),  # a message to the patient, nothing attached
+        (1910, "CN", 4, "1910.pdf"),  # a type the OpenAPI document does not describe
+        (1911, "GC", None, "1911.csv"),  # a practice-wide generated report: no patient's
     ):
         message: dict[str, Any] = {
             "id": message_id,
@@ -476,10 +510,17 @@ def _add_faxes_and_referrals(practice: FakePractice) -> None:
             "title": f"{message_type} item",
             "received_at": "2023-02-03T11:00:00",
             "archived": False,
-            "attachment": practice.add_file(
-                f"messages/{message_id}.pdf", pdf_bytes(f"Fax {message_id}"), "application/pdf"
-            ),
+            "message_notes": [
+                {"text": "Reviewed.", "created_at": "2023-02-04T09:00:00", "created_by": "7"}
+            ],
+            "attachment": "",
         }
+        if file_name is not None:
+            content = pdf_bytes(f"Message {message_id}")
+            media_type = "application/pdf"
+            if file_name.endswith(".csv"):
+                content, media_type = b"patient,balance\n", "text/csv"
+            message["attachment"] = practice.add_file(f"messages/{file_name}", content, media_type)
         if patient_id is not None:
             message["patient"] = patient_id
         if message_type == "OF":
@@ -704,7 +745,9 @@ class _Handler(BaseHTTPRequestHandler):
             if endpoint == "messages" and "type" in query and item.get("type") != query["type"]:
                 continue
             if endpoint == "appointments":
-                if not _scheduled_in(item, query):
+                if not _dated_in(item, query):
+                    continue
+                if item.get("deleted_flag") and query.get("show_archived") not in ("true", "1"):
                     continue
                 if not verbose:
                     for name in VERBOSE_APPOINTMENT_FIELDS:
@@ -790,7 +833,8 @@ def _appointment_query_problem(query: dict[str, str]) -> str | None:
     return None
 
 
-def _scheduled_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+def _dated_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+    """Whether the appointment passes the query's date filter (scheduled, or changed for since)."""
     scheduled = date.fromisoformat(appointment["scheduled_time"][:10])
     if query.get("date_range"):
         start, end = (date.fromisoformat(part) for part in query["date_range"].split("/"))
@@ -799,7 +843,8 @@ def _scheduled_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
         return scheduled == date.fromisoformat(query["date"])
     if query.get("occurred_since"):
         return scheduled >= date.fromisoformat(query["occurred_since"][:10])
-    return True  # since (created/updated time): every fake appointment is recent enough
+    changed = date.fromisoformat(appointment["updated_at"][:10])
+    return changed >= date.fromisoformat(query["since"][:10])
 
 
 def _encode_cursor(offset: int) -> str:

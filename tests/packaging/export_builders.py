@@ -32,6 +32,7 @@ from exports.sources.records import (
     Payment,
     PhotoRecord,
     Problem,
+    RecordExclusion,
     RecordUnavailable,
     Vitals,
 )
@@ -225,10 +226,12 @@ class ListSource(PracticeSource):
         *,
         unreadable: Iterable[str] = (),
         unattached: Iterable[FaxOrReferral] = (),
+        excluded: Iterable[RecordExclusion] = (),
     ) -> None:
         self.records = {record.id: record for record in records}
         self.unreadable = list(unreadable)
         self.unattached = list(unattached)
+        self.excluded = list(excluded)
 
     def patient_ids(self) -> Iterator[str]:
         yield from self.records
@@ -243,6 +246,8 @@ class ListSource(PracticeSource):
         counts = dict.fromkeys(Category, 0)
         counts[Category.PATIENTS] = len(self.unreadable)
         counts[Category.FAXES_AND_REFERRALS] = len(self.unattached)
+        for exclusion in self.excluded:
+            counts[exclusion.category] += 1
         for record in self.records.values():
             for category, count in record.category_counts().items():
                 counts[category] += count
@@ -250,6 +255,9 @@ class ListSource(PracticeSource):
 
     def unattached_records(self) -> Iterator[FaxOrReferral]:
         yield from self.unattached
+
+    def exclusions_outside_patients(self) -> Iterator[RecordExclusion]:
+        yield from self.excluded
 
     def test_connection(self) -> ConnectionReport:
         return ConnectionReport(ok=True, patient_count=len(self.records), detail="in memory")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from export_builders import (
     HTML_ERROR_PAGE,
+    PDF,
     PNG,
     BytesBlob,
     ListSource,
@@ -25,12 +26,14 @@ from exports.packaging import ExportLayout, PackagingError, extract_batch, packa
 from exports.packaging.batch import tree_dir
 from exports.packaging.spool import BatchNotCommitted
 from exports.sources.records import (
+    Appointment,
     Category,
     ClinicalNote,
     Document,
     FaxOrReferral,
     FaxOrReferralKind,
     PhotoRecord,
+    RecordExclusion,
     RecordFailure,
     TransientSourceError,
 )
@@ -58,6 +61,7 @@ def package_all(source, staging: Path, batch_numbers, **options):
         layout=LAYOUT,
         counts_in_source=source.counts_in_source(),
         unattached=source.unattached_records(),
+        excluded_outside_patients=source.exclusions_outside_patients(),
         **options,
     )
 
@@ -162,6 +166,44 @@ def test_the_reconciliation_balances_and_gives_reasons_for_exclusions(tmp_path):
     report = (result.root / "Clinical Data Export" / "reconciliation.csv").read_text("utf-8-sig")
     assert "Signed Clinical Notes,2,1,1,0,yes,unlocked note" in report
     assert reconciliation.as_dict()["is_balanced"] is True
+
+
+def test_a_deleted_appointment_is_excluded_with_a_reason_and_its_signed_note_still_ships(
+    tmp_path,
+):
+    record = full_patient("1001")
+    record.appointments.append(
+        Appointment(id="apt-deleted", scheduled_time=datetime(2023, 1, 9, 9, 0), archived=True)
+    )
+    record.clinical_notes.append(
+        ClinicalNote(
+            id="apt-deleted",
+            date=datetime(2023, 1, 9, 9, 0),
+            locked=True,
+            appointment_id="apt-deleted",
+            pdf=BytesBlob(PDF),
+        )
+    )
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    appointments = result.reconciliation.line(Category.APPOINTMENTS)
+    assert (appointments.in_source, appointments.exported) == (2, 1)
+    assert appointments.excluded_reasons == {"deleted from the calendar in the source": 1}
+    sheets = workbook_rows(result)
+    assert [row["Appointment ID"] for row in sheets["Appointments"]] == ["1001-apt1"]
+    assert "apt-deleted" in {row["Note ID"] for row in sheets["Signed Clinical Notes"]}
+    assert result.reconciliation.is_balanced
+
+
+def test_records_outside_patients_the_source_excludes_are_counted_with_the_reason(tmp_path):
+    report = RecordExclusion(Category.MESSAGES, "m9", "not tied to a patient")
+    source = ListSource([full_patient("1001")], excluded=[report])
+    result = export(source, tmp_path, [["1001"]])
+
+    messages = result.reconciliation.line(Category.MESSAGES)
+    assert (messages.in_source, messages.exported) == (2, 1)
+    assert messages.excluded_reasons == {"not tied to a patient": 1}
+    assert result.reconciliation.is_balanced
 
 
 def test_failures_are_reported_with_reasons_and_ids_and_the_export_goes_on(tmp_path):
