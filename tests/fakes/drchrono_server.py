@@ -3,9 +3,10 @@
 It serves a small synthetic practice in the documented shapes (OpenAPI field names), with the
 OAuth token endpoint, cursor paging with full ``next`` URLs, DrChrono's page_size caps (250,
 25 with ``verbose``), the appointments date rules, ``show_inactive``, C-CDA documents and
-files (real small PDFs and JPEGs). Faults are switched on per test: statuses (429 with and
-without Retry-After, 500s), malformed JSON, truncated downloads, an expired access token, a
-record with a malformed field.
+files (real small PDFs and JPEGs). List pages carry the list's ``count`` when asked (the
+OpenAPI document shows none). Faults are switched on per test: statuses (429 with and without
+Retry-After, 500s), malformed JSON, truncated downloads, a ``next`` link that skips a page, an
+expired access token, a record with a malformed field.
 
     with FakeDrChrono() as server:
         client = ... server.base_url, server.token_url, server.tokens() ...
@@ -536,7 +537,7 @@ class Fault:
     """What to do instead of answering, for the next ``times`` requests under ``path``."""
 
     path: str
-    kind: str  # "status", "malformed_json", "truncate"
+    kind: str  # "status", "malformed_json", "truncate", "skip_page"
     times: int = 1
     status: int = 500
     retry_after: str | None = None
@@ -562,9 +563,11 @@ class FakeDrChrono:
         envelope: str = "results",
         expires_in: int = 172_800,
         supports_range: bool = True,
+        counts: bool = False,
     ) -> None:
         self.practice = practice or build_practice()
         self.envelope = envelope  # "results" (as the example app reads) or "data" (the OAS)
+        self.counts = counts  # pages say how long the whole list is
         self.expires_in = expires_in
         self.supports_range = supports_range
         self.requests: list[LoggedRequest] = []
@@ -613,6 +616,10 @@ class FakeDrChrono:
 
     def truncate(self, path: str, *, times: int = 1) -> None:
         self.faults.append(Fault(path, "truncate", times))
+
+    def skip_page(self, path: str) -> None:
+        """The next page of this list links past the page after it (cursor drift)."""
+        self.faults.append(Fault(path, "skip_page"))
 
     def expire_access_token(self) -> None:
         """The current access token stops working (DrChrono revoked or expired it early)."""
@@ -709,12 +716,13 @@ class _Handler(BaseHTTPRequestHandler):
         if len(segments) == 4 and segments[1] == "patients" and segments[3] == "ccda":
             return self._ccda(segments[2])
         if len(segments) == 2 and segments[1] in LIST_ENDPOINTS:
-            return self._list(segments[1], query)
+            skip = fault is not None and fault.kind == "skip_page"
+            return self._list(segments[1], query, skip_next_page=skip)
         return self._json(404, {"detail": "Not found."})
 
     # -- Lists -------------------------------------------------------------------------------
 
-    def _list(self, endpoint: str, query: dict[str, str]) -> None:
+    def _list(self, endpoint: str, query: dict[str, str], *, skip_next_page: bool) -> None:
         verbose = query.get("verbose") in ("true", "1")
         if endpoint == "appointments":
             problem = _appointment_query_problem(query)
@@ -725,11 +733,15 @@ class _Handler(BaseHTTPRequestHandler):
         page_size = min(int(query.get("page_size") or DEFAULT_PAGE_SIZE), cap)
         offset = _decode_cursor(query.get("cursor"))
         page = items[offset : offset + page_size]
+        next_offset = offset + page_size * (2 if skip_next_page else 1)
         next_url = None
-        if offset + page_size < len(items):
-            next_query = {**query, "cursor": _encode_cursor(offset + page_size)}
+        if next_offset < len(items):
+            next_query = {**query, "cursor": _encode_cursor(next_offset)}
             next_url = f"{self.fake.base_url}/api/{endpoint}?{urlencode(next_query)}"
-        self._json(200, {"previous": None, self.fake.envelope: page, "next": next_url})
+        body = {"previous": None, self.fake.envelope: page, "next": next_url}
+        if self.fake.counts:
+            body["count"] = len(items)
+        self._json(200, body)
 
     def _filtered(self, endpoint: str, query: dict[str, str], verbose: bool) -> Iterator[dict]:
         show_inactive = query.get("show_inactive") in ("true", "1")

@@ -54,6 +54,7 @@ _LAB_RESULTS = "lab_results"
 _PATIENT_MESSAGES = "patient_messages"
 _MESSAGES = "messages"
 _PAYMENTS = "patient_payments"
+_BREAKS = "appointment_breaks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,12 @@ class _Walk:
     path: str
     params: Mapping[str, Any] = field(default_factory=dict)
     owner: Callable[[dict[str, Any]], str | None] | None = None
+    #: where calendar breaks go: not patient data, but part of the list's length
+    breaks_kind: str | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (self.kind,) if self.breaks_kind is None else (self.kind, self.breaks_kind)
 
 
 class DrChronoSource(PracticeSource):
@@ -157,6 +164,10 @@ class DrChronoSource(PracticeSource):
         return record
 
     def counts_in_source(self) -> Mapping[Category, int]:
+        """What the spool holds, plus what DrChrono said a list holds beyond that: where a
+        page gives the list's ``count``, a page lost in reading leaves the category unbalanced
+        instead of balancing against the same short list. Without ``count`` (the OpenAPI
+        document shows none) the spool is all there is to count."""
         self.prepare()
         counts = dict.fromkeys(Category, 0)
         counts[Category.PATIENTS] = self._spool.count(_PATIENTS)
@@ -187,6 +198,12 @@ class DrChronoSource(PracticeSource):
                 if category is Category.MESSAGES:
                     attachments = mapping.message_attachments(message.body)
                     counts[Category.MESSAGE_ATTACHMENTS] += len(attachments)
+        for walk in self._walks():
+            category = _LISTED_CATEGORY.get(walk.kind)
+            listed = self._spool.listed(walk.name)
+            if category is not None and listed is not None:
+                spooled = sum(self._spool.count(kind) for kind in walk.kinds)
+                counts[category] += max(0, listed - spooled)
         return counts
 
     def unattached_records(self) -> Iterator[FaxOrReferral]:
@@ -280,6 +297,7 @@ class DrChronoSource(PracticeSource):
                 "page_size": VERBOSE_PAGE_SIZE,
             },
             owner=_patient_field,
+            breaks_kind=_BREAKS,
         )
 
     def _spool_walk(self, walk: _Walk) -> None:
@@ -289,12 +307,11 @@ class DrChronoSource(PracticeSource):
         if state.started:
             logger.info("DrChrono spool resumes %s", walk.name)
         for page in self._client.iter_pages(walk.path, walk.params, start_url=state.next_url):
-            records = [
-                self._spooled(walk, item)
-                for item in page.items
-                if not (walk.kind == _APPOINTMENTS and _is_break(item))
-            ]
-            self._spool.save_page(walk.name, walk.kind, records, page.next_url)
+            records: dict[str, list[SpooledRecord]] = {kind: [] for kind in walk.kinds}
+            for item in page.items:
+                kind = walk.breaks_kind if walk.breaks_kind and _is_break(item) else walk.kind
+                records[kind].append(self._spooled(walk, item))
+            self._spool.save_page(walk.name, records, page.next_url, listed=page.count)
 
     def _spooled(self, walk: _Walk, item: Any) -> SpooledRecord:
         body = item if isinstance(item, dict) else {"unreadable": item}
@@ -504,6 +521,16 @@ _PATIENT_KINDS = {
     "documents": Category.DOCUMENTS,
     _PATIENT_LAB_RESULTS: Category.LAB_RESULTS,
     _PATIENT_MESSAGES: Category.MESSAGES,
+}
+
+
+#: Where a list's shortfall shows. Lists of two categories show it on one: a missing fax shows
+#: as a missing message, and either way the export does not balance.
+_LISTED_CATEGORY = {
+    _PATIENTS: Category.PATIENTS,
+    **_PATIENT_KINDS,
+    _LAB_RESULTS: Category.LAB_RESULTS,
+    _MESSAGES: Category.MESSAGES,
 }
 
 
