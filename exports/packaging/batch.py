@@ -8,7 +8,8 @@ record at a time; file contents stream to disk in the source's chunks.
 What becomes of each record (the reconciliation counts exactly this):
 
 - Every patient read is exported (a row in Patients, inactive and deceased included); a patient
-  the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason.
+  the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason, and
+  so are the records the source says go down with it (``PatientUnreadable.dependents``).
 - Rows only (exported): insurance history, payments, medications, allergies, problems,
   appointments, messages (their text file is ours, it cannot be unavailable).
 - Files: signed clinical notes, documents, message attachments, faxes and referrals, lab
@@ -40,6 +41,7 @@ from exports.sources.records import (
     LabResult,
     Message,
     PatientRecord,
+    PatientUnreadable,
     RecordUnavailable,
 )
 from exports.timings import StageTimings, measured
@@ -124,6 +126,9 @@ def extract_batch(
                 reason = _reason(exc)
                 tally.failed(Category.PATIENTS, patient_id, reason)
                 spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
+                if isinstance(exc, PatientUnreadable):
+                    for failure in exc.dependents:
+                        tally.failed(failure.category, failure.record_id, failure.reason)
                 continue
             _PatientExport(
                 record,

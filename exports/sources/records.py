@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -75,6 +75,21 @@ class TransientSourceError(SourceError):
 
 class RecordUnavailable(SourceError):
     """One record (or one file) cannot be read after the source's own retries."""
+
+
+#: why a patient's other records are failed when the patient's own record cannot be read
+PATIENT_UNREADABLE = "the patient's record could not be read"
+
+
+class PatientUnreadable(RecordUnavailable):
+    """A patient the source holds but cannot read. ``dependents`` are the patient's other
+    records, which the source counted and which go down with it: each is counted failed
+    (``PATIENT_UNREADABLE``), so the reconciliation lists what is missing instead of not
+    balancing."""
+
+    def __init__(self, message: str, dependents: Iterable[RecordFailure] = ()) -> None:
+        super().__init__(message)
+        self.dependents = tuple(dependents)
 
 
 @runtime_checkable

@@ -74,6 +74,21 @@ def test_records_for_patients_drchrono_does_not_list_are_reported_failed(drchron
     assert "Medications: failed ids: 4242" in lines
 
 
+def test_a_patient_drchrono_cannot_be_read_is_reported_failed_with_its_records(drchrono, tmp_path):
+    drchrono.practice.objects("patients")[1]["patient_status"] = "X"  # Bob
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="records failed") as failed:
+        export_drchrono(tmp_path, out=out)
+
+    assert failed.value.returncode == 1
+    assert list((tmp_path / "out").glob("*.zip"))  # balanced, so archived
+    lines = out.getvalue().splitlines()
+    assert "Patients: failed ids: 2" in lines
+    assert "Patient Payments: 1 failed: the patient's record could not be read" in lines
+    assert "Patient Payments: failed ids: 1702" in lines
+
+
 def test_renewed_tokens_are_saved_owner_only_so_the_grant_survives(drchrono, tmp_path):
     drchrono.expire_access_token()  # the first request gets a 401, the command renews
 

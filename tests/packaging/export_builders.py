@@ -29,10 +29,12 @@ from exports.sources.records import (
     Message,
     PatientRecord,
     PatientStatus,
+    PatientUnreadable,
     Payment,
     PhotoRecord,
     Problem,
     RecordExclusion,
+    RecordFailure,
     RecordUnavailable,
     Vitals,
 )
@@ -227,9 +229,12 @@ class ListSource(PracticeSource):
         unreadable: Iterable[str] = (),
         unattached: Iterable[FaxOrReferral] = (),
         excluded: Iterable[RecordExclusion] = (),
+        unreadable_with: Mapping[str, list[RecordFailure]] | None = None,
     ) -> None:
+        """``unreadable_with``: unreadable patients, with the records they take down."""
         self.records = {record.id: record for record in records}
-        self.unreadable = list(unreadable)
+        self.dependents = dict(unreadable_with or {})
+        self.unreadable = [*unreadable, *self.dependents]
         self.unattached = list(unattached)
         self.excluded = list(excluded)
 
@@ -239,7 +244,9 @@ class ListSource(PracticeSource):
 
     def read_patient(self, patient_id: str) -> PatientRecord:
         if patient_id in self.unreadable:
-            raise RecordUnavailable("patient record unavailable")
+            raise PatientUnreadable(
+                "patient record unavailable", self.dependents.get(patient_id, ())
+            )
         return self.records[patient_id]
 
     def counts_in_source(self) -> Mapping[Category, int]:
@@ -248,6 +255,9 @@ class ListSource(PracticeSource):
         counts[Category.FAXES_AND_REFERRALS] = len(self.unattached)
         for exclusion in self.excluded:
             counts[exclusion.category] += 1
+        for dependents in self.dependents.values():
+            for failure in dependents:
+                counts[failure.category] += 1
         for record in self.records.values():
             for category, count in record.category_counts().items():
                 counts[category] += count

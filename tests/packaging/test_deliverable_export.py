@@ -206,6 +206,27 @@ def test_records_outside_patients_the_source_excludes_are_counted_with_the_reaso
     assert result.reconciliation.is_balanced
 
 
+def test_an_unreadable_patients_records_are_failed_by_id_so_the_reconciliation_balances(
+    tmp_path,
+):
+    reason = "the patient's record could not be read"
+    dependents = [
+        RecordFailure(Category.PAYMENTS, "pay-7", reason),
+        RecordFailure(Category.CLINICAL_NOTES, "note-7", reason),
+    ]
+    source = ListSource([full_patient("1001")], unreadable_with={"1007": dependents})
+    result = export(source, tmp_path, [["1001", "1007"]])
+
+    reconciliation = result.reconciliation
+    assert reconciliation.is_balanced
+    payments = reconciliation.line(Category.PAYMENTS)
+    assert (payments.in_source, payments.exported, payments.failed) == (2, 1, 1)
+    assert payments.failed_reasons == {reason: 1}
+    assert payments.failed_ids == ("pay-7",)
+    assert reconciliation.line(Category.CLINICAL_NOTES).failed_ids == ("note-7",)
+    assert reconciliation.line(Category.PATIENTS).failed_ids == ("1007",)
+
+
 def test_failures_are_reported_with_reasons_and_ids_and_the_export_goes_on(tmp_path):
     record = full_patient("1001")
     record.documents = [

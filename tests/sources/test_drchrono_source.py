@@ -17,6 +17,7 @@ from exports.sources.records import (
     LabSource,
     PatientRecord,
     PatientStatus,
+    PatientUnreadable,
     RecordUnavailable,
     TransientSourceError,
 )
@@ -242,6 +243,33 @@ def test_a_record_with_a_malformed_field_is_reported_failed_not_dropped(tmp_path
         ("7777", "date_onset is not a date")
     ]
     assert counts[Category.PROBLEMS] == read[Category.PROBLEMS] == 6
+
+
+def test_a_patient_that_cannot_be_read_fails_with_every_record_it_holds(tmp_path):
+    practice = build_practice()
+    practice.objects("patients")[0]["patient_status"] = "X"  # Alice, who holds one of each
+    with FakeDrChrono() as readable, open_source(readable, tmp_path / "readable") as source:
+        holds = source.read_patient("1").category_counts()
+    with (
+        FakeDrChrono(practice) as fake,
+        open_source(fake, tmp_path) as source,
+        pytest.raises(PatientUnreadable) as unreadable,
+    ):
+        source.read_patient("1")
+
+    assert str(unreadable.value) == "patient 1: patient_status is not A, I or D"
+    dependents = unreadable.value.dependents
+    assert Counter(failure.category for failure in dependents) == holds - Counter(
+        {Category.PATIENTS: 1}
+    )
+    assert {failure.reason for failure in dependents} == {"the patient's record could not be read"}
+    failed = {(failure.category, failure.record_id) for failure in dependents}
+    assert {
+        (Category.PAYMENTS, "1701"),
+        (Category.CLINICAL_NOTES, "5010"),
+        (Category.MESSAGE_ATTACHMENTS, "1907-1"),
+        (Category.INSURANCE_CARD_IMAGES, "1-primary"),
+    } <= failed
 
 
 def test_records_for_patients_drchrono_does_not_list_are_reported(tmp_path):

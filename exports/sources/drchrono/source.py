@@ -17,12 +17,15 @@ from typing import Any
 from ..base import ConnectionReport, PracticeSource
 from ..records import (
     NOT_TIED_TO_A_PATIENT,
+    PATIENT_UNREADABLE,
     Blob,
     Category,
     FaxOrReferral,
+    InsurancePriority,
     LabResult,
     LabSource,
     PatientRecord,
+    PatientUnreadable,
     RecordExclusion,
     RecordFailure,
     RecordUnavailable,
@@ -148,7 +151,9 @@ class DrChronoSource(PracticeSource):
         try:
             demographics = mapping.demographics(raw, self._providers)
         except MappingError as exc:
-            raise RecordUnavailable(f"patient {patient_id}: {exc}") from None
+            raise PatientUnreadable(
+                f"patient {patient_id}: {exc}", self._dependents(patient_id, raw)
+            ) from None
         record = PatientRecord(demographics=demographics)
         self._read_insurances(record, raw)
         self._read_photo(record, raw)
@@ -236,7 +241,7 @@ class DrChronoSource(PracticeSource):
         ``exclusions_outside_patients`` have them), unless a fax or referral cannot be read.
         """
         self.prepare()
-        for kind in (*_PATIENT_KINDS, _LAB_RESULTS, _MESSAGES):
+        for kind in _OWNED_KINDS:
             for record in self._spool.unowned_records(kind, _PATIENTS):
                 if kind == _MESSAGES and record.patient_id is None:
                     yield from self._unreadable_unattached(record)
@@ -325,6 +330,20 @@ class DrChronoSource(PracticeSource):
 
     # -- Assembling a patient ----------------------------------------------------------------
 
+    def _dependents(self, patient_id: str, raw: dict[str, Any]) -> list[RecordFailure]:
+        """Every record counted for a patient whose own record cannot be read, failed."""
+        failures = [
+            failure
+            for priority, coverage in mapping.present_insurances(raw)
+            for failure in _insurance_failures(patient_id, priority, coverage, PATIENT_UNREADABLE)
+        ]
+        if mapping.has_photo(raw):
+            failures.append(RecordFailure(Category.PATIENT_PHOTOS, patient_id, PATIENT_UNREADABLE))
+        for kind in _OWNED_KINDS:
+            for spooled in self._spool.records_of(kind, patient_id):
+                failures.extend(self._failures_with_dependents(kind, spooled, PATIENT_UNREADABLE))
+        return failures
+
     def _read_insurances(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         for priority, coverage in mapping.present_insurances(raw):
             try:
@@ -332,12 +351,7 @@ class DrChronoSource(PracticeSource):
                     mapping.insurance(record.id, priority, coverage, self._file)
                 )
             except MappingError as exc:
-                insurance_id = f"{record.id}-{priority.value}"
-                record.failures.append(RecordFailure(Category.INSURANCE, insurance_id, str(exc)))
-                record.failures.extend(
-                    RecordFailure(Category.INSURANCE_CARD_IMAGES, insurance_id, str(exc))
-                    for _ in range(mapping.card_image_count(coverage))
-                )
+                record.failures.extend(_insurance_failures(record.id, priority, coverage, str(exc)))
 
     def _read_photo(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         try:
@@ -533,6 +547,9 @@ _LISTED_CATEGORY = {
     _MESSAGES: Category.MESSAGES,
 }
 
+#: Every spool kind whose records belong to a patient.
+_OWNED_KINDS = (*_PATIENT_KINDS, _LAB_RESULTS, _MESSAGES)
+
 
 def _patient_field(body: dict[str, Any]) -> str | None:
     value = body.get("patient")
@@ -554,6 +571,20 @@ def _failures(category: Category, spooled: SpooledRecord, reason: str) -> list[R
             for attachment_id, _ in mapping.message_attachments(spooled.body)
         )
     return failures
+
+
+def _insurance_failures(
+    patient_id: str, priority: InsurancePriority, coverage: Mapping[str, Any], reason: str
+) -> list[RecordFailure]:
+    """The failure of one coverage, and of its card images."""
+    insurance_id = f"{patient_id}-{priority.value}"
+    return [
+        RecordFailure(Category.INSURANCE, insurance_id, reason),
+        *(
+            RecordFailure(Category.INSURANCE_CARD_IMAGES, insurance_id, reason)
+            for _ in range(mapping.card_image_count(coverage))
+        ),
+    ]
 
 
 def _orphan_reason(record: SpooledRecord) -> str:
