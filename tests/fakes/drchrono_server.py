@@ -92,6 +92,8 @@ class FakePractice:
 
     lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, FakeFile] = field(default_factory=dict)
+    #: patients whose C-CDA breaks the CDA schema (it lacks the required custodian)
+    invalid_ccda_patients: set[str] = field(default_factory=set)
 
     def objects(self, endpoint: str) -> list[dict[str, Any]]:
         return self.lists.setdefault(endpoint, [])
@@ -138,6 +140,7 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     ]
     for number, status, first, last, born, gender in people:
         _add_patient(practice, number, status, first, last, born, gender)
+    practice.invalid_ccda_patients.add("5")
     _add_message_center(practice)
     _add_appointment(practice, "5100", 2, "1995-03-14T10:00:00", "locked", changed=_IMPORTED)
     _add_appointment(practice, "5101", 3, "2030-01-15T09:00:00", None)
@@ -529,6 +532,54 @@ def _add_message_center(practice: FakePractice) -> None:
         practice.objects("messages").append(message)
 
 
+def ccda_document(patient: dict[str, Any], *, valid: bool = True) -> bytes:
+    """The patient's C-CDA as DrChrono would give it: a small CCD that passes the CDA R2
+    schema, or (``valid=False``) one without the custodian the schema requires."""
+    born = patient["date_of_birth"].replace("-", "")
+    birth = f'<birthTime value="{born}"/>' if born else '<birthTime nullFlavor="UNK"/>'
+    gender = {"Male": "M", "Female": "F"}.get(patient["gender"])
+    gender_code = (
+        f'<administrativeGenderCode code="{gender}" codeSystem="2.16.840.1.113883.5.1"/>'
+        if gender
+        else '<administrativeGenderCode nullFlavor="UNK"/>'
+    )
+    custodian = (
+        "<custodian><assignedCustodian><representedCustodianOrganization>"
+        '<id root="2.16.840.1.113883.3.4424" extension="office-201"/>'
+        "<name>Harbour Street Clinic</name>"
+        "</representedCustodianOrganization></assignedCustodian></custodian>"
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:sdtc="urn:hl7-org:sdtc">
+<realmCode code="US"/>
+<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+<templateId root="2.16.840.1.113883.10.20.22.1.1" extension="2015-08-01"/>
+<templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>
+<id root="2.16.840.1.113883.3.4424" extension="ccda-{patient["id"]}"/>
+<code code="34133-9" codeSystem="2.16.840.1.113883.6.1"
+ displayName="Summarization of Episode Note"/>
+<title>Continuity of Care Document</title>
+<effectiveTime value="20250601120000-0500"/>
+<confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>
+<languageCode code="en-US"/>
+<recordTarget><patientRole>
+<id root="2.16.840.1.113883.3.4424" extension="{patient["id"]}"/>
+<patient><name><given>{patient["first_name"]}</given><family>{patient["last_name"]}</family></name>
+{gender_code}{birth}</patient>
+</patientRole></recordTarget>
+<author><time value="20250601120000-0500"/><assignedAuthor>
+<id root="2.16.840.1.113883.4.6" extension="1234567893"/>
+<assignedPerson><name><given>Ada</given><family>Quill</family></name></assignedPerson>
+</assignedAuthor></author>
+{custodian if valid else ""}
+<component><structuredBody><component><section>
+<code code="48765-2" codeSystem="2.16.840.1.113883.6.1" displayName="Allergies"/>
+<title>Allergies</title><text>Penicillin: hives</text>
+</section></component></structuredBody></component>
+</ClinicalDocument>
+""".encode()
+
+
 # -- Faults ----------------------------------------------------------------------------------
 
 
@@ -779,16 +830,13 @@ class _Handler(BaseHTTPRequestHandler):
     # -- Documents and files -----------------------------------------------------------------
 
     def _ccda(self, patient_id: str) -> None:
-        known = {str(p["id"]) for p in self.fake.practice.objects("patients")}
-        if patient_id not in known:
-            return self._json(404, {"detail": "Not found."})
-        document = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<ClinicalDocument xmlns="urn:hl7-org:v3">'
-            f'<recordTarget><patientRole><id extension="{patient_id}"/></patientRole>'
-            "</recordTarget></ClinicalDocument>"
+        patient = next(
+            (p for p in self.fake.practice.objects("patients") if str(p["id"]) == patient_id), None
         )
-        self._raw(200, document.encode(), "application/xml")
+        if patient is None:
+            return self._json(404, {"detail": "Not found."})
+        valid = patient_id not in self.fake.practice.invalid_ccda_patients
+        self._raw(200, ccda_document(patient, valid=valid), "application/xml")
 
     def _file(self, path: str, *, truncate: bool) -> None:
         stored = self.fake.practice.files.get(path)

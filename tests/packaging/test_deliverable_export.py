@@ -19,6 +19,7 @@ from export_builders import (
     build_ccd,
     full_patient,
     validate_ccd,
+    validate_source_ccd,
 )
 from openpyxl import load_workbook
 
@@ -51,6 +52,7 @@ def extract(source, staging: Path, batch_no: int, patient_ids, **options):
         layout=LAYOUT,
         ccda_builder=options.get("ccda_builder", build_ccd),
         ccda_validator=options.get("ccda_validator", validate_ccd),
+        source_ccda_validator=validate_source_ccd,
     )
 
 
@@ -225,6 +227,50 @@ def test_an_unreadable_patients_records_are_failed_by_id_so_the_reconciliation_b
     assert payments.failed_ids == ("pay-7",)
     assert reconciliation.line(Category.CLINICAL_NOTES).failed_ids == ("note-7",)
     assert reconciliation.line(Category.PATIENTS).failed_ids == ("1007",)
+
+
+SOURCE_CCDA = b"<ClinicalDocument><title>the EHR's own</title></ClinicalDocument>"
+NOT_USED = "exported (generated; the source's C-CDA was not used: "
+
+
+def shipped_ccda(result) -> tuple[bytes, dict]:
+    (row,) = workbook_rows(result)["CCDA Files"]
+    return (result.root.parent / row["File Path"]).read_bytes(), row
+
+
+def test_the_sources_own_c_cda_ships_as_it_is_when_it_passes_the_schema(tmp_path):
+    record = full_patient("1001")
+    record.ccda = BytesBlob(SOURCE_CCDA, "xml")
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    content, row = shipped_ccda(result)
+    assert content == SOURCE_CCDA
+    assert (row["Category"], row["Export Status"]) == ("C-CDA from the source EHR", "exported")
+    ccda = result.reconciliation.line("ccda_files")
+    assert (ccda.in_source, ccda.exported) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        (BytesBlob(b"<html>not a C-CDA</html>", "xml"), "it fails the CDA schema (1 problem))"),
+        (UnavailableBlob(), "file truncated in source)"),
+    ],
+    ids=["invalid", "unavailable"],
+)
+def test_a_source_c_cda_that_is_invalid_or_unavailable_gives_way_to_ours_and_says_why(
+    tmp_path, given, why
+):
+    record = full_patient("1001")
+    record.ccda = given
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    content, row = shipped_ccda(result)
+    assert content == build_ccd(record)
+    assert (row["Category"], row["Export Status"]) == ("C-CDA R2.1 CCD", NOT_USED + why)
+    assert result.reconciliation.line("ccda_files").exported == 1
+    assert result.reconciliation.is_balanced
+    assert not result.reconciliation.has_failures
 
 
 def test_failures_are_reported_with_reasons_and_ids_and_the_export_goes_on(tmp_path):
