@@ -272,6 +272,19 @@ def test_a_patient_that_cannot_be_read_fails_with_every_record_it_holds(tmp_path
     } <= failed
 
 
+def test_a_message_center_item_with_a_malformed_type_is_reported_failed(tmp_path):
+    practice = build_practice()
+    practice.objects("messages").append(
+        {"id": 1999, "type": ["IF"], "patient": 2, "received_at": "2023-02-03T11:00:00"}
+    )
+    with FakeDrChrono(practice) as fake, open_source(fake, tmp_path) as source:
+        bob = source.read_patient("2")
+
+    assert [(f.category, f.record_id, f.reason) for f in bob.failures] == [
+        (Category.MESSAGES, "1999", "type is not text")
+    ]
+
+
 def test_records_for_patients_drchrono_does_not_list_are_reported(tmp_path):
     practice = build_practice()
     practice.objects("medications").append({"id": 4242, "patient": 99, "name": "Orphan"})

@@ -437,7 +437,8 @@ def message_attachments(raw: Raw) -> list[tuple[str, str]]:
 
 def is_fax_or_referral(raw: Raw) -> bool:
     """Whether a message-center item is a fax or referral (else a Message Center message)."""
-    return raw.get("type") in FAX_AND_REFERRAL_TYPES
+    code = raw.get("type")
+    return isinstance(code, str) and code.strip() in FAX_AND_REFERRAL_TYPES
 
 
 def message_center_item(raw: Raw, file: FileMaker) -> Message:
