@@ -67,13 +67,15 @@ class DrChronoSourceSpec:
     in a few hundred requests; the time goes into file downloads, which the budget paces.
 
     Renewed tokens are written to ``token_file`` (owner-only) at once, so the grant survives
-    the run.
+    the run. ``include_source_ccda``: fetch DrChrono's own C-CDA for each patient (one request
+    each from the hourly budget) and ship it when it passes the CDA schema.
     """
 
     settings: ClientSettings
     tokens: OAuthTokens
     token_file: Path
     requests_per_hour: int = 500
+    include_source_ccda: bool = True
 
     max_workers: ClassVar[int | None] = 1
 
@@ -84,8 +86,7 @@ class DrChronoSourceSpec:
             on_tokens_refreshed=lambda tokens: save_tokens(self.token_file, tokens),
             spool_dir=spool_dir,
             requests_per_hour=self.requests_per_hour,
-            # Every patient gets our generated CCD; DrChrono's own would cost a request each.
-            include_source_ccda=False,
+            include_source_ccda=self.include_source_ccda,
         )
 
 

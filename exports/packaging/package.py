@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from exports.sources.records import Category, FaxOrReferral, RecordFailure
+from exports.sources.records import Category, FaxOrReferral, RecordExclusion, RecordFailure
 from exports.timings import StageTimings, measured
 
 from .batch import tree_dir
@@ -54,15 +54,18 @@ def package(
     counts_in_source: Mapping[Category, int],
     unattached: Iterable[FaxOrReferral],
     outside_patients: Iterable[RecordFailure] = (),
+    excluded_outside_patients: Iterable[RecordExclusion] = (),
     max_rows_per_sheet: int = EXCEL_MAX_ROWS,
     timings: StageTimings | None = None,
     heartbeat: Callable[[], None] | None = None,
 ) -> PackageResult:
     """Write the package files into ``staging/tree/<root>/`` and return the accounting.
 
-    ``counts_in_source``, ``unattached`` and ``outside_patients`` come from the source
-    (``counts_in_source()``, ``unattached_records()`` and ``records_outside_patients()``):
-    unattached faxes and referrals are counted excluded, records outside patients failed.
+    ``counts_in_source``, ``unattached``, ``outside_patients`` and
+    ``excluded_outside_patients`` come from the source (``counts_in_source()``,
+    ``unattached_records()``, ``records_outside_patients()`` and
+    ``exclusions_outside_patients()``): unattached faxes and referrals and the exclusions are
+    counted excluded, records outside patients failed.
     Raises ``PackagingError`` when a batch has not committed or the tree and the batches
     disagree. An unbalanced reconciliation is returned, not raised: the caller fails the
     export on ``not result.reconciliation.is_balanced``. ``timings`` (for the benchmark) gets
@@ -87,6 +90,8 @@ def package(
         tally.add(batch.tally())
     for failure in outside_patients:
         tally.failed(failure.category, failure.record_id, failure.reason)
+    for exclusion in excluded_outside_patients:
+        tally.excluded(exclusion.category, exclusion.reason)
     reconciliation = reconcile(tally, counts_in_source, unattached)
     with replacing(tree / layout.reconciliation) as temp:
         temp.write_bytes(reconciliation.to_csv())

@@ -43,8 +43,7 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
             on_tokens_refreshed=lambda tokens: save_drchrono_tokens(connection.pk, tokens),
             spool_dir=spool_dir,
             requests_per_hour=settings.DRCHRONO_REQUESTS_PER_HOUR,
-            # Every patient gets our generated CCD; DrChrono's own would cost a request each.
-            include_source_ccda=False,
+            include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
         )
     raise ValueError(f"unknown source kind {connection.kind!r}")
 

@@ -158,7 +158,7 @@ class DrChronoClient:
             body = self.get_json(url, query)
             page = Page.parse(body, endpoint_name(url))
             if page.next_url is not None:
-                page = Page(page.items, self._absolute(page.next_url))
+                page = Page(page.items, self._absolute(page.next_url), page.count)
             yield page
             url, query = page.next_url, None  # next carries the whole query already
 
@@ -292,16 +292,20 @@ class DrChronoClient:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a DrChrono list."""
+    """One page of a DrChrono list, and the whole list's length when the API gives it."""
 
     items: list[dict[str, Any]]
     next_url: str | None
+    count: int | None = None
 
     @classmethod
     def parse(cls, body: Any, endpoint: str) -> Page:
-        """Read ``{"results"|"data": [...], "next": url|null}``; a wrong shape is an error.
+        """Read ``{"results"|"data": [...], "next": url|null, "count": n}``; a wrong shape is
+        an error.
 
-        The OpenAPI document says ``data``; DrChrono's example app reads ``results``.
+        The OpenAPI document says ``data``; DrChrono's example app reads ``results``. The
+        OpenAPI document shows no ``count``; paginators that send one send the length of the
+        whole list, which the source checks what it read against.
         """
         if not isinstance(body, dict):
             raise SourceError(f"DrChrono {endpoint} returned a {type(body).__name__}, not a page")
@@ -311,7 +315,10 @@ class Page:
         next_url = body.get("next")
         if next_url is not None and not isinstance(next_url, str):
             raise SourceError(f"DrChrono {endpoint} returned a page with a malformed next link")
-        return cls(items=items, next_url=next_url or None)
+        count = body.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            count = None
+        return cls(items=items, next_url=next_url or None, count=count)
 
 
 def _origin(url: str) -> tuple[str, str]:
