@@ -85,10 +85,18 @@ class ExportJob(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Set while a single-task stage runs."
     )
+    stage_worker = models.CharField(
+        max_length=200, blank=True, help_text="The worker that last took packaging or delivery."
+    )
     stage_bytes_done = models.PositiveBigIntegerField(default=0)
     stage_bytes_total = models.PositiveBigIntegerField(default=0)
     reconciliation = models.JSONField(null=True, blank=True)
     archive_parts = models.JSONField(default=list, blank=True)
+    manifest = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The packaged tree's manifest: its path in staging, files, bytes and SHA-256.",
+    )
     archive_password = EncryptedTextField(blank=True)
     shared_link_password = EncryptedTextField(
         blank=True, help_text="Protects the Box shared link; never the archive password."

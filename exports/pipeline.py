@@ -403,28 +403,32 @@ def maybe_start_packaging(job_id: int) -> bool:
 # -- single-task stages: packaging and delivery -------------------------------------------------
 
 
-def _claim_stage(job_id: int, stage: str) -> bool:
+def _claim_stage(job_id: int, stage: str, worker: str) -> bool:
     """Take the stage's lease (its heartbeat) if nobody holds a fresh one."""
     now = _now()
     free = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - stale_after())
-    return bool(ExportJob.objects.filter(free, pk=job_id, stage=stage).update(heartbeat_at=now))
+    return bool(
+        ExportJob.objects.filter(free, pk=job_id, stage=stage).update(
+            heartbeat_at=now, stage_worker=worker
+        )
+    )
 
 
 def _release_stage(job_id: int, stage: str) -> None:
     ExportJob.objects.filter(pk=job_id, stage=stage).update(heartbeat_at=None)
 
 
-def _single_task_stage(stage: str) -> Callable[[Callable[[int], bool]], Callable[[int], bool]]:
+def _single_task_stage(stage: str) -> Callable[[Callable[[int], bool]], Callable[..., bool]]:
     """Run the stage's work under its lease; returns whether the work ran to its end.
 
     Work that raises gives the lease back before the error reaches Celery: its retry must be
     able to claim the stage at once, or it would find a fresh heartbeat and quietly do nothing.
     """
 
-    def decorate(work: Callable[[int], bool]) -> Callable[[int], bool]:
+    def decorate(work: Callable[[int], bool]) -> Callable[..., bool]:
         @functools.wraps(work)
-        def run(job_id: int) -> bool:
-            if not _claim_stage(job_id, stage):
+        def run(job_id: int, *, worker: str = "") -> bool:
+            if not _claim_stage(job_id, stage, worker):
                 return False
             try:
                 return work(job_id)
@@ -525,6 +529,12 @@ def job_package(job_id: int) -> bool:
              "number": p.number, "of": p.of, "patient_folders": p.patient_folders}
             for p in parts
         ]  # fmt: skip
+        locked.manifest = {
+            "path": str(packaged.root.parent / packaged.manifest),
+            "files": packaged.files,
+            "bytes": packaged.bytes,
+            "sha256": packaged.manifest_sha256,
+        }
         locked.save(
             update_fields=[
                 "stage",
@@ -532,6 +542,7 @@ def job_package(job_id: int) -> bool:
                 "heartbeat_at",
                 "reconciliation",
                 "archive_parts",
+                "manifest",
             ]
         )
         transition_request(

@@ -14,7 +14,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from exports.sources.records import Category, FaxOrReferral, RecordExclusion, RecordFailure
@@ -44,6 +44,8 @@ class PackageResult:
     reconciliation: Reconciliation
     files: int  # files listed in the manifest (all but the manifest itself)
     bytes: int
+    manifest: PurePosixPath  # from the tree folder, as manifest rows name files
+    manifest_sha256: str  # of the manifest file: the request keeps it as the tree's fingerprint
 
 
 def package(
@@ -145,4 +147,7 @@ def package(
         size,
         "balanced" if reconciliation.is_balanced else "UNBALANCED",
     )
-    return PackageResult(tree / layout.root, reconciliation, files, size)
+    _, _, manifest_sha256 = hash_file(tree, layout.manifest)
+    return PackageResult(
+        tree / layout.root, reconciliation, files, size, layout.manifest, manifest_sha256
+    )
