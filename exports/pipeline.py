@@ -677,7 +677,7 @@ def sweep_stale_work() -> SweepReport:
     for job in ExportJob.objects.filter(stage=Stage.EXTRACTING):
         batches = job.batches.all()
         if not batches.exists():
-            if job.created_at < cutoff:
+            if job.run_started_at < cutoff:
                 tasks.plan_extraction.delay(job.pk)
                 planned += 1
             continue
@@ -686,7 +686,7 @@ def sweep_stale_work() -> SweepReport:
             continue
         resend = Q(status=BatchStatus.RUNNING, heartbeat_at__lt=cutoff)
         # Pending batches are normally waiting in the queue; only an idle job has lost them.
-        if job.created_at < cutoff and not batches.filter(heartbeat_at__gte=cutoff).exists():
+        if job.run_started_at < cutoff and not batches.filter(heartbeat_at__gte=cutoff).exists():
             resend |= Q(status=BatchStatus.PENDING)
         for batch_id in batches.filter(resend).values_list("pk", flat=True):
             tasks.extract_patients.delay(batch_id)
