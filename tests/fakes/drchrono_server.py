@@ -1,12 +1,13 @@
 """A loopback DrChrono REST API v4 for tests: a real HTTP server on 127.0.0.1, a random port.
 
 It serves a small synthetic practice in the documented shapes (OpenAPI field names), with the
-OAuth token endpoint, cursor paging with full ``next`` URLs, DrChrono's page_size caps (250,
-25 with ``verbose``), the appointments date rules, ``show_inactive``, C-CDA documents and
-files (real small PDFs and JPEGs). List pages carry the list's ``count`` when asked (the
-OpenAPI document shows none). Faults are switched on per test: statuses (429 with and without
-Retry-After, 500s), malformed JSON, truncated downloads, a ``next`` link that skips a page, an
-expired access token, a record with a malformed field.
+OAuth token endpoint (each renewal rotates the refresh token and retires the old pair), cursor
+paging with full ``next`` URLs, DrChrono's page_size caps (250, 25 with ``verbose``), the
+appointments date rules, ``show_inactive``, C-CDA documents and files (real small PDFs and
+JPEGs). List pages carry the list's ``count`` when asked (the OpenAPI document shows none).
+Faults are switched on per test: statuses (429 with and without Retry-After, 500s), malformed
+JSON, truncated downloads, a ``next`` link that skips a page, an expired access token, a
+record with a malformed field.
 
     with FakeDrChrono() as server:
         client = ... server.base_url, server.token_url, server.tokens() ...
@@ -694,6 +695,16 @@ class FakeDrChrono:
         self.access_token = f"access-{self._token_serial}"
         self.refresh_token = f"refresh-{self._token_serial}"
 
+    def _rotate_tokens(self, refresh_token: str | None) -> tuple[str, str] | None:
+        """New tokens for the current refresh token, which is then used up (as DrChrono's
+        is); None for any other. Checked and rotated at once: of two renewals racing with
+        the same refresh token, exactly one wins."""
+        with self._lock:
+            if refresh_token != self.refresh_token:
+                return None
+            self._issue_tokens()
+            return self.access_token, self.refresh_token
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -732,16 +743,17 @@ class _Handler(BaseHTTPRequestHandler):
             form.get("grant_type") != "refresh_token"
             or form.get("client_id") != CLIENT_ID
             or form.get("client_secret") != CLIENT_SECRET
-            or form.get("refresh_token") != self.fake.refresh_token
         ):
+            return self._json(400, {"error": "invalid_client"})
+        issued = self.fake._rotate_tokens(form.get("refresh_token"))
+        if issued is None:
             return self._json(400, {"error": "invalid_grant"})
-        with self.fake._lock:
-            self.fake._issue_tokens()
+        access_token, refresh_token = issued
         self._json(
             200,
             {
-                "access_token": self.fake.access_token,
-                "refresh_token": self.fake.refresh_token,
+                "access_token": access_token,
+                "refresh_token": refresh_token,
                 "expires_in": self.fake.expires_in,
                 "token_type": "Bearer",
                 "scope": "patients:read",

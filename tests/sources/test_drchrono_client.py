@@ -164,6 +164,30 @@ def test_a_refused_refresh_asks_for_reconnection_without_naming_the_tokens(fake,
     assert CLIENT_SECRET not in str(raised.value)
 
 
+def renew_at_fake(fake: FakeDrChrono, refresh_token: str) -> httpx.Response:
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
+    return httpx.post(fake.token_url, data=form)
+
+
+def test_the_fake_rotates_the_refresh_token_and_refuses_a_used_one(fake):
+    used_access, used_refresh = fake.access_token, fake.refresh_token
+
+    renewed = renew_at_fake(fake, used_refresh)
+    again = renew_at_fake(fake, used_refresh)
+
+    assert renewed.json()["refresh_token"] == fake.refresh_token != used_refresh
+    assert (again.status_code, again.json()) == (400, {"error": "invalid_grant"})
+    old_pair = httpx.get(
+        f"{fake.base_url}/api/doctors", headers={"Authorization": f"Bearer {used_access}"}
+    )
+    assert old_pair.status_code == 401
+
+
 def test_tokens_do_not_show_in_their_repr():
     tokens = OAuthTokens("secret-access", "secret-refresh", FAR_FUTURE)
     assert "secret" not in repr(tokens)
