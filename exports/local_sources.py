@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,11 +84,26 @@ class DrChronoSourceSpec:
         return DrChronoSource.connect(
             self.settings,
             self.tokens,
-            on_tokens_refreshed=lambda tokens: save_tokens(self.token_file, tokens),
+            token_store=TokenFile(self.token_file),
             spool_dir=spool_dir,
             requests_per_hour=self.requests_per_hour,
             include_source_ccda=self.include_source_ccda,
         )
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """A local grant's tokens, renewed straight away: one process reads a local grant, so no
+    one else renews them meanwhile; renewed tokens are saved at once, for the next run."""
+
+    path: Path
+
+    def renew(
+        self, held: OAuthTokens, request_new: Callable[[OAuthTokens], OAuthTokens]
+    ) -> OAuthTokens:
+        renewed = request_new(held)
+        save_tokens(self.path, renewed)
+        return renewed
 
 
 def initial_tokens(access_token: str, refresh_token: str) -> OAuthTokens:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 
 from exports.models import SourceConnection, SourceKind
 
 from .base import PracticeSource
 from .demo import DemoSource
-from .drchrono.client import ClientSettings, OAuthTokens
+from .drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 from .drchrono.source import DrChronoSource
 
 
@@ -35,12 +37,8 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
                 max_attempts=settings.DRCHRONO_MAX_ATTEMPTS,
                 backoff_base=settings.DRCHRONO_BACKOFF_MS / 1000,
             ),
-            OAuthTokens(
-                access_token=secrets["access_token"],
-                refresh_token=secrets["refresh_token"],
-                expires_at=datetime.fromisoformat(secrets["expires_at"]),
-            ),
-            on_tokens_refreshed=lambda tokens: save_drchrono_tokens(connection.pk, tokens),
+            _tokens_in(secrets),
+            token_store=StoredDrChronoTokens(connection.pk),
             spool_dir=spool_dir,
             requests_per_hour=settings.DRCHRONO_REQUESTS_PER_HOUR,
             include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
@@ -59,11 +57,40 @@ def drchrono_credentials(*, client_secret: str, tokens: OAuthTokens) -> str:
     )
 
 
-def save_drchrono_tokens(connection_id: int, tokens: OAuthTokens) -> None:
-    """DrChrono rotates the refresh token: the new pair must be stored at once, encrypted."""
-    connection = SourceConnection.objects.get(pk=connection_id)
-    secrets = json.loads(connection.credentials)
-    connection.credentials = drchrono_credentials(
-        client_secret=secrets["client_secret"], tokens=tokens
+def _tokens_in(secrets: dict[str, str]) -> OAuthTokens:
+    return OAuthTokens(
+        access_token=secrets["access_token"],
+        refresh_token=secrets["refresh_token"],
+        expires_at=datetime.fromisoformat(secrets["expires_at"]),
     )
-    connection.save(update_fields=["credentials", "updated_at"])
+
+
+class StoredDrChronoTokens:
+    """A connection's DrChrono tokens in its encrypted credentials, shared by every worker
+    reading the connection.
+
+    A renewal locks the connection's row and re-reads the tokens: a worker that waited for
+    the lock while another renewed finds new tokens stored and takes them, instead of
+    spending the used-up refresh token (DrChrono would refuse it, failing the stage) or
+    saving older tokens over newer ones.
+    """
+
+    def __init__(self, connection_id: int) -> None:
+        self.connection_id = connection_id
+
+    def renew(
+        self, held: OAuthTokens, request_new: Callable[[OAuthTokens], OAuthTokens]
+    ) -> OAuthTokens:
+        with transaction.atomic():
+            connection = SourceConnection.objects.select_for_update().get(pk=self.connection_id)
+            secrets = json.loads(connection.credentials)
+            stored = _tokens_in(secrets)
+            if renewed_elsewhere(stored, held):
+                return stored
+            # The lock is held while DrChrono answers: a second worker must not renew too.
+            renewed = request_new(stored)
+            connection.credentials = drchrono_credentials(
+                client_secret=secrets["client_secret"], tokens=renewed
+            )
+            connection.save(update_fields=["credentials", "updated_at"])
+            return renewed

@@ -21,9 +21,9 @@ import functools
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -31,12 +31,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fpdf import FPDF
 from PIL import Image
 
+from exports.sources.drchrono.client import OAuthTokens, renewed_elsewhere
+
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 250
 MAX_VERBOSE_PAGE_SIZE = 25
 MAX_DATE_RANGE_DAYS = 190
+#: an access token's expiry far enough away that only a 401 makes a client renew it
+NEVER_EXPIRES = datetime(2100, 1, 1, tzinfo=UTC)
 
 #: Appointment fields DrChrono returns only with verbose=true.
 VERBOSE_APPOINTMENT_FIELDS = ("clinical_note", "vitals", "custom_vitals", "reminders")
@@ -678,6 +682,13 @@ class FakeDrChrono:
         with self._lock:
             self.access_token = "revoked"
 
+    def tokens(self, *, expires_at: datetime = NEVER_EXPIRES) -> OAuthTokens:
+        """The pair issued last, as a client would hold them."""
+        return OAuthTokens(self.access_token, self.refresh_token, expires_at)
+
+    def token_renewals(self) -> int:
+        return len([r for r in self.requests if r.path == "/o/token/"])
+
     def api_requests(self, path: str | None = None) -> list[LoggedRequest]:
         return [
             r
@@ -929,7 +940,7 @@ def _decode_cursor(cursor: str | None) -> int:
     return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("o="))
 
 
-# -- Test helpers: a clock that never sleeps, and clients wired to a fake -------------------
+# -- Test helpers: a clock that never sleeps, and tokens shared by clients -------------------
 
 
 class FakeClock:
@@ -945,3 +956,23 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+class MemoryTokenStore:
+    """A grant's tokens shared by clients in one process, as the portal's store shares them
+    across workers: one renews at a time, the others take what it got."""
+
+    def __init__(self, tokens: OAuthTokens) -> None:
+        self.tokens = tokens
+        #: every pair DrChrono issued through this store, in order
+        self.renewed: list[OAuthTokens] = []
+        self._lock = threading.Lock()
+
+    def renew(
+        self, held: OAuthTokens, request_new: Callable[[OAuthTokens], OAuthTokens]
+    ) -> OAuthTokens:
+        with self._lock:
+            if not renewed_elsewhere(self.tokens, held):
+                self.tokens = request_new(self.tokens)
+                self.renewed.append(self.tokens)
+            return self.tokens

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
-from exports.sources.drchrono import ClientSettings, DrChronoSource, OAuthTokens
+from exports.sources.drchrono import ClientSettings, DrChronoSource
 from exports.sources.records import (
     Category,
     LabSource,
@@ -26,6 +26,7 @@ from tests.fakes.drchrono_server import (
     CLIENT_SECRET,
     FakeClock,
     FakeDrChrono,
+    MemoryTokenStore,
     build_practice,
 )
 
@@ -39,8 +40,9 @@ def fake() -> Iterator[FakeDrChrono]:
 
 
 def open_source(
-    fake: FakeDrChrono, spool_dir: Path, *, saved: list[OAuthTokens] | None = None
+    fake: FakeDrChrono, spool_dir: Path, *, store: MemoryTokenStore | None = None
 ) -> DrChronoSource:
+    store = store or MemoryTokenStore(fake.tokens())
     return DrChronoSource.connect(
         ClientSettings(
             base_url=fake.base_url,
@@ -48,8 +50,8 @@ def open_source(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
         ),
-        OAuthTokens(fake.access_token, fake.refresh_token, datetime(2100, 1, 1, tzinfo=UTC)),
-        on_tokens_refreshed=(saved if saved is not None else []).append,
+        store.tokens,
+        token_store=store,
         spool_dir=spool_dir,
         clock=FakeClock(),
     )
@@ -456,14 +458,14 @@ def test_no_token_or_phi_reaches_logs_or_errors(tmp_path, caplog):
             except TransientSourceError as exc:
                 errors.append(str(exc))
 
-    saved: list[OAuthTokens] = []
     with FakeDrChrono(build_practice(malformed_record=True)) as fake:
+        store = MemoryTokenStore(fake.tokens())
         original_tokens = [fake.access_token, fake.refresh_token]
         fake.fail("/api/medications", 429, times=1)
         fake.fail("/api/allergies", 500, times=1)
         fake.malformed_json("/api/problems", times=1)
         fake.truncate("/media/notes/5010.pdf", times=99)
-        with open_source(fake, tmp_path, saved=saved) as source:
+        with open_source(fake, tmp_path, store=store) as source:
             fake.expire_access_token()
             records = read_all(source)
             try:
@@ -479,7 +481,7 @@ def test_no_token_or_phi_reaches_logs_or_errors(tmp_path, caplog):
         for value in (patient["first_name"], patient["last_name"], patient["date_of_birth"])
         if value
     ] + ["notes/5010.pdf", "31/02/2019"]
-    assert saved  # the 401 made it refresh
+    assert store.renewed  # the 401 made it refresh
     assert len(errors) == 3
     text = caplog.text + "\n".join(errors)
     for needle in secrets + phi:

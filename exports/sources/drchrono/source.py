@@ -38,7 +38,7 @@ from .client import (
     ClientSettings,
     DrChronoClient,
     OAuthTokens,
-    TokensSaved,
+    TokenStore,
 )
 from .files import DEFAULT_MAX_BYTES, RemoteFile, extension_of
 from .mapping import MappingError
@@ -110,7 +110,7 @@ class DrChronoSource(PracticeSource):
         settings: ClientSettings,
         tokens: OAuthTokens,
         *,
-        on_tokens_refreshed: TokensSaved,
+        token_store: TokenStore,
         spool_dir: Path,
         requests_per_hour: int = 500,
         clock: Clock | None = None,
@@ -121,7 +121,7 @@ class DrChronoSource(PracticeSource):
         client = DrChronoClient(
             settings,
             tokens,
-            on_tokens_refreshed=on_tokens_refreshed,
+            token_store=token_store,
             budget=HourlyRequestBudget(requests_per_hour, clock=clock),
             clock=clock,
         )
