@@ -18,7 +18,13 @@ from typing import ClassVar, Protocol
 
 from exports.sources.base import PracticeSource
 from exports.sources.demo import DEFAULT_LARGE_DOCUMENT_BYTES, DemoSource
-from exports.sources.drchrono import ClientSettings, DrChronoSource, OAuthTokens
+from exports.sources.drchrono import (
+    ClientSettings,
+    DrChronoSource,
+    HourlyRequestBudget,
+    OAuthTokens,
+    SystemClock,
+)
 from exports.sources.records import SourceError
 
 #: an access token given without its expiry is used until DrChrono answers 401, then renewed
@@ -85,8 +91,8 @@ class DrChronoSourceSpec:
             self.settings,
             self.tokens,
             token_store=TokenFile(self.token_file),
+            budget=HourlyRequestBudget(self.requests_per_hour, clock=SystemClock()),
             spool_dir=spool_dir,
-            requests_per_hour=self.requests_per_hour,
             include_source_ccda=self.include_source_ccda,
         )
 

@@ -14,6 +14,7 @@ from exports.models import SourceConnection, SourceKind
 
 from .base import PracticeSource
 from .demo import DemoSource
+from .drchrono.budget import HourlyRequestBudget, SystemClock
 from .drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 from .drchrono.source import DrChronoSource
 
@@ -39,8 +40,8 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
             ),
             _tokens_in(secrets),
             token_store=StoredDrChronoTokens(connection.pk),
+            budget=HourlyRequestBudget(settings.DRCHRONO_REQUESTS_PER_HOUR, clock=SystemClock()),
             spool_dir=spool_dir,
-            requests_per_hour=settings.DRCHRONO_REQUESTS_PER_HOUR,
             include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
         )
     raise ValueError(f"unknown source kind {connection.kind!r}")

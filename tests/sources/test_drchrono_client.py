@@ -318,14 +318,14 @@ def test_the_hourly_budget_waits_for_the_top_of_the_hour_when_it_is_near(fake, c
 
 
 def test_the_budget_counts_retries_too(fake, clock):
+    clock.now = 3600 * 500_000 + 60
     fake.fail("/api/doctors", 500, times=2)
-    budget = HourlyRequestBudget(500, clock=clock)
-    client = make_client(fake, clock)
-    client._budget = budget
+    client = make_client(fake, clock, per_hour=3)
+    client.get_json("/api/doctors")  # two failures, then an answer: three requests
 
-    client.get_json("/api/doctors")
-
-    assert budget.spent == 3
+    with pytest.raises(RequestBudgetExhausted):
+        client.get_json("/api/doctors")
+    assert len(fake.api_requests()) == 3
 
 
 # -- Files ----------------------------------------------------------------------------------

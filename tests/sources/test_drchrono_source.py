@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exports.sources.drchrono import ClientSettings, DrChronoSource
+from exports.sources.drchrono import ClientSettings, DrChronoSource, HourlyRequestBudget
 from exports.sources.records import (
     Category,
     LabSource,
@@ -43,6 +43,7 @@ def open_source(
     fake: FakeDrChrono, spool_dir: Path, *, store: MemoryTokenStore | None = None
 ) -> DrChronoSource:
     store = store or MemoryTokenStore(fake.tokens())
+    clock = FakeClock()
     return DrChronoSource.connect(
         ClientSettings(
             base_url=fake.base_url,
@@ -52,8 +53,9 @@ def open_source(
         ),
         store.tokens,
         token_store=store,
+        budget=HourlyRequestBudget(clock=clock),
         spool_dir=spool_dir,
-        clock=FakeClock(),
+        clock=clock,
     )
 
 

@@ -32,7 +32,7 @@ from ..records import (
     SourceError,
 )
 from . import mapping
-from .budget import Clock, HourlyRequestBudget, SystemClock
+from .budget import Clock, RequestBudget, SystemClock
 from .client import (
     VERBOSE_PAGE_SIZE,
     ClientSettings,
@@ -111,19 +111,15 @@ class DrChronoSource(PracticeSource):
         tokens: OAuthTokens,
         *,
         token_store: TokenStore,
+        budget: RequestBudget,
         spool_dir: Path,
-        requests_per_hour: int = 500,
         clock: Clock | None = None,
         **options: Any,
     ) -> DrChronoSource:
-        """A source with its own client and hourly request budget."""
+        """A source with its own client, spending from ``budget``."""
         clock = clock or SystemClock()
         client = DrChronoClient(
-            settings,
-            tokens,
-            token_store=token_store,
-            budget=HourlyRequestBudget(requests_per_hour, clock=clock),
-            clock=clock,
+            settings, tokens, token_store=token_store, budget=budget, clock=clock
         )
         return cls(client, spool_dir, **options)
 
