@@ -57,6 +57,26 @@ class SourceConnection(models.Model):
         return f"{self.get_kind_display()} for request {self.request_id}"
 
 
+class DrChronoRequestHour(models.Model):
+    """The requests one DrChrono API application has made in one clock hour, counted by
+    every worker: DrChrono's hourly allowance is the application's (its client id), whichever
+    request or worker spends it."""
+
+    client_id = models.CharField(max_length=200)
+    hour_start = models.DateTimeField()
+    spent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_id", "hour_start"], name="one_count_per_application_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.spent} DrChrono requests from {self.hour_start:%Y-%m-%d %H:%M} UTC"
+
+
 class Stage(models.TextChoices):
     EXTRACTING = "extracting", "Extracting"
     PACKAGING = "packaging", "Packaging"

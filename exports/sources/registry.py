@@ -1,20 +1,26 @@
-"""Open the source a request is connected to, from its stored settings and credentials."""
+"""Open the source a request is connected to, from its stored settings and credentials.
+
+Every worker opens a source of its own; what DrChrono allows per grant and per application
+lives in the database, shared by all of them: the connection's tokens, renewed by one worker
+at a time, and the application's requests this hour.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
-from exports.models import SourceConnection, SourceKind
+from exports.models import DrChronoRequestHour, SourceConnection, SourceKind
 
 from .base import PracticeSource
 from .demo import DemoSource
-from .drchrono.budget import HourlyRequestBudget, SystemClock
+from .drchrono.budget import SECONDS_PER_HOUR, HourlyRequestBudget, SystemClock
 from .drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 from .drchrono.source import DrChronoSource
 
@@ -29,18 +35,23 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
         )
     if connection.kind == SourceKind.DRCHRONO:
         secrets = json.loads(connection.credentials)
+        client_id = connection.options["client_id"]
         return DrChronoSource.connect(
             ClientSettings(
                 base_url=settings.DRCHRONO_API_BASE_URL,
                 token_url=settings.DRCHRONO_TOKEN_URL,
-                client_id=connection.options["client_id"],
+                client_id=client_id,
                 client_secret=secrets["client_secret"],
                 max_attempts=settings.DRCHRONO_MAX_ATTEMPTS,
                 backoff_base=settings.DRCHRONO_BACKOFF_MS / 1000,
             ),
             _tokens_in(secrets),
             token_store=StoredDrChronoTokens(connection.pk),
-            budget=HourlyRequestBudget(settings.DRCHRONO_REQUESTS_PER_HOUR, clock=SystemClock()),
+            budget=HourlyRequestBudget(
+                settings.DRCHRONO_REQUESTS_PER_HOUR,
+                clock=SystemClock(),
+                counter=DatabaseHourCounter(client_id),
+            ),
             spool_dir=spool_dir,
             include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
         )
@@ -95,3 +106,31 @@ class StoredDrChronoTokens:
             )
             connection.save(update_fields=["credentials", "updated_at"])
             return renewed
+
+
+class DatabaseHourCounter:
+    """Counts a DrChrono API application's requests in the database, for all workers at once:
+    each request is one conditional increment, so workers spending together never count past
+    the limit."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+
+    def take(self, hour: int, limit: int) -> bool:
+        hour_start = datetime.fromtimestamp(hour * SECONDS_PER_HOUR, tz=UTC)
+        if self._count_one(hour_start, limit):
+            return True
+        _, created = DrChronoRequestHour.objects.get_or_create(
+            client_id=self.client_id, hour_start=hour_start
+        )
+        if created:  # the hour has turned: earlier hours' counts are done with
+            DrChronoRequestHour.objects.filter(
+                client_id=self.client_id, hour_start__lt=hour_start
+            ).delete()
+        return self._count_one(hour_start, limit)
+
+    def _count_one(self, hour_start: datetime, limit: int) -> bool:
+        this_hour = DrChronoRequestHour.objects.filter(
+            client_id=self.client_id, hour_start=hour_start, spent__lt=limit
+        )
+        return this_hour.update(spent=F("spent") + 1) == 1

@@ -1,5 +1,6 @@
-"""Workers sharing a request's DrChrono connection, as extraction batches do: the tokens are
-renewed once, by one of them, and the stored tokens are never replaced by older ones."""
+"""What the portal's workers share when they read DrChrono at once, as extraction batches do:
+a connection's tokens, renewed once by one of them and never replaced by older ones, and an
+API application's hourly request budget, counted once for all of them."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from django import db
 from django.utils import timezone
 
 from exports import connections
-from exports.models import SourceConnection
+from exports.models import DrChronoRequestHour, SourceConnection
 from exports.sources.base import ConnectionReport
-from exports.sources.drchrono import OAuthTokens
-from exports.sources.registry import StoredDrChronoTokens, open_source
+from exports.sources.drchrono import HourlyRequestBudget, OAuthTokens, RequestBudgetExhausted
+from exports.sources.registry import DatabaseHourCounter, StoredDrChronoTokens, open_source
 from requests_app.models import Status
 from tests.factories import data_member, export_request
 from tests.fakes.drchrono_server import (
     CLIENT_ID,
     CLIENT_SECRET,
     NEVER_EXPIRES,
+    FakeClock,
     FakeDrChrono,
 )
 
@@ -129,3 +131,107 @@ def test_workers_reading_one_connection_at_once_renew_once_and_all_read_on(
     assert [report.detail for report in reports] == ["DrChrono answered"] * workers
     assert fake.token_renewals() == 1
     assert stored_secrets(connection)["refresh_token"] == fake.refresh_token
+
+
+# -- The hourly request budget --------------------------------------------------------------
+
+HOUR = 3600 * 500_000  # the top of some hour
+
+
+def shared_budget(
+    clock: FakeClock, per_hour: int, *, client_id: str = CLIENT_ID, max_wait: float = 300
+) -> HourlyRequestBudget:
+    """What one worker's source spends from."""
+    counter = DatabaseHourCounter(client_id)
+    return HourlyRequestBudget(per_hour, clock=clock, max_wait=max_wait, counter=counter)
+
+
+def spendable(budget: HourlyRequestBudget) -> bool:
+    try:
+        budget.spend()
+    except RequestBudgetExhausted:
+        return False
+    return True
+
+
+def test_the_budgets_of_workers_for_one_application_share_its_hourly_limit():
+    clock = FakeClock(HOUR + 60)
+    first, second = shared_budget(clock, 3), shared_budget(clock, 3)
+
+    spent = [spendable(budget) for budget in (first, second, first, second, first)]
+
+    assert spent == [True, True, True, False, False]
+
+
+def test_another_application_has_an_hourly_limit_of_its_own():
+    clock = FakeClock(HOUR + 60)
+    shared_budget(clock, 1).spend()
+
+    assert spendable(shared_budget(clock, 1, client_id="another-application"))
+    assert not spendable(shared_budget(clock, 1))
+
+
+def test_the_next_hour_starts_a_fresh_count_and_the_last_one_is_let_go():
+    clock = FakeClock(HOUR + 60)
+    budget = shared_budget(clock, 2)
+    budget.spend()
+    budget.spend()
+
+    clock.now = HOUR + 3600 + 1
+
+    assert [spendable(budget), spendable(budget), spendable(budget)] == [True, True, False]
+    assert DrChronoRequestHour.objects.get().hour_start.timestamp() == HOUR + 3600
+
+
+def test_a_spent_hour_far_from_its_end_is_refused_saying_when_to_retry():
+    clock = FakeClock(HOUR + 60)
+    shared_budget(clock, 1).spend()
+
+    with pytest.raises(RequestBudgetExhausted) as raised:
+        shared_budget(clock, 1, max_wait=300).spend()
+
+    assert raised.value.retry_after == 3540
+    assert clock.sleeps == []
+
+
+def test_a_spent_hour_near_its_end_is_waited_out():
+    clock = FakeClock(HOUR + 3500)
+    shared_budget(clock, 1).spend()
+
+    shared_budget(clock, 1, max_wait=300).spend()
+
+    assert clock.sleeps == [100.0]
+
+
+@pytest.mark.django_db(transaction=True)  # each worker thread commits on its own connection
+def test_workers_spending_at_once_never_count_past_the_limit():
+    limit, workers = 30, 4
+    all_at_once = threading.Barrier(workers)
+
+    def spend_all_it_can(_: int) -> int:
+        budget = shared_budget(FakeClock(HOUR + 60), limit, max_wait=0)
+        try:
+            all_at_once.wait()
+            spent = 0
+            while spendable(budget):
+                spent += 1
+            return spent
+        finally:
+            db.connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        spent = list(pool.map(spend_all_it_can, range(workers)))
+
+    assert sum(spent) == limit
+    assert DrChronoRequestHour.objects.get().spent == limit
+
+
+def test_sources_the_portal_opens_spend_from_their_applications_shared_count(fake, tmp_path):
+    connection = connect(fake)
+
+    for worker in range(2):
+        with open_source(connection, spool_dir=tmp_path / str(worker)) as source:
+            source.test_connection()
+
+    counted = DrChronoRequestHour.objects.get(client_id=CLIENT_ID)
+    assert counted.spent == len(fake.api_requests()) > 0
