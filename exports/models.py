@@ -105,6 +105,11 @@ class ExportJob(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Set while a single-task stage runs."
     )
+    source_wait_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The source asked the export to pause until then (e.g. its hourly allowance).",
+    )
     stage_worker = models.CharField(
         max_length=200, blank=True, help_text="The worker that last took packaging or delivery."
     )

@@ -15,15 +15,16 @@ from requests_app.models import ExportRequest
 
 def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
     job = pipeline.latest_job(export_request)
-    progress = (
-        job_progress(job, timezone.now(), stale_after=pipeline.stale_after()) if job else None
-    )
+    now = timezone.now()
+    progress = job_progress(job, now, stale_after=pipeline.stale_after()) if job else None
+    waiting = job is not None and job.source_wait_until is not None and job.source_wait_until > now
     return {
         "r": export_request,
         "source": SourceConnection.objects.filter(request=export_request).first(),
         "job": job,
         "progress": progress,
         "reconciliation": job.reconciliation if job else None,
+        "source_waiting_until": job.source_wait_until if waiting else None,
         "manifest_downloadable": manifest_on_disk(job) is not None
         and permissions.can_operate_request(user, export_request),
         "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,

@@ -667,14 +667,25 @@ class SweepReport:
     packaging_started: int = 0
 
 
+def source_asks_to_wait(job_id: int, *, seconds: float) -> None:
+    """The job's source will answer again in ``seconds``: until then its work is waiting (its
+    tasks are due again then), not lost, so the sweeper leaves it alone."""
+    until = _now() + timedelta(seconds=seconds)
+    ExportJob.objects.filter(pk=job_id).update(source_wait_until=until)
+    logger.info("job %s: the source asked to wait %.0f s", job_id, seconds)
+
+
 def sweep_stale_work() -> SweepReport:
     """Send again whatever work stopped moving: killed workers, lost messages."""
     now = _now()
     cutoff = now - stale_after()
     tasks = _tasks()
     requeued = planned = stage_requeued = started = 0
+    # A job waiting for its source is quiet on purpose; once the wait is over (plus the stale
+    # window for its tasks to start again) it is judged like any other.
+    jobs = ExportJob.objects.exclude(source_wait_until__gt=cutoff)
 
-    for job in ExportJob.objects.filter(stage=Stage.EXTRACTING):
+    for job in jobs.filter(stage=Stage.EXTRACTING):
         batches = job.batches.all()
         if not batches.exists():
             if job.run_started_at < cutoff:
@@ -693,7 +704,7 @@ def sweep_stale_work() -> SweepReport:
             requeued += 1
 
     stage_tasks = {Stage.PACKAGING: tasks.package_export, Stage.UPLOADING: tasks.deliver_export}
-    stuck = ExportJob.objects.filter(stage__in=list(stage_tasks)).filter(
+    stuck = jobs.filter(stage__in=list(stage_tasks)).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
     )
     for job in stuck:

@@ -19,7 +19,7 @@ from exports.delivery.base import DeliveryError, TransientDeliveryError
 from exports.heartbeat import worker_heartbeat_record
 from exports.models import ExtractBatch
 from exports.packaging.errors import PackagingError
-from exports.sources.records import SourceError, TransientSourceError
+from exports.sources.records import SourceAsksToWait, SourceError, TransientSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class PipelineTask(Task):
 
     abstract = True
     autoretry_for = TRANSIENT
+    # A source that asks to wait is not failing: the task waits as long as it says, as often
+    # as it says, without spending its retries (see __call__).
+    dont_autoretry_for = (SourceAsksToWait,)
     retry_backoff = settings.EXPORT_TASK_RETRY_BACKOFF_SECONDS
     retry_backoff_max = 600
     retry_jitter = True
@@ -61,6 +64,15 @@ class PipelineTask(Task):
 
     def job_id(self, object_id: int) -> int:
         return object_id
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except SourceAsksToWait as exc:
+            pipeline.source_asks_to_wait(self.job_id(args[0]), seconds=exc.retry_after)
+            raise self.retry(
+                exc=exc, countdown=exc.retry_after, max_retries=self.request.retries + 1
+            ) from exc
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         if isinstance(exc, WorkerLostError):

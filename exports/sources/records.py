@@ -73,6 +73,15 @@ class TransientSourceError(SourceError):
     """Worth retrying later: a timeout, a throttle that outlasted our patience, a 5xx."""
 
 
+class SourceAsksToWait(TransientSourceError):
+    """The source will answer again in ``retry_after`` seconds (a spent hourly allowance, a
+    long throttle). Not a failure: the work waits that long, however often it happens."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RecordUnavailable(SourceError):
     """One record (or one file) cannot be read after the source's own retries."""
 

@@ -4,18 +4,23 @@ never passes, the retries run out and the request fails with a message the data 
 The tasks run eagerly here (``apply``): Celery runs each retry at once, in this process."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+import time_machine
 from celery import Task
 from django.conf import settings
 from django.db import OperationalError
+from django.urls import reverse
+from django.utils import timezone
 
 from exports import pipeline, stages, tasks
 from exports.delivery.base import TransientDeliveryError
 from exports.delivery.local import LocalFolderBackend
 from exports.models import ExportJob, Stage
-from exports.sources.records import TransientSourceError
+from exports.sources.records import SourceAsksToWait, TransientSourceError
 from requests_app.models import ExportRequest, Status
+from tests.factories import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,3 +92,51 @@ def test_a_stage_whose_lease_cannot_be_released_still_reports_its_own_error(appr
     with pytest.raises(TransientDeliveryError):
         pipeline.job_deliver(job.pk)
     assert ExportJob.objects.get(pk=job.pk).heartbeat_at is not None
+
+
+SOURCE_ALLOWANCE_SPENT = SourceAsksToWait(
+    "DrChrono request budget for this hour is spent; retry in 1800 s", retry_after=1800
+)
+
+
+def test_a_source_that_asks_to_wait_is_waited_for_as_often_as_it_asks(extracted_job, outage):
+    """DrChrono's hourly allowance is spent more often than a stage has retries: each time the
+    stage waits as long as the source says, and never fails for it."""
+    export_request, _, job = extracted_job
+    waits = 3 * settings.EXPORT_TASK_MAX_RETRIES
+    attempts = outage(stages, "run_package", SOURCE_ALLOWANCE_SPENT, times=waits)
+    countdowns = []
+    retry = tasks.package_export.retry
+
+    def recorded_retry(*args, countdown=None, **kwargs):
+        countdowns.append(countdown)
+        return retry(*args, countdown=countdown, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks.package_export, "retry", recorded_retry)
+        tasks.package_export.apply((job.pk,))
+
+    assert len(attempts) == waits + 1
+    assert countdowns == [1800] * waits
+    assert status_of(export_request) == Status.AWAITING_REVIEW
+
+
+def test_while_the_source_asks_to_wait_the_sweeper_leaves_the_job_and_the_page_says_so(
+    client, started_job, settings, monkeypatch
+):
+    export_request, member, job = started_job
+    batch_ids = pipeline.job_plan(job.pk)
+    sent = []
+    monkeypatch.setattr("exports.tasks.extract_patients.delay", sent.append)
+    with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False) as clock:
+        # An hour into the run, every batch is waiting for the source's next hour.
+        pipeline.source_asks_to_wait(job.pk, seconds=1800)
+
+        assert pipeline.sweep_stale_work() == pipeline.SweepReport()
+        sign_in(client, member)
+        page = client.get(reverse("requests_app:detail", args=[export_request.pk]))
+        assert "Waiting for the source" in page.content.decode()
+
+        clock.shift(timedelta(seconds=1800 + settings.EXPORT_STALE_SECONDS + 1))
+        assert pipeline.sweep_stale_work().batches_requeued == len(batch_ids)
+        assert sorted(sent) == sorted(batch_ids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from ..records import TransientSourceError
+from ..records import SourceAsksToWait
 
 SECONDS_PER_HOUR = 3600
 
@@ -34,14 +34,14 @@ class SystemClock:
         time.sleep(seconds)
 
 
-class RequestBudgetExhausted(TransientSourceError):
+class RequestBudgetExhausted(SourceAsksToWait):
     """This hour's requests are spent; ``retry_after`` seconds until the next hour starts."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(
-            f"DrChrono request budget for this hour is spent; retry in {retry_after:.0f} s"
+            f"DrChrono request budget for this hour is spent; retry in {retry_after:.0f} s",
+            retry_after=retry_after,
         )
-        self.retry_after = retry_after
 
 
 class RequestBudget(Protocol):

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from ..records import RecordUnavailable, SourceError, TransientSourceError
+from ..records import RecordUnavailable, SourceAsksToWait, SourceError, TransientSourceError
 from .budget import Clock, RequestBudget
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ClientSettings:
     max_attempts: int = 5
     backoff_base: float = 1.0  # first retry waits about this long, then doubles
     backoff_cap: float = 60.0
-    max_retry_after: float = 300.0  # a longer 429 wait becomes a TransientSourceError
+    max_retry_after: float = 300.0  # a longer 429 wait becomes SourceAsksToWait
     refresh_margin: float = 120.0  # renew the access token this long before it expires
 
 
@@ -246,8 +246,9 @@ class DrChronoClient:
             if status == 429:
                 wait = _retry_after(response) or self._backoff(attempt)
                 if wait > self.settings.max_retry_after:
-                    raise TransientSourceError(
-                        f"DrChrono throttled {endpoint} for {wait:.0f} s; retry later"
+                    raise SourceAsksToWait(
+                        f"DrChrono throttled {endpoint} for {wait:.0f} s; retry later",
+                        retry_after=wait,
                     )
                 self._wait_or_give_up(attempt, f"DrChrono kept throttling {endpoint}", wait)
                 continue
