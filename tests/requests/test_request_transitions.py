@@ -68,6 +68,10 @@ CASES = [
     ("cancel", S.CLAIMED, "claimant", DENIED),
     ("cancel", S.DRAFT, "other_manager", DENIED),
     ("cancel", S.CANCELLED, "manager", REFUSED),
+    ("cancel", S.EXTRACTING, "manager", REFUSED),  # once extraction starts, cancel is gone
+    ("cancel", S.EXTRACTING, "admin", REFUSED),
+    ("cancel", S.AWAITING_REVIEW, "manager", REFUSED),
+    ("cancel", S.DELIVERED, "admin", REFUSED),
     ("extend", S.READY, "admin", S.READY),
     ("extend", S.DRAFT, "admin", S.DRAFT),
     ("extend", S.READY, "manager", DENIED),
@@ -146,3 +150,11 @@ def test_pipeline_only_steps_are_never_a_person_s_to_take(who, method):
     cast = Cast.create()
     r = cast.request(S.CLAIMED)
     assert not has_transition_perm(getattr(r, method), getattr(cast, who))
+
+
+def test_the_status_cannot_be_assigned_directly():
+    """Only a declared transition moves a request; nobody can skip the steps by assignment."""
+    export_request = Cast.create().request(S.DRAFT)
+    with pytest.raises(AttributeError):
+        export_request.status = S.DELIVERED
+    assert ExportRequest.objects.get(pk=export_request.pk).status == S.DRAFT
