@@ -70,7 +70,7 @@ def start_worker(
     log_path = tmp_path / f"{name}.log"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "exportportal.settings_test",
+        "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",
         "EXPORT_DATA_DIR": str(settings.DATA_DIR),
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,

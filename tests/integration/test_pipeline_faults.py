@@ -1,5 +1,6 @@
-"""The pipeline survives what production throws at it: killed workers, a restarted broker,
-several workers at once. The finished export is the same as an uninterrupted one."""
+"""The pipeline survives what production throws at it: killed workers, a restarted broker, a
+lost database connection, several workers at once. The finished export is the same as an
+uninterrupted one."""
 
 import shutil
 import subprocess
@@ -81,6 +82,40 @@ def test_a_worker_killed_mid_extraction_loses_nothing(
     job.refresh_from_db()
     assert job.reconciliation["is_balanced"]
     assert ExtractBatch.objects.filter(job=job, runs__gt=1).exists(), "the killed batch ran again"
+    assert manifest_of(job) == uninterrupted_manifest(job, tmp_path)
+
+
+def test_a_database_connection_lost_mid_extraction_is_retried_and_loses_nothing(
+    transactional_db, pipeline_settings, tmp_path
+):
+    purge_queues()
+    request, member = claimed_demo_request(patients=PATIENTS)
+    cut = tmp_path / "database-connection-cut"
+    worker = start_worker(
+        tmp_path,
+        extra_env={
+            **pipeline_settings,
+            "PROBE_CUT_DATABASE_MARKER": str(cut),
+            "EXPORT_TASK_RETRY_BACKOFF_SECONDS": "1",
+            # Nothing goes stale during the test: the batch's own retry must finish it.
+            "EXPORT_STALE_SECONDS": "600",
+        },
+    )
+    try:
+        job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
+        wait_for(
+            lambda: status_of(request.pk) == Status.AWAITING_REVIEW, timeout=240, message="review"
+        )
+    finally:
+        worker.stop()
+
+    assert cut.exists(), "the connection was cut"
+    assert "Retry in" in worker.log() and "OperationalError" in worker.log()
+    [rerun] = ExtractBatch.objects.filter(job=job, runs__gt=1)
+    assert rerun.runs == 2 and rerun.last_error == ""
+    assert not request.events.filter(action="pipeline.failed").exists()
+    job.refresh_from_db()
+    assert job.reconciliation["is_balanced"]
     assert manifest_of(job) == uninterrupted_manifest(job, tmp_path)
 
 
