@@ -5,16 +5,24 @@
     database connection is cut, and this file is created to say so. On PostgreSQL the server
     terminates the worker's backend (pg_terminate_backend); SQLite has no server to lose, so
     the next query fails with the OperationalError a vanished database file gives.
+``PROBE_FILL_DISK_BEFORE_ARCHIVE``
+    a file on the staging disk; once, as packaging starts writing the archive, it is made to
+    take all but a little of the disk's free space (another tenant filling the volume), so the
+    archive runs out of room part-way. ``<file>.placed`` says it was done.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
+
+ROOM_LEFT_ON_A_FILLED_DISK = 64 * 1024
 
 
 class ProbesConfig(AppConfig):
@@ -23,22 +31,44 @@ class ProbesConfig(AppConfig):
 
     def ready(self) -> None:
         if marker := os.environ.get("PROBE_CUT_DATABASE_MARKER"):
-            cut_database_after_first_batch(Path(marker))
+            on_first_call("run_batch", Path(marker), after=cut_database_connection)
+        if ballast := os.environ.get("PROBE_FILL_DISK_BEFORE_ARCHIVE"):
+            ballast = Path(ballast)
+            placed = ballast.with_name(ballast.name + ".placed")
+            on_first_call("run_archive", placed, before=lambda: fill_disk(ballast))
 
 
-def cut_database_after_first_batch(marker: Path) -> None:
+def on_first_call(
+    name: str,
+    marker: Path,
+    *,
+    before: Callable[[], None] | None = None,
+    after: Callable[[], None] | None = None,
+) -> None:
+    """Wrap the pipeline step ``exports.stages.<name>`` so the first call, in any worker
+    process, runs ``before`` and ``after`` around it; ``marker`` records that it happened."""
     from exports import stages
 
-    run_batch = stages.run_batch
+    step = getattr(stages, name)
 
-    def run_batch_then_cut(*args, **kwargs):
-        result = run_batch(*args, **kwargs)
-        if not marker.exists():
+    def probed(*args, **kwargs):
+        first = not marker.exists()
+        if first:
             marker.touch()
-            cut_database_connection()
+            if before:
+                before()
+        result = step(*args, **kwargs)
+        if first and after:
+            after()
         return result
 
-    stages.run_batch = run_batch_then_cut
+    setattr(stages, name, probed)
+
+
+def fill_disk(ballast: Path) -> None:
+    with ballast.open("wb") as file:
+        free = shutil.disk_usage(ballast.parent).free
+        os.posix_fallocate(file.fileno(), 0, free - ROOM_LEFT_ON_A_FILLED_DISK)
 
 
 def cut_database_connection() -> None:

@@ -30,7 +30,7 @@ def manifest_of(job: ExportJob) -> str:
 def uninterrupted_manifest(job: ExportJob, tmp_path: Path) -> str:
     """The same export run straight through in this process, for comparison."""
     context = pipeline.export_context(job)
-    source = DemoSource(patients=PATIENTS, seed=7, practice_name=context.practice_name,
+    source = DemoSource(patients=job.patient_count, seed=7, practice_name=context.practice_name,
                         large_document_bytes=settings.EXPORT_DEMO_LARGE_DOCUMENT_BYTES)  # fmt: skip
     staging = tmp_path / "uninterrupted"
     numbers = []
