@@ -18,6 +18,9 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = "celery,extract,package,deliver"
+# Worker settings for fault tests: retries back off from one second and nothing goes stale, so
+# work that finishes was finished by the task's own retries, not by the stale-work sweeper.
+RETRIES_WITHOUT_SWEEPER = {"EXPORT_TASK_RETRY_BACKOFF_SECONDS": "1", "EXPORT_STALE_SECONDS": "600"}
 
 
 def database_url() -> str:

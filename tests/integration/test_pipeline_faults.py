@@ -14,7 +14,12 @@ from exports import pipeline, stages
 from exports.models import BatchStatus, ExportJob, ExtractBatch
 from exports.sources.demo import DemoSource
 from requests_app.models import Status
-from tests.integration.conftest import purge_queues, start_worker, wait_for
+from tests.integration.conftest import (
+    RETRIES_WITHOUT_SWEEPER,
+    purge_queues,
+    start_worker,
+    wait_for,
+)
 from tests.integration.test_pipeline import claimed_demo_request, status_of
 
 pytestmark = pytest.mark.integration
@@ -95,10 +100,8 @@ def test_a_database_connection_lost_mid_extraction_is_retried_and_loses_nothing(
         tmp_path,
         extra_env={
             **pipeline_settings,
+            **RETRIES_WITHOUT_SWEEPER,
             "PROBE_CUT_DATABASE_MARKER": str(cut),
-            "EXPORT_TASK_RETRY_BACKOFF_SECONDS": "1",
-            # Nothing goes stale during the test: the batch's own retry must finish it.
-            "EXPORT_STALE_SECONDS": "600",
         },
     )
     try:
