@@ -1,5 +1,9 @@
 """Test-only hooks inside worker processes, each off unless its environment variable is set:
 
+``PROBE_PUBLISHED_MESSAGES_FILE``
+    every task message the worker publishes (batches, packaging, retries: work the test
+    process never sends) is appended to this file as it goes to the broker, one JSON object a
+    line: the task's name, the message headers and the body.
 ``PROBE_CUT_DATABASE_MARKER``
     once, after a batch has written its files and before it records that, the worker's
     database connection is cut, and this file is created to say so. On PostgreSQL the server
@@ -13,12 +17,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from celery.signals import before_task_publish
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 
@@ -30,12 +36,23 @@ class ProbesConfig(AppConfig):
     label = "test_probes"
 
     def ready(self) -> None:
+        if messages_file := os.environ.get("PROBE_PUBLISHED_MESSAGES_FILE"):
+            record_published_messages(Path(messages_file))
         if marker := os.environ.get("PROBE_CUT_DATABASE_MARKER"):
             on_first_call("run_batch", Path(marker), after=cut_database_connection)
         if ballast := os.environ.get("PROBE_FILL_DISK_BEFORE_ARCHIVE"):
             ballast = Path(ballast)
             placed = ballast.with_name(ballast.name + ".placed")
             on_first_call("run_archive", placed, before=lambda: fill_disk(ballast))
+
+
+def record_published_messages(path: Path) -> None:
+    def record(sender=None, body=None, headers=None, **kwargs) -> None:
+        line = json.dumps({"task": sender, "headers": headers, "body": body}, default=str)
+        with path.open("a") as file:
+            file.write(line + "\n")
+
+    before_task_publish.connect(record, weak=False)
 
 
 def on_first_call(
