@@ -65,6 +65,16 @@ def grant_role(user: AbstractBaseUser, role: Role) -> None:
     user.__dict__.pop("_portal_roles", None)
 
 
+def log_permission_denied(request: HttpRequest, reason: str) -> None:
+    """One line per refusal, free of PHI: who (the user's pk) and where (the view's name)."""
+    logger.warning(
+        "permission denied: user=%s path_name=%s %s",
+        request.user.pk,
+        request.resolver_match.view_name if request.resolver_match else "?",
+        reason,
+    )
+
+
 def role_required(*roles: Role) -> Callable:
     """View decorator: signed in (else the login page) and holding one of ``roles`` (else 403)."""
 
@@ -74,12 +84,7 @@ def role_required(*roles: Role) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not has_role(request.user, *roles):
-                logger.warning(
-                    "permission denied: user=%s path_name=%s needs=%s",
-                    request.user.pk,
-                    request.resolver_match.view_name if request.resolver_match else "?",
-                    ",".join(role.slug for role in roles),
-                )
+                log_permission_denied(request, "needs=" + ",".join(role.slug for role in roles))
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 

@@ -53,7 +53,7 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "exportportal.admin_config.PortalAdminConfig",  # the Django admin, for Admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -219,6 +219,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
 
 # Celery. The embedded broker is kombu's filesystem transport: no server, one machine.
+# Long tasks: a whole batch or a whole archive. The soft limit lets a task record its failure.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 600
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://", ("filesystem", "redis", "rediss", "amqp")
 )
@@ -233,8 +236,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the longest task, or Redis redelivers a message still being worked on.
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600, minimum=60),
+        # Longer than the longest task (its hard time limit), or Redis redelivers a message
+        # still being worked on and a second worker runs the same batch or archive.
+        "visibility_timeout": env_int(
+            "CELERY_VISIBILITY_TIMEOUT",
+            CELERY_TASK_TIME_LIMIT + 3600,
+            minimum=CELERY_TASK_TIME_LIMIT + 1,
+        ),
     }
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True  # progress lives in the database, not in results
@@ -256,9 +264,6 @@ CELERY_TASK_ROUTES = {
 # exponential backoff from this many seconds, this many times, before the stage fails.
 EXPORT_TASK_RETRY_BACKOFF_SECONDS = env_int("EXPORT_TASK_RETRY_BACKOFF_SECONDS", 5, minimum=1)
 EXPORT_TASK_MAX_RETRIES = env_int("EXPORT_TASK_MAX_RETRIES", 6, minimum=0, maximum=50)
-# Long tasks: a whole batch or a whole archive. The soft limit lets a task record its failure.
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600, minimum=60)
-CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 600
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "exports.worker_heartbeat", "schedule": 60.0},
     "sweep-pipeline": {"task": "exports.sweep_pipeline", "schedule": 60.0},
@@ -309,6 +314,9 @@ DRCHRONO_TOKEN_URL = env_url(
 DRCHRONO_REQUESTS_PER_HOUR = env_int("DRCHRONO_REQUESTS_PER_HOUR", 500, minimum=1)
 DRCHRONO_MAX_ATTEMPTS = env_int("DRCHRONO_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
 DRCHRONO_BACKOFF_MS = env_int("DRCHRONO_BACKOFF_MS", 1000, minimum=1)
+# Ship DrChrono's own C-CDA (when it passes the CDA schema) rather than ours: one request per
+# patient from the hourly budget, so about 20 more hours for 10,000 patients at 500 an hour.
+DRCHRONO_SOURCE_CCDA = env_bool("DRCHRONO_SOURCE_CCDA", True)
 if PRODUCTION and EXPORT_DELIVERY_BACKEND == "box":
     if BOX_AUTH == "ccg":
         BOX_CLIENT_ID = env_required_str("BOX_CLIENT_ID")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,8 +16,6 @@ from requests_app import permissions
 from requests_app.models import ExportRequest, Status
 from requests_app.services import RequestActionError, record_event
 
-logger = logging.getLogger(__name__)
-
 # A running pipeline reads the source: it is not swapped underneath it.
 CONNECTABLE = (Status.CLAIMED, Status.FAILED)
 
@@ -27,12 +23,7 @@ CONNECTABLE = (Status.CLAIMED, Status.FAILED)
 def _locked_request(export_request_id: int, actor) -> ExportRequest:
     export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
     if not permissions.can_operate_request(actor, export_request):
-        logger.warning(
-            "permission denied: user=%s action=source.connected request=%s",
-            actor.pk,
-            export_request_id,
-        )
-        raise PermissionDenied
+        raise permissions.refusal(actor, "source.connected", export_request_id)
     if export_request.status not in CONNECTABLE:
         raise RequestActionError(
             "The data source can be changed only while the request is claimed."

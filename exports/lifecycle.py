@@ -32,7 +32,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
@@ -408,13 +407,7 @@ def request_early_deletion(
     with transaction.atomic():
         export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
         if not permissions.is_admin(actor):
-            logger.warning(
-                "permission denied: user=%s action=%s request=%s",
-                actor.pk,
-                EARLY_DELETION,
-                export_request_id,
-            )
-            raise PermissionDenied
+            raise permissions.refusal(actor, EARLY_DELETION, export_request_id)
         if export_request.status != Status.DELIVERED:
             raise RequestActionError(
                 f"This request is {export_request.get_status_display().lower()}; only a "
@@ -457,13 +450,7 @@ def reveal_passwords(*, export_request_id: int, actor: AbstractBaseUser) -> Hand
             .get(pk=export_request_id)
         )
         if not permissions.can_manage_request(actor, export_request):
-            logger.warning(
-                "permission denied: user=%s action=%s request=%s",
-                actor.pk,
-                PASSWORD_REVEALED,
-                export_request_id,
-            )
-            raise PermissionDenied
+            raise permissions.refusal(actor, PASSWORD_REVEALED, export_request_id)
         job = delivered_job(export_request) if export_request.status == Status.DELIVERED else None
         if job is None or not job.archive_password:
             raise RequestActionError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,13 @@ from typing import ClassVar, Protocol
 
 from exports.sources.base import PracticeSource
 from exports.sources.demo import DEFAULT_LARGE_DOCUMENT_BYTES, DemoSource
-from exports.sources.drchrono import ClientSettings, DrChronoSource, OAuthTokens
+from exports.sources.drchrono import (
+    ClientSettings,
+    DrChronoSource,
+    HourlyRequestBudget,
+    OAuthTokens,
+    SystemClock,
+)
 from exports.sources.records import SourceError
 
 #: an access token given without its expiry is used until DrChrono answers 401, then renewed
@@ -67,13 +74,15 @@ class DrChronoSourceSpec:
     in a few hundred requests; the time goes into file downloads, which the budget paces.
 
     Renewed tokens are written to ``token_file`` (owner-only) at once, so the grant survives
-    the run.
+    the run. ``include_source_ccda``: fetch DrChrono's own C-CDA for each patient (one request
+    each from the hourly budget) and ship it when it passes the CDA schema.
     """
 
     settings: ClientSettings
     tokens: OAuthTokens
     token_file: Path
     requests_per_hour: int = 500
+    include_source_ccda: bool = True
 
     max_workers: ClassVar[int | None] = 1
 
@@ -81,12 +90,26 @@ class DrChronoSourceSpec:
         return DrChronoSource.connect(
             self.settings,
             self.tokens,
-            on_tokens_refreshed=lambda tokens: save_tokens(self.token_file, tokens),
+            token_store=TokenFile(self.token_file),
+            budget=HourlyRequestBudget(self.requests_per_hour, clock=SystemClock()),
             spool_dir=spool_dir,
-            requests_per_hour=self.requests_per_hour,
-            # Every patient gets our generated CCD; DrChrono's own would cost a request each.
-            include_source_ccda=False,
+            include_source_ccda=self.include_source_ccda,
         )
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """A local grant's tokens, renewed straight away: one process reads a local grant, so no
+    one else renews them meanwhile; renewed tokens are saved at once, for the next run."""
+
+    path: Path
+
+    def renew(
+        self, held: OAuthTokens, request_new: Callable[[OAuthTokens], OAuthTokens]
+    ) -> OAuthTokens:
+        renewed = request_new(held)
+        save_tokens(self.path, renewed)
+        return renewed
 
 
 def initial_tokens(access_token: str, refresh_token: str) -> OAuthTokens:

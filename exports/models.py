@@ -57,6 +57,26 @@ class SourceConnection(models.Model):
         return f"{self.get_kind_display()} for request {self.request_id}"
 
 
+class DrChronoRequestHour(models.Model):
+    """The requests one DrChrono API application has made in one clock hour, counted by
+    every worker: DrChrono's hourly allowance is the application's (its client id), whichever
+    request or worker spends it."""
+
+    client_id = models.CharField(max_length=200)
+    hour_start = models.DateTimeField()
+    spent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_id", "hour_start"], name="one_count_per_application_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.spent} DrChrono requests from {self.hour_start:%Y-%m-%d %H:%M} UTC"
+
+
 class Stage(models.TextChoices):
     EXTRACTING = "extracting", "Extracting"
     PACKAGING = "packaging", "Packaging"
@@ -85,16 +105,28 @@ class ExportJob(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Set while a single-task stage runs."
     )
+    stage_worker = models.CharField(
+        max_length=200, blank=True, help_text="The worker that last took packaging or delivery."
+    )
     stage_bytes_done = models.PositiveBigIntegerField(default=0)
     stage_bytes_total = models.PositiveBigIntegerField(default=0)
     reconciliation = models.JSONField(null=True, blank=True)
     archive_parts = models.JSONField(default=list, blank=True)
+    manifest = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The packaged tree's manifest: its path in staging, files, bytes and SHA-256.",
+    )
     archive_password = EncryptedTextField(blank=True)
     shared_link_password = EncryptedTextField(
         blank=True, help_text="Protects the Box shared link; never the archive password."
     )
     delivery_receipt = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    run_started_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the attempt was last started or retried: the live rate counts from here.",
+    )
     extracted_at = models.DateTimeField(null=True, blank=True)
     packaged_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -8,6 +8,8 @@ from django.utils import timezone
 from exports import pipeline, pipeline_actions
 from exports.models import SourceConnection
 from exports.progress import job_progress
+from exports.review import manifest_on_disk
+from requests_app import permissions
 from requests_app.models import ExportRequest
 
 
@@ -22,6 +24,8 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
         "job": job,
         "progress": progress,
         "reconciliation": job.reconciliation if job else None,
+        "manifest_downloadable": manifest_on_disk(job) is not None
+        and permissions.can_operate_request(user, export_request),
         "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
         "controls": [
             (action, action.form())

@@ -12,16 +12,18 @@ Services here change state and queue tasks on commit; ``exports.tasks`` are thin
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from exports import lifecycle, stages
@@ -34,6 +36,8 @@ from requests_app.models import ExportRequest, Status
 from requests_app.services import RequestActionError, record_event, transition_request
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ARCHIVE_FOLDER = "archive"
 SOURCE_SPOOL_FOLDER = "source"
@@ -64,6 +68,54 @@ def make_private_dir(path: Path) -> Path:
 def remove_staging(job: ExportJob) -> None:
     shutil.rmtree(job.staging_dir, ignore_errors=True)
     logger.info("staging of job %s removed", job.pk)
+
+
+def _remove_staging_if_stopped(jobs: QuerySet[ExportJob]) -> bool:
+    """Returns whether the job is stopped; if it is, its staging is gone."""
+    job = jobs.filter(stage=Stage.STOPPED).first()
+    if job is None:
+        return False
+    if Path(job.staging_dir).exists():
+        remove_staging(job)
+    return True
+
+
+def _ends_cleanly_if_stopped(jobs_of: Callable[[int], QuerySet[ExportJob]], *, dropped: T):
+    """For work on a job (or one of its batches) that a stop may interrupt.
+
+    The stop removes staging at once, but work still running can write into it again, create it
+    anew, or fail because it vanished. When the work ends and finds its job stopped, it removes
+    the staging again and ends quietly, returning ``dropped``.
+    """
+
+    def decorate(work: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(work)
+        def run(object_id: int, **kwargs) -> T:
+            try:
+                outcome = work(object_id, **kwargs)
+            except Exception:
+                try:
+                    stopped = _remove_staging_if_stopped(jobs_of(object_id))
+                except DatabaseError:
+                    stopped = False  # the work's own error is the one to report
+                if not stopped:
+                    raise
+                logger.info("%s %s dropped: its job was stopped", work.__name__, object_id)
+                return dropped
+            _remove_staging_if_stopped(jobs_of(object_id))
+            return outcome
+
+        return run
+
+    return decorate
+
+
+def _job(job_id: int) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(pk=job_id)
+
+
+def _job_of_batch(batch_id: int) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(batches__pk=batch_id)
 
 
 def export_context(job: ExportJob) -> stages.ExportContext:
@@ -158,8 +210,8 @@ def pipeline_retry(*, export_request_id: int, actor) -> ExportJob:
         .first()
     )
     job.stage, job.failed_stage, job.error = job.failed_stage, "", ""
-    job.heartbeat_at = None
-    job.save(update_fields=["stage", "failed_stage", "error", "heartbeat_at"])
+    job.heartbeat_at, job.run_started_at = None, _now()
+    job.save(update_fields=["stage", "failed_stage", "error", "heartbeat_at", "run_started_at"])
     _queue_stage(job)
     return job
 
@@ -208,6 +260,7 @@ def pipeline_fail(job_id: int, *, message: str) -> None:
 # -- extraction --------------------------------------------------------------------------------
 
 
+@_ends_cleanly_if_stopped(_job, dropped=[])
 def job_plan(job_id: int) -> list[int]:
     """Cut the practice into batches (once per job) and return the batches still to do."""
     job = _load_job(job_id)
@@ -287,6 +340,7 @@ class _BatchProgress:
             raise PipelineStopped
 
 
+@_ends_cleanly_if_stopped(_job_of_batch, dropped=False)
 def batch_run(batch_id: int, *, worker: str) -> bool:
     """Extract one batch if it can be claimed. Returns whether it ran."""
     if not batch_claim(batch_id, worker=worker):
@@ -305,7 +359,7 @@ def batch_run(batch_id: int, *, worker: str) -> bool:
                 batch.number,
             )
         finished = ExtractBatch.objects.filter(
-            pk=batch_id, worker=worker, status=BatchStatus.RUNNING
+            pk=batch_id, worker=worker, status=BatchStatus.RUNNING, job__stage=Stage.EXTRACTING
         ).update(
             status=BatchStatus.DONE,
             patients_done=len(batch.patient_ids),
@@ -359,67 +413,121 @@ def maybe_start_packaging(job_id: int) -> bool:
 # -- single-task stages: packaging and delivery -------------------------------------------------
 
 
-def _claim_stage(job_id: int, stage: str) -> bool:
+def _claim_stage(job_id: int, stage: str, worker: str) -> bool:
+    """Take the stage's lease (its heartbeat) if nobody holds a fresh one."""
     now = _now()
     free = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - stale_after())
-    return bool(ExportJob.objects.filter(free, pk=job_id, stage=stage).update(heartbeat_at=now))
+    return bool(
+        ExportJob.objects.filter(free, pk=job_id, stage=stage).update(
+            heartbeat_at=now, stage_worker=worker
+        )
+    )
+
+
+def _release_stage(job_id: int, stage: str) -> None:
+    ExportJob.objects.filter(pk=job_id, stage=stage).update(heartbeat_at=None)
+
+
+def _single_task_stage(stage: str) -> Callable[[Callable[[int], bool]], Callable[..., bool]]:
+    """Run the stage's work under its lease; returns whether the work ran to its end.
+
+    Work that raises gives the lease back before the error reaches Celery: its retry must be
+    able to claim the stage at once, or it would find a fresh heartbeat and quietly do nothing.
+    """
+
+    def decorate(work: Callable[[int], bool]) -> Callable[..., bool]:
+        @functools.wraps(work)
+        def run(job_id: int, *, worker: str = "") -> bool:
+            if not _claim_stage(job_id, stage, worker):
+                return False
+            try:
+                return work(job_id)
+            except PipelineStopped:
+                return False
+            except Exception:
+                try:
+                    _release_stage(job_id, stage)
+                except DatabaseError as release_error:
+                    # The stage's own error matters more; the lease goes stale for the sweeper.
+                    logger.warning(
+                        "job %s: %s lease not released (%s)",
+                        job_id, stage, type(release_error).__name__,
+                    )  # fmt: skip
+                raise
+
+        return run
+
+    return decorate
 
 
 class _StageProgress:
+    """A single-task stage's heartbeat and byte counts, written at most every second (the
+    final count at once); raises PipelineStopped once the job has left the stage."""
+
     every = timedelta(seconds=1)
 
     def __init__(self, job_id: int, stage: str) -> None:
         self.job_id, self.stage, self.last = job_id, stage, _now()
+        self.written: tuple[int, int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        now = _now()
-        if now - self.last < self.every and done < total:
+        if not self._due() and (done < total or (done, total) == self.written):
             return
-        self.last = now
+        self._write(stage_bytes_done=done, stage_bytes_total=total)
+        self.written = (done, total)
+
+    def beat(self) -> None:
+        """Still alive, with no bytes to count (packaging's steps before the archive)."""
+        if self._due():
+            self._write()
+
+    def _due(self) -> bool:
+        return _now() - self.last >= self.every
+
+    def _write(self, **counts: int) -> None:
+        self.last = _now()
         if not ExportJob.objects.filter(pk=self.job_id, stage=self.stage).update(
-            heartbeat_at=now, stage_bytes_done=done, stage_bytes_total=total
+            heartbeat_at=self.last, **counts
         ):
             raise PipelineStopped
 
 
+@_ends_cleanly_if_stopped(_job, dropped=False)
+@_single_task_stage(Stage.PACKAGING)
 def job_package(job_id: int) -> bool:
     """Workbook, index, manifest, reconciliation, then the encrypted archive."""
-    if not _claim_stage(job_id, Stage.PACKAGING):
-        return False
     job = _load_job(job_id)
     staging = Path(job.staging_dir)
     heartbeat = _StageProgress(job_id, Stage.PACKAGING)
-    try:
-        with _source_for(job) as source:
-            packaged = stages.run_package(
-                source,
-                export_context(job),
-                staging,
-                list(job.batches.values_list("number", flat=True)),
-            )
-        reconciliation = packaged.reconciliation
-        if not reconciliation.is_balanced:
-            pipeline_fail(
-                job_id,
-                message="Records went missing: the reconciliation does not balance for "
-                + ", ".join(line.label for line in reconciliation.unbalanced)
-                + ". Nothing was archived.",
-            )
-            return False
-        if not job.archive_password:
-            # Saved before archiving, so a re-run encrypts with the same password.
-            job.archive_password = generate_archive_password()
-            job.save(update_fields=["archive_password"])
-        heartbeat(0, packaged.bytes)
-        parts = stages.run_archive(
-            packaged,
-            make_private_dir(staging / ARCHIVE_FOLDER),
-            job.archive_password,
-            part_bytes=settings.EXPORT_ARCHIVE_PART_BYTES,
-            progress=heartbeat,
+    with _source_for(job) as source:
+        packaged = stages.run_package(
+            source,
+            export_context(job),
+            staging,
+            list(job.batches.values_list("number", flat=True)),
+            heartbeat=heartbeat.beat,
         )
-    except PipelineStopped:
+    reconciliation = packaged.reconciliation
+    if not reconciliation.is_balanced:
+        pipeline_fail(
+            job_id,
+            message="Records went missing: the reconciliation does not balance for "
+            + ", ".join(line.label for line in reconciliation.unbalanced)
+            + ". Nothing was archived.",
+        )
         return False
+    if not job.archive_password:
+        # Saved before archiving, so a re-run encrypts with the same password.
+        job.archive_password = generate_archive_password()
+        job.save(update_fields=["archive_password"])
+    heartbeat(0, packaged.bytes)
+    parts = stages.run_archive(
+        packaged,
+        make_private_dir(staging / ARCHIVE_FOLDER),
+        job.archive_password,
+        part_bytes=settings.EXPORT_ARCHIVE_PART_BYTES,
+        progress=heartbeat,
+    )
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job_id)
         if locked.stage != Stage.PACKAGING:
@@ -431,6 +539,12 @@ def job_package(job_id: int) -> bool:
              "number": p.number, "of": p.of, "patient_folders": p.patient_folders}
             for p in parts
         ]  # fmt: skip
+        locked.manifest = {
+            "path": str(packaged.root.parent / packaged.manifest),
+            "files": packaged.files,
+            "bytes": packaged.bytes,
+            "sha256": packaged.manifest_sha256,
+        }
         locked.save(
             update_fields=[
                 "stage",
@@ -438,6 +552,7 @@ def job_package(job_id: int) -> bool:
                 "heartbeat_at",
                 "reconciliation",
                 "archive_parts",
+                "manifest",
             ]
         )
         transition_request(
@@ -507,9 +622,8 @@ class StoredPart:
     sha1: str
 
 
+@_single_task_stage(Stage.UPLOADING)
 def job_deliver(job_id: int) -> bool:
-    if not _claim_stage(job_id, Stage.UPLOADING):
-        return False
     job = _load_job(job_id)
     export_request = job.request
     parts = [
@@ -518,17 +632,14 @@ def job_deliver(job_id: int) -> bool:
     delivered_at = _now()
     expires_at = delivered_at + timedelta(days=settings.EXPORT_ACCESS_DAYS)
     backend = delivery_backend(staging=Path(job.staging_dir))
-    try:
-        receipt = backend.deliver(
-            export_request.reference,
-            parts,
-            recipient_email=export_request.poc_email,
-            expires_at=expires_at,
-            progress=_StageProgress(job_id, Stage.UPLOADING),
-            shared_link_password=lifecycle.shared_link_password_for(job, backend),
-        )
-    except PipelineStopped:
-        return False
+    receipt = backend.deliver(
+        export_request.reference,
+        parts,
+        recipient_email=export_request.poc_email,
+        expires_at=expires_at,
+        progress=_StageProgress(job_id, Stage.UPLOADING),
+        shared_link_password=lifecycle.shared_link_password_for(job, backend),
+    )
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job_id)
         if locked.stage != Stage.UPLOADING:
@@ -576,7 +687,7 @@ def sweep_stale_work() -> SweepReport:
     for job in ExportJob.objects.filter(stage=Stage.EXTRACTING):
         batches = job.batches.all()
         if not batches.exists():
-            if job.created_at < cutoff:
+            if job.run_started_at < cutoff:
                 tasks.plan_extraction.delay(job.pk)
                 planned += 1
             continue
@@ -585,7 +696,7 @@ def sweep_stale_work() -> SweepReport:
             continue
         resend = Q(status=BatchStatus.RUNNING, heartbeat_at__lt=cutoff)
         # Pending batches are normally waiting in the queue; only an idle job has lost them.
-        if job.created_at < cutoff and not batches.filter(heartbeat_at__gte=cutoff).exists():
+        if job.run_started_at < cutoff and not batches.filter(heartbeat_at__gte=cutoff).exists():
             resend |= Q(status=BatchStatus.PENDING)
         for batch_id in batches.filter(resend).values_list("pk", flat=True):
             tasks.extract_patients.delay(batch_id)

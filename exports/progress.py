@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from exports.models import BatchStatus, ExportJob, ExtractBatch, Stage
@@ -78,11 +78,17 @@ def job_progress(
     )
     patients_done = totals["patients_done"] or 0
     rate = seconds_left = None
-    elapsed = (now - job.created_at).total_seconds()
-    if job.stage == Stage.EXTRACTING and patients_done and elapsed > 0:
-        rate = patients_done / elapsed * 60
-        if job.patient_count:
-            seconds_left = int((job.patient_count - patients_done) / (patients_done / elapsed))
+    # Counted from this run's first batch: not planning, not batches done before a retry.
+    this_run = job.batches.filter(started_at__gte=job.run_started_at).aggregate(
+        since=Min("started_at"), patients_done=Sum("patients_done")
+    )
+    if job.stage == Stage.EXTRACTING and this_run["patients_done"]:
+        elapsed = (now - this_run["since"]).total_seconds()
+        if elapsed > 0:
+            per_second = this_run["patients_done"] / elapsed
+            rate = per_second * 60
+            if job.patient_count:
+                seconds_left = int((job.patient_count - patients_done) / per_second)
     return JobProgress(
         stage=job.stage,
         stage_label=job.get_stage_display(),

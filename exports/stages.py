@@ -65,6 +65,11 @@ def generated_ccda_problems(document: bytes) -> tuple[ValidationProblem, ...]:
     return validate_ccda(document, generated=True).problems
 
 
+def source_ccda_problems(document: Path) -> tuple[ValidationProblem, ...]:
+    """A source's own C-CDA must pass the CDA schema to be shipped as it is."""
+    return validate_ccda(document, generated=False).problems
+
+
 def plan_batches(source: PracticeSource, batch_size: int) -> Iterator[list[str]]:
     """The practice's patient ids cut into batches, in the source's stable order."""
     ids = source.patient_ids()
@@ -88,6 +93,7 @@ def run_batch(
         layout=context.layout,
         ccda_builder=context.ccda_builder(),
         ccda_validator=generated_ccda_problems,
+        source_ccda_validator=source_ccda_problems,
         timings=timings,
     )
 
@@ -98,6 +104,8 @@ def run_package(
     staging: Path,
     batch_numbers: Sequence[int],
     timings: StageTimings | None = None,
+    *,
+    heartbeat: Callable[[], None] | None = None,
 ) -> PackageResult:
     return package(
         staging,
@@ -106,7 +114,9 @@ def run_package(
         counts_in_source=source.counts_in_source(),
         unattached=source.unattached_records(),
         outside_patients=source.records_outside_patients(),
+        excluded_outside_patients=source.exclusions_outside_patients(),
         timings=timings,
+        heartbeat=heartbeat,
     )
 
 

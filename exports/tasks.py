@@ -92,14 +92,14 @@ def extract_patients(self, batch_id: int) -> None:
     pipeline.batch_run(batch_id, worker=self.request.hostname or "unknown")
 
 
-@shared_task(base=PipelineTask, name="exports.package_export")
-def package_export(job_id: int) -> None:
-    pipeline.job_package(job_id)
+@shared_task(base=PipelineTask, bind=True, name="exports.package_export")
+def package_export(self, job_id: int) -> None:
+    pipeline.job_package(job_id, worker=self.request.hostname or "unknown")
 
 
-@shared_task(base=PipelineTask, name="exports.deliver_export")
-def deliver_export(job_id: int) -> None:
-    pipeline.job_deliver(job_id)
+@shared_task(base=PipelineTask, bind=True, name="exports.deliver_export")
+def deliver_export(self, job_id: int) -> None:
+    pipeline.job_deliver(job_id, worker=self.request.hostname or "unknown")
 
 
 @shared_task(name="exports.sweep_pipeline", ignore_result=True)

@@ -26,7 +26,7 @@ from requests_app.views import get_visible_request_or_404
 def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
     """The archive password (and the Box link's) for the practice's account manager or an
     admin, while the export is delivered. htmx swaps it into the handoff card."""
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     try:
         handoff = lifecycle.reveal_passwords(export_request_id=pk, actor=request.user)
     except RequestActionError as refused:
@@ -40,7 +40,7 @@ def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.ADMIN)
 def early_deletion(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, with a reason, then end access and delete the data now."""
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     if export_request.status != Status.DELIVERED:
         messages.error(request, "Only a delivered export can be deleted early.")
         return redirect("requests_app:detail", pk=pk)

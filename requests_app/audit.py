@@ -1,4 +1,5 @@
-"""The delivery and deletion audit: events rendered for people (a page) and for records (CSV)."""
+"""The delivery audit (deliveries, password reveals, deletions): events rendered for people (a
+page) and for records (CSV)."""
 
 from __future__ import annotations
 

@@ -188,14 +188,6 @@ class ExportRequest(ConcurrentTransitionMixin, models.Model):
     def timeline_state(self, now=None) -> TimelineState:
         return self.timeline.state(now or timezone.now())
 
-    @property
-    def is_visible_to_data_team(self) -> bool:
-        return self.ready_at is not None
-
-    @property
-    def is_both_paid_and_signed(self) -> bool:
-        return self.fee_collected_at is not None and self.addendum_signed_at is not None
-
     # -- the state machine: state changes only; services record events and side effects --------
 
     @transition(field=status, source=S.DRAFT, target=S.ADDENDUM_SENT, permission=_manages)

@@ -151,8 +151,17 @@ def delivery_instructions(export_request_id: int) -> None:
     export_request = ExportRequest.objects.select_related("practice__account_manager").get(
         pk=export_request_id
     )
+    delivered = export_request.jobs.filter(delivered_at__isnull=False).order_by("-attempt").first()
+    receipt = delivered.delivery_receipt if delivered else {}
     _send(
         "delivery_instructions",
         [export_request.poc_email],
-        {"r": export_request, "manager": export_request.practice.account_manager},
+        {
+            "r": export_request,
+            "manager": export_request.practice.account_manager,
+            # Box gives the contact a collaboration (and maybe a shared link); the local
+            # backend a folder the account manager hands over.
+            "via_box": receipt.get("backend") == "box",
+            "access": receipt.get("access", {}),
+        },
     )

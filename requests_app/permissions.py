@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
 
 from accounts.roles import Role, has_role
 
@@ -18,8 +21,24 @@ if TYPE_CHECKING:
 
     from .models import ExportRequest, Practice
 
+logger = logging.getLogger(__name__)
+
 MANAGE_PRACTICE = "requests_app.manage_practice"
 OPERATE_REQUEST = "requests_app.operate_exportrequest"
+
+
+def refusal(
+    actor: AbstractBaseUser | None, action: str, export_request_id: int
+) -> PermissionDenied:
+    """Log a refused action on a request, free of PHI (who, what, which request), and return
+    the exception to raise."""
+    logger.warning(
+        "permission denied: user=%s action=%s request=%s",
+        getattr(actor, "pk", None),
+        action,
+        export_request_id,
+    )
+    return PermissionDenied()
 
 
 def is_admin(user: AbstractBaseUser) -> bool:
@@ -46,9 +65,3 @@ def can_operate_request(user: AbstractBaseUser, export_request: ExportRequest) -
 
 def can_claim_request(user: AbstractBaseUser, export_request: ExportRequest) -> bool:
     return has_role(user, Role.DATA_TEAM, Role.ADMIN)
-
-
-def can_view_request(user: AbstractBaseUser, export_request: ExportRequest) -> bool:
-    if is_admin(user) or can_manage_request(user, export_request):
-        return True
-    return has_role(user, Role.DATA_TEAM) and export_request.is_visible_to_data_team

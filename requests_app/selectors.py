@@ -110,12 +110,13 @@ def status_counts(requests: QuerySet[ExportRequest]) -> dict[str, int]:
     return {status: counted.get(status, 0) for status, _ in Status.choices}
 
 
-AUDIT_PREFIXES = ("delivery.", "deletion.")
+# exports.lifecycle's codes: delivery.*, deletion.*, and password.revealed (who saw it, when)
+AUDIT_PREFIXES = ("delivery.", "deletion.", "password.")
 
 
 def audit_events() -> QuerySet[RequestEvent]:
-    """Every delivery and deletion event, newest first: the evidence of who got what, when it
-    expired, and proof it was deleted."""
+    """Every delivery, password reveal and deletion event, newest first: the evidence of who
+    got what, who saw the archive password, when access expired, and proof of deletion."""
     prefixes = Q()
     for prefix in AUDIT_PREFIXES:
         prefixes |= Q(action__startswith=prefix)

@@ -7,13 +7,11 @@ are queued with ``transaction.on_commit`` so a rolled-back change never notifies
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -24,21 +22,9 @@ from . import notifications, permissions
 from .models import ExportRequest, Practice, RequestEvent, Status
 from .uploads import validate_signed_addendum
 
-logger = logging.getLogger(__name__)
-
 
 class RequestActionError(Exception):
     """A move that is not possible now; the message is shown to the person as it is."""
-
-
-def _deny(actor: AbstractBaseUser | None, action: str, export_request_id: int) -> PermissionDenied:
-    logger.warning(
-        "permission denied: user=%s action=%s request=%s",
-        getattr(actor, "pk", None),
-        action,
-        export_request_id,
-    )
-    return PermissionDenied
 
 
 def record_event(
@@ -84,7 +70,7 @@ def transition_request(
             f"that step is not possible now."
         )
     if not has_transition_perm(bound, actor):
-        raise _deny(actor, action, export_request_id)
+        raise permissions.refusal(actor, action, export_request_id)
     from_status = export_request.status
     bound(**kwargs)
     export_request.save()
@@ -111,16 +97,6 @@ def practice_create(
     practice.save()
     assign_perm(permissions.MANAGE_PRACTICE, account_manager, practice)
     return practice
-
-
-@transaction.atomic
-def practice_assign_account_manager(
-    *, practice: Practice, account_manager: AbstractBaseUser
-) -> None:
-    previous = practice.account_manager
-    practice.account_manager = account_manager
-    practice.save(update_fields=["account_manager"])
-    practice_sync_manager_permission(practice=practice, previous_manager=previous)
 
 
 def practice_sync_manager_permission(
@@ -150,7 +126,7 @@ def export_request_file(
     invoice_reference: str = "",
 ) -> ExportRequest:
     if not permissions.can_manage_practice(actor, practice):
-        raise _deny(actor, "request.filed", 0)
+        raise permissions.refusal(actor, "request.filed", 0)
     if not practice.active:
         raise RequestActionError(
             "This practice is inactive; reactivate it before filing a request."
@@ -192,10 +168,8 @@ def export_request_record_signed_addendum(
     export_request_id: int,
     actor: AbstractBaseUser,
     signed_addendum: UploadedFile,
-    signed_on: datetime | None = None,
 ) -> ExportRequest:
     validate_signed_addendum(signed_addendum)
-    at = signed_on or timezone.now()
     with transaction.atomic():
         current = ExportRequest.objects.select_for_update().get(pk=export_request_id)
         method = (
@@ -208,7 +182,7 @@ def export_request_record_signed_addendum(
             actor=actor,
             method=method,
             action="request.addendum_signed",
-            at=at,
+            at=timezone.now(),
             details={"file_bytes": signed_addendum.size},
         )
         export_request.signed_addendum.save(
@@ -348,7 +322,7 @@ def export_request_grant_extension(
     *, export_request_id: int, actor: AbstractBaseUser, days: int, reason: str
 ) -> ExportRequest:
     if not permissions.is_admin(actor):
-        raise _deny(actor, "request.extension_granted", export_request_id)
+        raise permissions.refusal(actor, "request.extension_granted", export_request_id)
     if not reason.strip():
         raise RequestActionError("An extension needs a reason.")
     if not 1 <= days <= 365:

@@ -48,11 +48,6 @@ class Timeline:
     def promised_due(self) -> datetime | None:
         return None if self.ready_at is None else self.ready_at + PROMISED_WINDOW + self.extension
 
-    def elapsed(self, now: datetime) -> timedelta | None:
-        if self.ready_at is None:
-            return None
-        return (self.stopped_at or now) - self.ready_at
-
     def state(self, now: datetime) -> TimelineState:
         if self.ready_at is None:
             return TimelineState.NOT_STARTED

@@ -7,10 +7,9 @@ is not disclosed); an action on a request they see but may not act on is a 403.
 from __future__ import annotations
 
 import csv
-import logging
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import (
     FileResponse,
@@ -24,7 +23,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import Role, role_required
+from accounts.roles import Role, log_permission_denied, role_required
 
 from . import actions, audit, permissions, selectors, services
 from .bar_chart import bar_chart
@@ -35,25 +34,19 @@ from .services import RequestActionError
 from .timeline import TimelineState
 from .timeline_chart import timeline_chart
 
-logger = logging.getLogger(__name__)
-
 PAGE_SIZE = 50
 EVERY_ROLE = (Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
 
 
-def get_visible_request_or_404(user, pk: int) -> ExportRequest:
-    """404 for requests the person may not see: their existence is not disclosed."""
+def get_visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
+    """404 for requests the person may not see: their existence is not disclosed to them, but
+    a request that exists is logged as the permission failure it is."""
     try:
-        return selectors.requests_visible_to(user).get(pk=pk)
+        return selectors.requests_visible_to(request.user).get(pk=pk)
     except ExportRequest.DoesNotExist:
+        if ExportRequest.objects.filter(pk=pk).exists():
+            log_permission_denied(request, "hidden=request")
         raise Http404("No such request.") from None
-
-
-def _deny(request: HttpRequest, what: str, export_request: ExportRequest) -> PermissionDenied:
-    logger.warning(
-        "permission denied: user=%s action=%s request=%s", request.user.pk, what, export_request.pk
-    )
-    return PermissionDenied()
 
 
 # -- lists and dashboards ------------------------------------------------------------------------
@@ -145,7 +138,7 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*EVERY_ROLE)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     events = list(export_request.events.select_related("actor"))
     now = timezone.now()
     return render(
@@ -173,9 +166,9 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     chosen = actions.ACTIONS_BY_SLUG.get(action)
     if chosen is None:
         raise Http404("No such action.")
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     if not chosen.may(request.user, export_request):
-        raise _deny(request, chosen.slug, export_request)
+        raise permissions.refusal(request.user, chosen.slug, export_request.pk)
     form = chosen.form(request.POST, request.FILES)
     if not form.is_valid():
         for name, errors in form.errors.items():
@@ -229,11 +222,11 @@ def _may_read_addendum(user, export_request: ExportRequest) -> bool:
 @role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
 def signed_addendum(request: HttpRequest, pk: int) -> FileResponse:
     """The signed addendum, to those who manage the request. Files are never served directly."""
-    export_request = get_visible_request_or_404(request.user, pk)
+    export_request = get_visible_request_or_404(request, pk)
     if not export_request.signed_addendum:
         raise Http404("No signed addendum yet.")
     if not _may_read_addendum(request.user, export_request):
-        raise _deny(request, "signed_addendum.read", export_request)
+        raise permissions.refusal(request.user, "signed_addendum.read", export_request.pk)
     return FileResponse(
         export_request.signed_addendum.open("rb"),
         as_attachment=True,
@@ -262,7 +255,7 @@ class _Echo:
 @require_GET
 @role_required(Role.ADMIN)
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """Every delivery and deletion event as CSV, streamed: the file never sits in memory."""
+    """The audit's events as CSV, streamed: the file never sits in memory."""
     writer = csv.writer(_Echo())
     rows = audit.csv_rows(selectors.audit_events().iterator(chunk_size=500))
     stamp = timezone.now().strftime("%Y-%m-%d")

@@ -5,6 +5,7 @@ Requests reach their state through the real services, so events and permissions 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import factory
@@ -13,6 +14,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.roles import Role, grant_role
 from accounts.two_factor import confirmed_device, enrol_confirmed_device, requires_two_factor
+from exports.models import ExportJob, ExtractBatch
 from requests_app import services
 from requests_app.catalog import EXPORTABLE_CODES
 from requests_app.demo import signed_addendum_pdf
@@ -126,3 +128,26 @@ def export_request(
     for step in paths[status]:
         step()
     return ExportRequest.objects.get(pk=request.pk)
+
+
+def export_job(*, patients: int, batch_size: int = 4, **fields):
+    """An export attempt already planned into batches (no source, no files): for what the
+    portal computes from the job's rows alone, such as progress."""
+    request = export_request(status=Status.CLAIMED)
+    job = ExportJob.objects.create(
+        request=request,
+        attempt=1,
+        staging_dir=f"/nonexistent/{request.reference}-attempt-1",
+        export_date=date(2026, 1, 15),
+        batch_size=batch_size,
+        patient_count=patients,
+        **fields,
+    )
+    ids = [f"P{number}" for number in range(1, patients + 1)]
+    ExtractBatch.objects.bulk_create(
+        ExtractBatch(
+            job=job, number=start // batch_size + 1, patient_ids=ids[start : start + batch_size]
+        )
+        for start in range(0, patients, batch_size)
+    )
+    return job

@@ -251,6 +251,10 @@ class ProgressTracker:
         self.done += byte_count
         self._report()
 
+    def keep_alive(self) -> None:
+        """Report the same count again: work goes on that adds no bytes (reading a copy back)."""
+        self._report()
+
     def rewind_to(self, done: int) -> None:
         """Go back to an earlier count, when work has to be redone."""
         self.done = done

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -65,11 +65,11 @@ class LocalFolderBackend(DeliveryBackend):
         delivered = []
         for index, part in enumerate(parts):
             target = folder / part.path.name
-            if _matches(target, part):
+            if _matches(target, part, tracker):
                 logger.info("%s %s already delivered", request_ref, part_label(index, parts))
+                tracker.advance(part.bytes)
             else:
-                _copy_verified(part, target, f"{request_ref} {part_label(index, parts)}")
-            tracker.advance(part.bytes)
+                _copy_verified(part, target, f"{request_ref} {part_label(index, parts)}", tracker)
             delivered.append(
                 DeliveredFile(
                     id=part.path.name,
@@ -150,23 +150,30 @@ class LocalFolderBackend(DeliveryBackend):
         return self.root / request_ref
 
 
-def _matches(path: Path, part: ArchiveFile) -> bool:
-    return path.is_file() and path.stat().st_size == part.bytes and _sha256(path) == part.sha256
+def _matches(path: Path, part: ArchiveFile, tracker: ProgressTracker) -> bool:
+    return (
+        path.is_file()
+        and path.stat().st_size == part.bytes
+        and _sha256(path, tracker.keep_alive) == part.sha256
+    )
 
 
-def _copy_verified(part: ArchiveFile, target: Path, label: str) -> None:
-    """Copy to a temporary name, check the copy's SHA-256 against the part's, then rename."""
+def _copy_verified(part: ArchiveFile, target: Path, label: str, tracker: ProgressTracker) -> None:
+    """Copy to a temporary name, check the copy's SHA-256 against the part's, then rename.
+    Progress is reported per chunk, reading back included: a big part takes a while."""
     partial = target.with_name(_PARTIAL_PREFIX + target.name)
     try:
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(part.path, "rb") as source, os.fdopen(descriptor, "wb") as copy:
-            shutil.copyfileobj(source, copy, _COPY_BUFFER)
+            while chunk := source.read(_COPY_BUFFER):
+                copy.write(chunk)
+                tracker.advance(len(chunk))
             copy.flush()
             os.fsync(copy.fileno())
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise DeliveryError(f"{label}: copying failed ({error.strerror})") from None
-    if _sha256(partial) != part.sha256:
+    if _sha256(partial, tracker.keep_alive) != part.sha256:
         partial.unlink()
         raise DeliveryError(f"{label}: the copy does not match the archive's SHA-256")
     os.replace(partial, target)
@@ -182,6 +189,11 @@ def _remove_leftovers(folder: Path, keep: set[str]) -> None:
                 entry.unlink()
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, after_each_chunk: Callable[[], None] | None = None) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+        while chunk := stream.read(_COPY_BUFFER):
+            digest.update(chunk)
+            if after_each_chunk is not None:
+                after_each_chunk()
+    return digest.hexdigest()

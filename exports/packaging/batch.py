@@ -8,17 +8,27 @@ record at a time; file contents stream to disk in the source's chunks.
 What becomes of each record (the reconciliation counts exactly this):
 
 - Every patient read is exported (a row in Patients, inactive and deceased included); a patient
-  the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason.
+  the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason, and
+  so are the records the source says go down with it (``PatientUnreadable.dependents``).
 - Rows only (exported): insurance history, payments, medications, allergies, problems,
   appointments, messages (their text file is ours, it cannot be unavailable).
 - Files: signed clinical notes, documents, message attachments, faxes and referrals, lab
   reports, the photo and insurance cards are exported when their file is written, otherwise
   failed with the reason (unavailable in the source, no file in the source, content not what
   the name promises). Failed files still get their workbook row, with an empty path.
-- Excluded: unlocked notes, and faxes/referrals with no patient.
+- Excluded: unlocked notes, appointments deleted from the source's calendar (a signed note on
+  one is still exported: DESIGN ships every locked note), and faxes/referrals with no patient.
 - Failures the source reported in ``PatientRecord.failures`` are counted as failed.
-- The C-CDA: always our generated CCD (``ccda_builder``), so every patient gets the same R2.1
-  document; one that fails ``ccda_validator`` is not shipped and is counted failed.
+- The C-CDA (one per patient exported): the source's own (``PatientRecord.ccda``) when it gives
+  one that passes the CDA R2 schema with SDTC (``source_ccda_validator``), since it is the
+  EHR's own account of the patient; otherwise our generated CCD (``ccda_builder``), which must
+  pass ``ccda_validator`` (the schema and the C-CDA R2.1 Schematron) or is not shipped and is
+  counted failed. A source document that cannot be had or fails the schema is never shipped;
+  the patient gets ours instead and its CCDA Files row says why ("exported (generated: ...)"),
+  so the data team sees who got which. Ours rather than a failure: the customer still gets a
+  valid C-CDA for every patient, with the data the workbook holds, and one badly formed
+  document from the EHR does not hold up the whole export. The Schematron is not applied to
+  the source's document: its template choices are the EHR's, certified on their own terms.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from typing import Any
 
 from exports.sources.base import PracticeSource
 from exports.sources.records import (
+    NOT_TIED_TO_A_PATIENT,
     Blob,
     Category,
     FaxOrReferral,
@@ -38,6 +49,7 @@ from exports.sources.records import (
     LabResult,
     Message,
     PatientRecord,
+    PatientUnreadable,
     RecordUnavailable,
 )
 from exports.timings import StageTimings, measured
@@ -47,9 +59,9 @@ from .image_index import image_row
 from .layout import FAXES, REFERRALS, ExportLayout
 from .message_file import render_message
 from .naming import extension_part
-from .reconciliation import CCDA_FILES, NOT_TIED_TO_A_PATIENT, Tally
+from .reconciliation import CCDA_FILES, Tally
 from .spool import BatchSpool
-from .tree import Expect, PatientTree, UnusableContent
+from .tree import Expect, PatientTree, UnusableContent, WrittenFile
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +70,11 @@ CcdaBuilder = Callable[[PatientRecord], bytes]
 #: the problems found in a CCD, empty when it is valid (only their number is reported: their
 #: text may quote clinical content)
 CcdaValidator = Callable[[bytes], Sequence[object]]
+#: the same for a C-CDA the source gave, spooled to a file (it may be large)
+SourceCcdaValidator = Callable[[Path], Sequence[object]]
 
 UNLOCKED_NOTE = "unlocked note (only signed notes are exported)"
+ARCHIVED_APPOINTMENT = "deleted from the calendar in the source"
 NO_FILE_IN_SOURCE = "no file in the source"
 
 
@@ -69,7 +84,6 @@ _ROWS_ONLY: tuple[tuple[Category, rows.Sheet, Callable[[PatientRecord], list[Any
     (Category.MEDICATIONS, rows.MEDICATIONS, lambda r: r.medications, rows.medication_row),
     (Category.ALLERGIES, rows.ALLERGIES, lambda r: r.allergies, rows.allergy_row),
     (Category.PROBLEMS, rows.PROBLEMS, lambda r: r.problems, rows.problem_row),
-    (Category.APPOINTMENTS, rows.APPOINTMENTS, lambda r: r.appointments, rows.appointment_row),
 )
 
 
@@ -99,6 +113,7 @@ def extract_batch(
     layout: ExportLayout,
     ccda_builder: CcdaBuilder,
     ccda_validator: CcdaValidator,
+    source_ccda_validator: SourceCcdaValidator,
     timings: StageTimings | None = None,
 ) -> BatchResult:
     """Write these patients' files into ``staging/tree`` and their rows into the batch spool.
@@ -113,6 +128,7 @@ def extract_batch(
         read_patient = timings.timed("source", read_patient)
         ccda_builder = timings.timed("ccda build", ccda_builder, size_of=len)
         ccda_validator = timings.timed("ccda validate", ccda_validator)
+        source_ccda_validator = timings.timed("ccda validate", source_ccda_validator)
     tally = Tally()
     with measured(timings, "batch") as batch_stage, BatchSpool(staging, batch_no) as spool:
         for patient_id in patient_ids:
@@ -122,6 +138,9 @@ def extract_batch(
                 reason = _reason(exc)
                 tally.failed(Category.PATIENTS, patient_id, reason)
                 spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
+                if isinstance(exc, PatientUnreadable):
+                    for failure in exc.dependents:
+                        tally.failed(failure.category, failure.record_id, failure.reason)
                 continue
             _PatientExport(
                 record,
@@ -131,6 +150,7 @@ def extract_batch(
                 tally,
                 ccda_builder,
                 ccda_validator,
+                source_ccda_validator,
             ).run()
         spool.commit(tally)
     result = BatchResult(
@@ -167,6 +187,7 @@ class _PatientExport:
         tally: Tally,
         ccda_builder: CcdaBuilder,
         ccda_validator: CcdaValidator,
+        source_ccda_validator: SourceCcdaValidator,
     ) -> None:
         self.record = record
         self.patient = record.demographics
@@ -177,6 +198,7 @@ class _PatientExport:
         self.tally = tally
         self.ccda_builder = ccda_builder
         self.ccda_validator = ccda_validator
+        self.source_ccda_validator = source_ccda_validator
 
     def run(self) -> None:
         record, patient = self.record, self.patient
@@ -186,6 +208,15 @@ class _PatientExport:
             self._insurance(insurance)
         for category, sheet, items_of, row_of in _ROWS_ONLY:
             self._rows_only(category, sheet, [row_of(patient, item) for item in items_of(record)])
+        for appointment in record.appointments:
+            if appointment.archived:
+                self.tally.excluded(Category.APPOINTMENTS, ARCHIVED_APPOINTMENT)
+                continue
+            self._rows_only(
+                Category.APPOINTMENTS,
+                rows.APPOINTMENTS,
+                [rows.appointment_row(patient, appointment)],
+            )
         for note in record.clinical_notes:
             if not note.locked:
                 self.tally.excluded(Category.CLINICAL_NOTES, UNLOCKED_NOTE)
@@ -355,6 +386,26 @@ class _PatientExport:
         )
 
     def _ccda(self) -> None:
+        """The source's own C-CDA when it passes the schema, else ours (see the module doc)."""
+        not_used = ""
+        if self.record.ccda is not None:
+            not_used = self._source_ccda(self.record.ccda)
+            if not not_used:
+                return
+        self._generated_ccda(not_used)
+
+    def _source_ccda(self, blob: Blob) -> str:
+        """Ship the source's C-CDA; "" when shipped, else why it was not."""
+        try:
+            written = self.tree.write(self.paths.ccda, blob.chunks(), check=self._check_source_ccda)
+        except (RecordUnavailable, UnusableContent) as exc:
+            not_used = _reason(exc)
+            logger.warning("Source C-CDA not used for patient %s: %s", self.patient.id, not_used)
+            return not_used
+        self._ccda_exported(written, rows.EXPORTED, rows.SOURCE_CCDA_DOCUMENT_TYPE)
+        return ""
+
+    def _generated_ccda(self, source_not_used: str) -> None:
         reason = ""
         try:
             document = self.ccda_builder(self.record)
@@ -366,17 +417,36 @@ class _PatientExport:
             problems = self.ccda_validator(document)
             if problems:
                 reason = f"C-CDA failed validation ({len(problems)} problems)"
-        path: PurePosixPath | None = None
         if reason:
             self.tally.failed(CCDA_FILES, self.patient.id, reason)
-            status = rows.failed_status(reason)
-        else:
-            written = self.tree.write(self.paths.ccda, [document])
-            self.spool.add_file(written)
-            self.tally.exported(CCDA_FILES)
-            path, status = written.path, rows.EXPORTED
+            self.spool.add_row(
+                rows.CCDA_FILES,
+                rows.ccda_row(
+                    self.patient, self.layout.export_date, None, rows.failed_status(reason)
+                ),
+            )
+            return
+        status = rows.EXPORTED
+        if source_not_used:
+            status = (
+                f"{rows.EXPORTED} (generated; the source's C-CDA was not used: {source_not_used})"
+            )
+        written = self.tree.write(self.paths.ccda, [document])
+        self._ccda_exported(written, status, rows.CCDA_DOCUMENT_TYPE)
+
+    def _check_source_ccda(self, path: Path) -> None:
+        if problems := self.source_ccda_validator(path):
+            plural = "s" if len(problems) > 1 else ""
+            raise UnusableContent(f"it fails the CDA schema ({len(problems)} problem{plural})")
+
+    def _ccda_exported(self, written: WrittenFile, status: str, document_type: str) -> None:
+        self.spool.add_file(written)
+        self.tally.exported(CCDA_FILES)
         self.spool.add_row(
-            rows.CCDA_FILES, rows.ccda_row(self.patient, self.layout.export_date, path, status)
+            rows.CCDA_FILES,
+            rows.ccda_row(
+                self.patient, self.layout.export_date, written.path, status, document_type
+            ),
         )
 
 

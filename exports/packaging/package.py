@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
-from exports.sources.records import Category, FaxOrReferral, RecordFailure
+from exports.sources.records import Category, FaxOrReferral, RecordExclusion, RecordFailure
 from exports.timings import StageTimings, measured
 
 from .batch import tree_dir
@@ -32,6 +33,8 @@ from .workbook import EXCEL_MAX_ROWS, write_workbook
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class PackageResult:
@@ -41,6 +44,8 @@ class PackageResult:
     reconciliation: Reconciliation
     files: int  # files listed in the manifest (all but the manifest itself)
     bytes: int
+    manifest: PurePosixPath  # from the tree folder, as manifest rows name files
+    manifest_sha256: str  # of the manifest file: the request keeps it as the tree's fingerprint
 
 
 def package(
@@ -51,37 +56,51 @@ def package(
     counts_in_source: Mapping[Category, int],
     unattached: Iterable[FaxOrReferral],
     outside_patients: Iterable[RecordFailure] = (),
+    excluded_outside_patients: Iterable[RecordExclusion] = (),
     max_rows_per_sheet: int = EXCEL_MAX_ROWS,
     timings: StageTimings | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> PackageResult:
     """Write the package files into ``staging/tree/<root>/`` and return the accounting.
 
-    ``counts_in_source``, ``unattached`` and ``outside_patients`` come from the source
-    (``counts_in_source()``, ``unattached_records()`` and ``records_outside_patients()``):
-    unattached faxes and referrals are counted excluded, records outside patients failed.
+    ``counts_in_source``, ``unattached``, ``outside_patients`` and
+    ``excluded_outside_patients`` come from the source (``counts_in_source()``,
+    ``unattached_records()``, ``records_outside_patients()`` and
+    ``exclusions_outside_patients()``): unattached faxes and referrals and the exclusions are
+    counted excluded, records outside patients failed.
     Raises ``PackagingError`` when a batch has not committed or the tree and the batches
     disagree. An unbalanced reconciliation is returned, not raised: the caller fails the
     export on ``not result.reconciliation.is_balanced``. ``timings`` (for the benchmark) gets
     the time spent on the workbook (its rows and bytes) and the manifest (files listed, its
-    bytes).
+    bytes). ``heartbeat`` is called for every row and file merged (often: make it cheap), so a
+    long packaging step shows it is alive.
     """
+
+    def beating(items: Iterable[T]) -> Iterator[T]:
+        for item in items:
+            if heartbeat is not None:
+                heartbeat()
+            yield item
+
     batches = [CommittedBatch(staging, number) for number in sorted(set(batch_numbers))]
     tree = tree_dir(staging)
     for folder in (layout.clinical, layout.images):
         (tree / folder).mkdir(parents=True, exist_ok=True)
 
     tally = Tally()
-    for batch in batches:
+    for batch in beating(batches):
         tally.add(batch.tally())
     for failure in outside_patients:
         tally.failed(failure.category, failure.record_id, failure.reason)
+    for exclusion in excluded_outside_patients:
+        tally.excluded(exclusion.category, exclusion.reason)
     reconciliation = reconcile(tally, counts_in_source, unattached)
     with replacing(tree / layout.reconciliation) as temp:
         temp.write_bytes(reconciliation.to_csv())
 
     def sheet_rows(sheet: Sheet) -> Iterator[list[Value]]:
         for batch in batches:
-            for row in batch.rows(sheet):
+            for row in beating(batch.rows(sheet)):
                 yield decode_row(sheet, row)
 
     with measured(timings, "workbook") as workbook_stage:
@@ -97,7 +116,7 @@ def package(
         replacing(tree / layout.image_index) as temp,
         temp.open("w", encoding="utf-8", errors="replace", newline="") as out,
     ):
-        write_image_index((row for batch in batches for row in batch.image_rows()), out)
+        write_image_index(beating(row for batch in batches for row in batch.image_rows()), out)
 
     with measured(timings, "manifest") as manifest_stage:
         package_files = [
@@ -107,8 +126,10 @@ def package(
         with tempfile.TemporaryDirectory(dir=staging) as work_dir:
             files, size = write_manifest(
                 tree / layout.manifest,
-                merged_rows(
-                    [batch.manifest_path for batch in batches], package_files, Path(work_dir)
+                beating(
+                    merged_rows(
+                        [batch.manifest_path for batch in batches], package_files, Path(work_dir)
+                    )
                 ),
                 tree,
             )
@@ -126,4 +147,7 @@ def package(
         size,
         "balanced" if reconciliation.is_balanced else "UNBALANCED",
     )
-    return PackageResult(tree / layout.root, reconciliation, files, size)
+    _, _, manifest_sha256 = hash_file(tree, layout.manifest)
+    return PackageResult(
+        tree / layout.root, reconciliation, files, size, layout.manifest, manifest_sha256
+    )

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exports.sources.records import Category, FaxOrReferral
+from exports.sources.records import NOT_TIED_TO_A_PATIENT, Category, FaxOrReferral
 
 from .cells import csv_text
 
@@ -29,8 +29,6 @@ logger = logging.getLogger(__name__)
 CCDA_FILES = "ccda_files"
 CCDA_FILES_LABEL = "CCDA Files"
 LINE_KEYS: tuple[str, ...] = (*(category.value for category in Category), CCDA_FILES)
-
-NOT_TIED_TO_A_PATIENT = "not tied to a patient"
 
 CSV_HEADER = (
     "Category",

@@ -39,6 +39,7 @@ JsonValue = str | int | None
 
 EXPORTED = "exported"
 CCDA_DOCUMENT_TYPE = "C-CDA R2.1 CCD"
+SOURCE_CCDA_DOCUMENT_TYPE = "C-CDA from the source EHR"
 
 
 class Kind(enum.Enum):
@@ -623,9 +624,13 @@ def fax_or_referral_row(
 
 
 def ccda_row(
-    patient: Demographics, export_date: date, path: PurePosixPath | None, status: str
+    patient: Demographics,
+    export_date: date,
+    path: PurePosixPath | None,
+    status: str,
+    document_type: str = CCDA_DOCUMENT_TYPE,
 ) -> tuple[Value, ...]:
-    return (*patient_columns(patient), export_date, CCDA_DOCUMENT_TYPE, path_text(path), status)
+    return (*patient_columns(patient), export_date, document_type, path_text(path), status)
 
 
 def encode_row(sheet: Sheet, values: Sequence[Value]) -> list[JsonValue]:

@@ -30,7 +30,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -99,12 +99,17 @@ class PatientTree:
         (self._tree_dir / paths.ccda).unlink(missing_ok=True)
 
     def write(
-        self, path: PurePosixPath, chunks: Iterable[bytes], expect: Expect = Expect.ANY
+        self,
+        path: PurePosixPath,
+        chunks: Iterable[bytes],
+        expect: Expect = Expect.ANY,
+        check: Callable[[Path], None] | None = None,
     ) -> WrittenFile:
         """Stream ``chunks`` to ``path``; for ``Expect.IMAGE`` the extension follows the content.
 
-        Raises ``UnusableContent`` (nothing written) when the bytes fail ``expect``; whatever
-        ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing written either.
+        Raises ``UnusableContent`` (nothing written) when the bytes fail ``expect`` or ``check``
+        (which reads the whole file on disk and raises ``UnusableContent`` to refuse it);
+        whatever ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing written.
         """
         folder = self._tree_dir / path.parent
         if path.parent not in self._made:
@@ -124,6 +129,8 @@ class PatientTree:
             checked = _checked_path(path, head, expect)
             if expect is Expect.IMAGE and checked.suffix in _DECODED_SUFFIXES:
                 _check_image_opens(temp)
+            if check is not None:
+                check(temp)
             final = self._claim(checked)
             os.replace(temp, self._tree_dir / final)
         return WrittenFile(final, size, digest.hexdigest())

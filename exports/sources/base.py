@@ -6,7 +6,7 @@ import abc
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .records import Category, FaxOrReferral, PatientRecord, RecordFailure
+from .records import Category, FaxOrReferral, PatientRecord, RecordExclusion, RecordFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,13 @@ class PracticeSource(abc.ABC):
         """Records the source holds but cannot give to any patient it lists (pointing at an
         unknown patient, or unreadable without one): counted in ``counts_in_source`` and
         reported failed, so none goes missing silently. Most sources have none.
+        """
+        return iter(())
+
+    def exclusions_outside_patients(self) -> Iterator[RecordExclusion]:
+        """Records tied to no patient that the deliverable leaves out by design, besides the
+        faxes and referrals of ``unattached_records`` (e.g. a practice-wide generated report
+        in the message center): counted in ``counts_in_source`` and reported excluded.
         """
         return iter(())
 

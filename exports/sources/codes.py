@@ -1,9 +1,10 @@
 """Small tables of real clinical codes with their display names, for the demo practice.
 
 ICD-10-CM (with the matching SNOMED CT concept for problem lists), RxNorm (medications and
-drug allergens), SNOMED CT (non-drug allergens, allergic reactions, smoking status) and LOINC
-(lab tests and vital signs). The rows live in ``data/*.csv``; every display name is the code
-system's own, because C-CDA documents carry them next to the codes.
+drug allergens), SNOMED CT (non-drug allergens, allergic reactions, smoking status), LOINC
+(lab tests and vital signs) and CVX (vaccines, listed on the demo's immunization records).
+The rows live in ``data/*.csv``; every display name is the code system's own, because C-CDA
+documents carry them next to the codes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class CodeSystem(enum.StrEnum):
     SNOMED = "SNOMED CT"
     RXNORM = "RxNorm"
     LOINC = "LOINC"
+    CVX = "CVX"
 
     @property
     def oid(self) -> str:
@@ -34,6 +36,7 @@ _OIDS = {
     CodeSystem.SNOMED: "2.16.840.1.113883.6.96",
     CodeSystem.RXNORM: "2.16.840.1.113883.6.88",
     CodeSystem.LOINC: "2.16.840.1.113883.6.1",
+    CodeSystem.CVX: "2.16.840.1.113883.12.292",
 }
 
 
@@ -74,6 +77,14 @@ class CodedConcept:
     """A SNOMED CT concept: an allergic reaction or a smoking status."""
 
     snomed_code: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class Vaccine:
+    """A vaccine by its CDC CVX code (the code and the short description CDC gives it)."""
+
+    cvx: str
     display: str
 
 
@@ -167,6 +178,11 @@ def lab_tests() -> tuple[LabTest, ...]:
 
 
 @cache
+def vaccines() -> tuple[Vaccine, ...]:
+    return tuple(Vaccine(**row) for row in _rows("vaccines.csv"))
+
+
+@cache
 def vital_signs() -> dict[str, VitalSign]:
     """The LOINC code of each ``records.Vitals`` field, keyed by field name."""
     return {row["field"]: VitalSign(**row) for row in _rows("vital_signs.csv")}
@@ -188,6 +204,8 @@ def _displays() -> dict[tuple[CodeSystem, str], str]:
         names[CodeSystem.LOINC, test.loinc] = test.display
     for vital in vital_signs().values():
         names[CodeSystem.LOINC, vital.loinc] = vital.display
+    for vaccine in vaccines():
+        names[CodeSystem.CVX, vaccine.cvx] = vaccine.display
     return names
 
 

@@ -239,6 +239,7 @@ _PLANS = (
     "Supportive care, fluids and rest. Return if symptoms worsen.",
     "Referral placed. Follow up after specialist visit.",
 )
+_IMMUNIZATION_RECORD = "Immunization record"
 _DOCUMENT_KINDS = (
     ("Outside records from prior physician", ("Outside Records",)),
     ("Chest X-ray report", ("Radiology", "Imaging")),
@@ -246,7 +247,7 @@ _DOCUMENT_KINDS = (
     ("EKG tracing", ("Cardiology", "EKG")),
     ("Specialist consultation letter", ("Correspondence",)),
     ("Insurance correspondence", ("Insurance",)),
-    ("Immunization record", ("Immunizations",)),
+    (_IMMUNIZATION_RECORD, ("Immunizations",)),
 )
 _INSURERS = (
     ("Aetna", "60054", "PPO"),
@@ -916,6 +917,24 @@ class _PatientBuilder:
             )
         return problems
 
+    def _vaccinations(self, document_number: int, received: date) -> tuple[str, ...]:
+        """The vaccines an immunization record lists, by CVX code, given before it arrived.
+
+        Its own stream, so the rest of the patient is the same whatever the record lists.
+        """
+        rng = random.Random(f"{self.key}:vaccinations:{document_number}")
+        born = self.demographics.date_of_birth or date.min
+        given = sorted(
+            (
+                (max(received - timedelta(days=_between(rng, 0, 3 * 365)), born), vaccine)
+                for vaccine in rng.sample(codes.vaccines(), _between(rng, 1, 3))
+            ),
+            key=lambda dated: dated[0],
+        )
+        return tuple(
+            f"CVX {vaccine.cvx}: {vaccine.display}, given {day:%m/%d/%Y}" for day, vaccine in given
+        )
+
     def _documents(self) -> list[Document]:
         rng = self.rng
         documents = []
@@ -924,6 +943,8 @@ class _PatientBuilder:
             day = self._day()
             description = self._free_text(f"{kind}, received {day:%m/%d/%Y}")
             lines = (*self._patient_lines(), f"Document: {description}", f"Tags: {', '.join(tags)}")
+            if kind == _IMMUNIZATION_RECORD:
+                lines += self._vaccinations(number, day)
             created = datetime.combine(day, time(12))
             file: Blob
             if number == 0 and HardCase.MISSING_FILE in self.cases:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,6 +61,10 @@ _CATEGORY_LABELS = {
 }
 
 
+#: why a record tied to no patient is left out: the deliverable is filed by patient
+NOT_TIED_TO_A_PATIENT = "not tied to a patient"
+
+
 class SourceError(Exception):
     """The source cannot answer. Messages never carry PHI: they are logged and shown."""
 
@@ -71,6 +75,21 @@ class TransientSourceError(SourceError):
 
 class RecordUnavailable(SourceError):
     """One record (or one file) cannot be read after the source's own retries."""
+
+
+#: why a patient's other records are failed when the patient's own record cannot be read
+PATIENT_UNREADABLE = "the patient's record could not be read"
+
+
+class PatientUnreadable(RecordUnavailable):
+    """A patient the source holds but cannot read. ``dependents`` are the patient's other
+    records, which the source counted and which go down with it: each is counted failed
+    (``PATIENT_UNREADABLE``), so the reconciliation lists what is missing instead of not
+    balancing."""
+
+    def __init__(self, message: str, dependents: Iterable[RecordFailure] = ()) -> None:
+        super().__init__(message)
+        self.dependents = tuple(dependents)
 
 
 @runtime_checkable
@@ -267,6 +286,7 @@ class Appointment:
     icd10_codes: tuple[str, ...] = ()
     vitals: Vitals | None = None
     notes: str = ""
+    archived: bool = False  # deleted from the calendar in the source: seen, never exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +342,7 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message-center item: Onpatient portal messages and the like."""
+    """A message-center item: Onpatient portal messages, incoming labs, Direct messages, ..."""
 
     id: str
     category: str  # the folder under "Message Center/", e.g. "Onpatient Messages"
@@ -352,6 +372,15 @@ class RecordFailure:
     category: Category
     record_id: str  # "" when a whole list could not be read
     reason: str  # no PHI: shown in the reconciliation and logs
+
+
+@dataclass(frozen=True, slots=True)
+class RecordExclusion:
+    """Something the source holds that the deliverable leaves out by design: counted excluded."""
+
+    category: Category
+    record_id: str
+    reason: str  # no PHI: shown in the reconciliation
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-
-import pytest
 
 from exports.archive import build_archive
 from exports.passwords import ALPHABET, ENTROPY_BITS, generate_archive_password
+from tests.tools import needs_7z
 
 
 def test_it_is_eight_groups_of_five_joined_by_dashes():
@@ -35,7 +33,7 @@ def test_every_password_is_new_and_uses_the_whole_alphabet():
     assert set("".join(passwords).replace("-", "")) == set(ALPHABET)
 
 
-@pytest.mark.skipif(shutil.which("7z") is None, reason="7-Zip (7z) is not installed")
+@needs_7z
 def test_7zip_accepts_it_on_the_command_line(tmp_path):
     root = tmp_path / "Practice_Data_Export_2025-06-01"
     root.mkdir()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import subprocess
 import tracemalloc
 import zipfile
@@ -17,13 +16,12 @@ import pyzipper
 
 from exports.archive import ArchiveError, ArchivePart, build_archive
 from exports.passwords import generate_archive_password
+from tests.tools import needs_7z
 
 ROOT = "Sunrise_Family_Medicine_Data_Export_2025-06-01"
 SECRET_SURNAME = "Quillfeatherby"  # a fake patient name that must never show without the password
 SECRET_PATIENT = f"1001_C1001_{SECRET_SURNAME}_Zebediah_1961-02-03"
 PASSWORD = generate_archive_password()
-
-needs_7z = pytest.mark.skipif(shutil.which("7z") is None, reason="7-Zip (7z) is not installed")
 
 
 # --- builders ------------------------------------------------------------------------------
@@ -295,6 +293,26 @@ def test_a_large_archive_is_split_along_patients_into_parts_that_open_on_their_o
 
     practice_files = {name for name in union if patient_of(name) is None and union[name]}
     assert practice_files <= set(snapshot(tmp_path / "part1" / ROOT))
+
+
+@needs_7z
+def test_every_part_extracted_with_7zip_into_one_folder_gives_back_the_whole_tree(tmp_path):
+    """What the customer is told to do: open each part with 7-Zip, then its contents zip,
+    all into the same folder."""
+    root = make_tree(tmp_path, PATIENTS)
+    parts = build_archive(root, tmp_path / "out", PASSWORD, part_bytes=40_000)
+    assert len(parts) > 2
+
+    together = tmp_path / "together"
+    for part in parts:
+        step1 = tmp_path / f"outer{part.number}"
+        outer = run_7z("x", f"-p{PASSWORD}", f"-o{step1}", part.path)
+        assert outer.returncode == 0, outer.stdout + outer.stderr
+        (inner_zip,) = step1.iterdir()
+        inner = run_7z("x", "-y", f"-o{together}", inner_zip)
+        assert inner.returncode == 0, inner.stdout + inner.stderr
+
+    assert snapshot(together / ROOT) == snapshot(root)
 
 
 def test_a_patient_larger_than_a_part_gets_a_part_of_their_own(tmp_path):

@@ -20,11 +20,13 @@ from deliverable_helpers import (
     seven_zip,
     workbook_sheets,
 )
+from lxml import etree
 
 from exports.ccda.validate import validate_ccda
 from exports.passwords import ALPHABET
 from exports.sources.demo import HardCase
 from exports.sources.records import Category, PatientStatus
+from tests.tools import needs_7z
 
 ROOT_NAME = re.compile(r"Demo Family Practice_Data_Export_\d{4}-\d{2}-\d{2}")
 WORKBOOK_SHEETS = {
@@ -48,6 +50,7 @@ WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
 }
 RECORDS = "Clinical Data Export/Patient Records"
 CCDA = "Clinical Data Export/CCDA Files"
+CDA_NS = {"cda": "urn:hl7-org:v3"}
 IMAGES = "Patient Images Export"
 
 
@@ -106,6 +109,7 @@ def test_it_shows_no_progress_bar_when_stdout_is_not_a_terminal(demo_export):
 # -- The archive ---------------------------------------------------------------------------
 
 
+@needs_7z
 def test_7zip_and_pyzipper_open_it_with_the_password_to_the_exact_tree(demo_export, tmp_path):
     extracted = extract_with_seven_zip(demo_export.archive, demo_export.password, tmp_path)
     kept = demo_export.tree
@@ -121,6 +125,7 @@ def test_7zip_and_pyzipper_open_it_with_the_password_to_the_exact_tree(demo_expo
     assert inner_files == {f"{kept.name}/{path}" for path in file_digests(kept)}
 
 
+@needs_7z
 def test_without_the_password_nothing_of_a_patient_shows(demo_export):
     listing = seven_zip("l", str(demo_export.archive))
     wrong = seven_zip("t", "-pnot-the-password", str(demo_export.archive))
@@ -303,6 +308,33 @@ def test_every_shipped_ccda_passes_the_schema_and_the_schematron_errors_phase(de
     for document in documents:
         result = validate_ccda(document, generated=True)
         assert result.is_valid, (document.name.split("_")[0], result.summary())
+
+
+def test_each_ccda_holds_the_medications_allergies_and_problems_the_workbook_lists(demo_export):
+    """The customer's two views of a patient agree: the C-CDA's entries are the workbook's rows."""
+    tree = demo_export.tree
+    sheets = workbook_sheets(tree / "Clinical Data Export/Patient_Data_Export.xlsx")
+    kinds = {"Medications": "medication", "Allergies": "allergy", "Problems": "problem-concern"}
+    id_column = {
+        "Medications": "Medication ID",
+        "Allergies": "Allergy ID",
+        "Problems": "Problem ID",
+    }
+    in_workbook = {
+        (row["Patient ID"], kind, str(row[id_column[sheet]]))
+        for sheet, kind in kinds.items()
+        for row in sheets[sheet]
+    }
+    in_ccdas = set()
+    for row in sheets["CCDA Files"]:
+        document = etree.parse(tree.parent / row["File Path"])
+        for extension in document.xpath("//cda:entry//cda:id/@extension", namespaces=CDA_NS):
+            kind, _, record_id = extension.partition("/")
+            if kind in kinds.values():
+                in_ccdas.add((row["Patient ID"], kind, record_id))
+
+    assert {kind for _, kind, _ in in_workbook} == set(kinds.values())
+    assert in_ccdas == in_workbook
 
 
 # -- The reconciliation --------------------------------------------------------------------

@@ -8,12 +8,19 @@ import json
 import stat
 from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from deliverable_helpers import extract_with_seven_zip, read_csv
 from django.core.management import CommandError, call_command
 
-from tests.fakes.drchrono_server import CLIENT_ID, CLIENT_SECRET, FakeDrChrono, build_practice
+from tests.fakes.drchrono_server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakeDrChrono,
+    build_practice,
+    ccda_document,
+)
 
 
 @pytest.fixture
@@ -147,6 +154,41 @@ def test_records_for_patients_drchrono_does_not_list_are_reported_failed(drchron
         for line in lines
     )
     assert "Medications: failed ids: 4242" in lines
+
+
+def test_a_patient_drchrono_cannot_be_read_is_reported_failed_with_its_records(drchrono, tmp_path):
+    drchrono.practice.objects("patients")[1]["patient_status"] = "X"  # Bob
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="records failed") as failed:
+        export_drchrono(tmp_path, out=out)
+
+    assert failed.value.returncode == 1
+    assert list((tmp_path / "out").glob("*.zip"))  # balanced, so archived
+    lines = out.getvalue().splitlines()
+    assert "Patients: failed ids: 2" in lines
+    assert "Patient Payments: 1 failed: the patient's record could not be read" in lines
+    assert "Patient Payments: failed ids: 1702" in lines
+
+
+def test_drchronos_own_c_cdas_ship_and_the_one_failing_the_schema_gives_way_to_ours(
+    drchrono, tmp_path
+):
+    output = export_drchrono(tmp_path, "--keep-tree")
+
+    tree = Path(output.split("Unpacked tree kept for inspection: ", 1)[1].splitlines()[0])
+    shipped = {
+        path.name.split("_", 1)[0]: path.read_bytes()
+        for path in tree.glob("Clinical Data Export/CCDA Files/*.xml")
+    }
+    patients = {str(p["id"]): p for p in drchrono.practice.objects("patients")}
+    assert sorted(shipped) == sorted(patients)
+    for patient_id in ("1", "2", "3", "4"):
+        assert shipped[patient_id] == ccda_document(patients[patient_id])
+    assert shipped["5"] != ccda_document(patients["5"], valid=False)  # ours instead
+    assert b"2.16.840.1.113883.10.20.22.1.2" in shipped["5"]  # a C-CDA R2.1 CCD
+    asked = [r.path for r in drchrono.api_requests() if r.path.endswith("/ccda")]
+    assert sorted(asked) == [f"/api/patients/{patient_id}/ccda" for patient_id in "12345"]
 
 
 def test_renewed_tokens_are_saved_owner_only_so_the_grant_survives(drchrono, tmp_path):

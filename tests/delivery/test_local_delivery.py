@@ -84,7 +84,38 @@ def test_progress_reports_bytes_over_all_parts(tmp_path, make_part):
         [make_part("a.zip", 30), make_part("b.zip", 70)],
         progress=lambda done, total: reports.append((done, total)),
     )
-    assert reports == [(0, 100), (30, 100), (100, 100)]
+    # Each count comes again while its copy is read back and checked: a keep-alive.
+    assert reports == [(0, 100), (30, 100), (30, 100), (100, 100), (100, 100)]
+
+
+def test_a_big_part_reports_progress_chunk_by_chunk_while_copied_and_checked(
+    tmp_path, make_part, monkeypatch
+):
+    """The pipeline's heartbeat rides on these reports: a part that takes minutes to copy
+    must not look like a dead worker."""
+    monkeypatch.setattr("exports.delivery.local._COPY_BUFFER", 1000)
+    reports = []
+    deliver(
+        LocalFolderBackend(tmp_path / "d"),
+        [make_part("big.zip", 3000)],
+        progress=lambda done, total: reports.append((done, total)),
+    )
+    copying = [(0, 3000), (1000, 3000), (2000, 3000), (3000, 3000)]
+    reading_back = [(3000, 3000)] * 3
+    assert reports == copying + reading_back
+
+
+def test_a_part_already_delivered_reports_progress_while_it_is_checked(
+    tmp_path, make_part, monkeypatch
+):
+    monkeypatch.setattr("exports.delivery.local._COPY_BUFFER", 1000)
+    backend, part = LocalFolderBackend(tmp_path / "d"), make_part("big.zip", 3000)
+    deliver(backend, [part])
+    reports = []
+
+    deliver(backend, [part], progress=lambda done, total: reports.append((done, total)))
+
+    assert reports == [(0, 3000)] * 4 + [(3000, 3000)]
 
 
 def test_verify_notices_a_missing_or_changed_file(tmp_path, make_part):

@@ -1,10 +1,12 @@
 """A loopback DrChrono REST API v4 for tests: a real HTTP server on 127.0.0.1, a random port.
 
 It serves a small synthetic practice in the documented shapes (OpenAPI field names), with the
-OAuth token endpoint, cursor paging with full ``next`` URLs, DrChrono's page_size caps (250,
-25 with ``verbose``), the appointments date rules, ``show_inactive``, C-CDA documents and
-files (real small PDFs and JPEGs). Faults are switched on per test: statuses (429 with and
-without Retry-After, 500s), malformed JSON, truncated downloads, an expired access token, a
+OAuth token endpoint (each renewal rotates the refresh token and retires the old pair), cursor
+paging with full ``next`` URLs, DrChrono's page_size caps (250, 25 with ``verbose``), the
+appointments date rules, ``show_inactive``, C-CDA documents and files (real small PDFs and
+JPEGs). List pages carry the list's ``count`` when asked (the OpenAPI document shows none).
+Faults are switched on per test: statuses (429 with and without Retry-After, 500s), malformed
+JSON, truncated downloads, a ``next`` link that skips a page, an expired access token, a
 record with a malformed field.
 
     with FakeDrChrono() as server:
@@ -19,9 +21,9 @@ import functools
 import io
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -29,12 +31,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fpdf import FPDF
 from PIL import Image
 
+from exports.sources.drchrono.client import OAuthTokens, renewed_elsewhere
+
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 250
 MAX_VERBOSE_PAGE_SIZE = 25
 MAX_DATE_RANGE_DAYS = 190
+#: an access token's expiry far enough away that only a 401 makes a client renew it
+NEVER_EXPIRES = datetime(2100, 1, 1, tzinfo=UTC)
 
 #: Appointment fields DrChrono returns only with verbose=true.
 VERBOSE_APPOINTMENT_FIELDS = ("clinical_note", "vitals", "custom_vitals", "reminders")
@@ -91,6 +97,8 @@ class FakePractice:
 
     lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, FakeFile] = field(default_factory=dict)
+    #: patients whose C-CDA breaks the CDA schema (it lacks the required custodian)
+    invalid_ccda_patients: set[str] = field(default_factory=set)
 
     def objects(self, endpoint: str) -> list[dict[str, Any]]:
         return self.lists.setdefault(endpoint, [])
@@ -107,7 +115,11 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     one active without a readable birth date), with insurance and card images, a photo,
     medications, allergies, problems, appointments with vitals and notes (locked and not),
     documents, manual and ordered lab results (Quest and an integration network), portal
-    messages with attachments, faxes and referrals (one unattached), payments, and a break.
+    messages with attachments, a message center of many types (faxes and referrals, incoming
+    labs, Direct and patient messages, a generated report; one fax and the report tied to no
+    patient), payments, and a break. The appointments the calendar's edges hide: one from
+    1995 (imported history: before the patient's ``date_of_first_appointment``), one booked
+    for 2030, and one deleted from the calendar that still carries a signed note.
 
     File fields hold paths; the server turns them into absolute URLs as DrChrono does.
     """
@@ -133,7 +145,11 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     ]
     for number, status, first, last, born, gender in people:
         _add_patient(practice, number, status, first, last, born, gender)
-    _add_faxes_and_referrals(practice)
+    practice.invalid_ccda_patients.add("5")
+    _add_message_center(practice)
+    _add_appointment(practice, "5100", 2, "1995-03-14T10:00:00", "locked", changed=_IMPORTED)
+    _add_appointment(practice, "5101", 3, "2030-01-15T09:00:00", None)
+    _add_appointment(practice, "5102", 1, "2022-02-02T11:00:00", "locked", deleted=True)
     practice.objects("appointments").append(
         {
             "id": "9000",
@@ -144,6 +160,8 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
             "exam_room": 1,
             "scheduled_time": "2021-03-01T12:00:00",
             "duration": 60,
+            "created_at": "2021-01-01T08:00:00",
+            "updated_at": "2021-01-01T08:00:00",
         }
     )
     if malformed_record:
@@ -266,7 +284,7 @@ def _add_patient(
             "date_onset": "2018-06-01",
         }
     )
-    # Appointments spread over years, so the windows walk finds them in different windows.
+    # Appointments spread over years.
     for index, (scheduled, note) in enumerate(
         [
             (f"{2019 + number}-05-02T09:30:00", "locked"),
@@ -274,48 +292,7 @@ def _add_patient(
             (f"{2020 + number}-08-15T10:15:00", None),
         ]
     ):
-        appointment_id = f"{5000 + number * 10 + index}"
-        appointment: dict[str, Any] = {
-            "id": appointment_id,
-            "patient": patient_id,
-            "doctor": 101,
-            "office": 201,
-            "exam_room": 1,
-            "scheduled_time": scheduled,
-            "duration": 30,
-            "reason": "Follow-up",
-            "status": "Complete",
-            "icd10_codes": ["I10"],
-            "notes": "",
-            "appt_is_break": False,
-            "vitals": {
-                "height": 65.0,
-                "height_units": "inches",
-                "weight": 150.5,
-                "weight_units": "lbs",
-                "blood_pressure_1": 120,
-                "blood_pressure_2": 80,
-                "pulse": 72,
-                "temperature": 98.6,
-                "temperature_units": "f",
-                "oxygen_saturation": 98.0,
-                "smoking_status": "blank",
-            },
-            "custom_vitals": [],
-        }
-        if note == "locked":
-            appointment["clinical_note"] = {
-                "locked": True,
-                "pdf": practice.add_file(
-                    f"notes/{appointment_id}.pdf",
-                    pdf_bytes(f"Clinical note {appointment_id}"),
-                    "application/pdf",
-                ),
-                "updated_at": scheduled,
-            }
-        elif note == "unlocked":
-            appointment["clinical_note"] = {"locked": False, "updated_at": scheduled}
-        practice.objects("appointments").append(appointment)
+        _add_appointment(practice, f"{5000 + number * 10 + index}", patient_id, scheduled, note)
 
     practice.objects("documents").extend(
         [
@@ -405,6 +382,67 @@ def _add_patient(
     )
 
 
+#: when the practice's history was imported into DrChrono
+_IMPORTED = "2019-05-01T09:00:00"
+
+
+def _add_appointment(
+    practice: FakePractice,
+    appointment_id: str,
+    patient_id: int,
+    scheduled: str,
+    note: str | None,
+    *,
+    changed: str | None = None,
+    deleted: bool = False,
+) -> None:
+    """An appointment with vitals; ``note`` is "locked", "unlocked" or None (no note)."""
+    appointment: dict[str, Any] = {
+        "id": appointment_id,
+        "patient": patient_id,
+        "doctor": 101,
+        "office": 201,
+        "exam_room": 1,
+        "scheduled_time": scheduled,
+        "duration": 30,
+        "reason": "Follow-up",
+        "status": "Complete",
+        "icd10_codes": ["I10"],
+        "notes": "",
+        "appt_is_break": False,
+        "deleted_flag": deleted,
+        "created_at": changed or scheduled,
+        "updated_at": changed or scheduled,
+        "vitals": {
+            "height": 65.0,
+            "height_units": "inches",
+            "weight": 150.5,
+            "weight_units": "lbs",
+            "blood_pressure_1": 120,
+            "blood_pressure_2": 80,
+            "pulse": 72,
+            "temperature": 98.6,
+            "temperature_units": "f",
+            "oxygen_saturation": 98.0,
+            "smoking_status": "blank",
+        },
+        "custom_vitals": [],
+    }
+    if note == "locked":
+        appointment["clinical_note"] = {
+            "locked": True,
+            "pdf": practice.add_file(
+                f"notes/{appointment_id}.pdf",
+                pdf_bytes(f"Clinical note {appointment_id}"),
+                "application/pdf",
+            ),
+            "updated_at": scheduled,
+        }
+    elif note == "unlocked":
+        appointment["clinical_note"] = {"locked": False, "updated_at": scheduled}
+    practice.objects("appointments").append(appointment)
+
+
 def _add_lab_order(practice: FakePractice, patient_id: int, *, sublab: int) -> None:
     order_id = 1800 + patient_id
     practice.objects("lab_orders").append(
@@ -460,14 +498,19 @@ def _add_lab_order(practice: FakePractice, patient_id: int, *, sublab: int) -> N
     )
 
 
-def _add_faxes_and_referrals(practice: FakePractice) -> None:
-    for message_id, message_type, patient_id in (
-        (1901, "IF", 1),
-        (1902, "OF", 1),
-        (1903, "IR", 3),
-        (1904, "OR", 4),
-        (1905, "IF", None),  # not tied to a patient: seen, never exported
-        (1906, "PI", 2),  # a patient message in the doctor's inbox: not a fax or referral
+def _add_message_center(practice: FakePractice) -> None:
+    for message_id, message_type, patient_id, file_name in (
+        (1901, "IF", 1, "1901.pdf"),
+        (1902, "OF", 1, "1902.pdf"),
+        (1903, "IR", 3, "1903.pdf"),
+        (1904, "OR", 4, "1904.pdf"),
+        (1905, "IF", None, "1905.pdf"),  # not tied to a patient: seen, never exported
+        (1906, "PI", 2, "1906.pdf"),  # a patient's message in the doctor's inbox
+        (1907, "IL", 1, "1907.pdf"),  # incoming labs
+        (1908, "ID", 3, "1908.pdf"),  # an inbound Direct message
+        (1909, "PM", 2, None),  # a message to the patient, nothing attached
+        (1910, "CN", 4, "1910.pdf"),  # a type the OpenAPI document does not describe
+        (1911, "GC", None, "1911.csv"),  # a practice-wide generated report: no patient's
     ):
         message: dict[str, Any] = {
             "id": message_id,
@@ -476,15 +519,70 @@ def _add_faxes_and_referrals(practice: FakePractice) -> None:
             "title": f"{message_type} item",
             "received_at": "2023-02-03T11:00:00",
             "archived": False,
-            "attachment": practice.add_file(
-                f"messages/{message_id}.pdf", pdf_bytes(f"Fax {message_id}"), "application/pdf"
-            ),
+            "message_notes": [
+                {"text": "Reviewed.", "created_at": "2023-02-04T09:00:00", "created_by": "7"}
+            ],
+            "attachment": "",
         }
+        if file_name is not None:
+            content = pdf_bytes(f"Message {message_id}")
+            media_type = "application/pdf"
+            if file_name.endswith(".csv"):
+                content, media_type = b"patient,balance\n", "text/csv"
+            message["attachment"] = practice.add_file(f"messages/{file_name}", content, media_type)
         if patient_id is not None:
             message["patient"] = patient_id
         if message_type == "OF":
             message["outgoing_fax_recipient_name"] = "Cardiology Associates"
         practice.objects("messages").append(message)
+
+
+def ccda_document(patient: dict[str, Any], *, valid: bool = True) -> bytes:
+    """The patient's C-CDA as DrChrono would give it: a small CCD that passes the CDA R2
+    schema, or (``valid=False``) one without the custodian the schema requires."""
+    born = patient["date_of_birth"].replace("-", "")
+    birth = f'<birthTime value="{born}"/>' if born else '<birthTime nullFlavor="UNK"/>'
+    gender = {"Male": "M", "Female": "F"}.get(patient["gender"])
+    gender_code = (
+        f'<administrativeGenderCode code="{gender}" codeSystem="2.16.840.1.113883.5.1"/>'
+        if gender
+        else '<administrativeGenderCode nullFlavor="UNK"/>'
+    )
+    custodian = (
+        "<custodian><assignedCustodian><representedCustodianOrganization>"
+        '<id root="2.16.840.1.113883.3.4424" extension="office-201"/>'
+        "<name>Harbour Street Clinic</name>"
+        "</representedCustodianOrganization></assignedCustodian></custodian>"
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:sdtc="urn:hl7-org:sdtc">
+<realmCode code="US"/>
+<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+<templateId root="2.16.840.1.113883.10.20.22.1.1" extension="2015-08-01"/>
+<templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>
+<id root="2.16.840.1.113883.3.4424" extension="ccda-{patient["id"]}"/>
+<code code="34133-9" codeSystem="2.16.840.1.113883.6.1"
+ displayName="Summarization of Episode Note"/>
+<title>Continuity of Care Document</title>
+<effectiveTime value="20250601120000-0500"/>
+<confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>
+<languageCode code="en-US"/>
+<recordTarget><patientRole>
+<id root="2.16.840.1.113883.3.4424" extension="{patient["id"]}"/>
+<patient><name><given>{patient["first_name"]}</given><family>{patient["last_name"]}</family></name>
+{gender_code}{birth}</patient>
+</patientRole></recordTarget>
+<author><time value="20250601120000-0500"/><assignedAuthor>
+<id root="2.16.840.1.113883.4.6" extension="1234567893"/>
+<assignedPerson><name><given>Ada</given><family>Quill</family></name></assignedPerson>
+</assignedAuthor></author>
+{custodian if valid else ""}
+<component><structuredBody><component><section>
+<code code="48765-2" codeSystem="2.16.840.1.113883.6.1" displayName="Allergies"/>
+<title>Allergies</title><text>Penicillin: hives</text>
+</section></component></structuredBody></component>
+</ClinicalDocument>
+""".encode()
 
 
 # -- Faults ----------------------------------------------------------------------------------
@@ -495,7 +593,7 @@ class Fault:
     """What to do instead of answering, for the next ``times`` requests under ``path``."""
 
     path: str
-    kind: str  # "status", "malformed_json", "truncate"
+    kind: str  # "status", "malformed_json", "truncate", "skip_page"
     times: int = 1
     status: int = 500
     retry_after: str | None = None
@@ -521,9 +619,11 @@ class FakeDrChrono:
         envelope: str = "results",
         expires_in: int = 172_800,
         supports_range: bool = True,
+        counts: bool = False,
     ) -> None:
         self.practice = practice or build_practice()
         self.envelope = envelope  # "results" (as the example app reads) or "data" (the OAS)
+        self.counts = counts  # pages say how long the whole list is
         self.expires_in = expires_in
         self.supports_range = supports_range
         self.requests: list[LoggedRequest] = []
@@ -573,10 +673,21 @@ class FakeDrChrono:
     def truncate(self, path: str, *, times: int = 1) -> None:
         self.faults.append(Fault(path, "truncate", times))
 
+    def skip_page(self, path: str) -> None:
+        """The next page of this list links past the page after it (cursor drift)."""
+        self.faults.append(Fault(path, "skip_page"))
+
     def expire_access_token(self) -> None:
         """The current access token stops working (DrChrono revoked or expired it early)."""
         with self._lock:
             self.access_token = "revoked"
+
+    def tokens(self, *, expires_at: datetime = NEVER_EXPIRES) -> OAuthTokens:
+        """The pair issued last, as a client would hold them."""
+        return OAuthTokens(self.access_token, self.refresh_token, expires_at)
+
+    def token_renewals(self) -> int:
+        return len([r for r in self.requests if r.path == "/o/token/"])
 
     def api_requests(self, path: str | None = None) -> list[LoggedRequest]:
         return [
@@ -594,6 +705,16 @@ class FakeDrChrono:
         self._token_serial += 1
         self.access_token = f"access-{self._token_serial}"
         self.refresh_token = f"refresh-{self._token_serial}"
+
+    def _rotate_tokens(self, refresh_token: str | None) -> tuple[str, str] | None:
+        """New tokens for the current refresh token, which is then used up (as DrChrono's
+        is); None for any other. Checked and rotated at once: of two renewals racing with
+        the same refresh token, exactly one wins."""
+        with self._lock:
+            if refresh_token != self.refresh_token:
+                return None
+            self._issue_tokens()
+            return self.access_token, self.refresh_token
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
@@ -633,16 +754,17 @@ class _Handler(BaseHTTPRequestHandler):
             form.get("grant_type") != "refresh_token"
             or form.get("client_id") != CLIENT_ID
             or form.get("client_secret") != CLIENT_SECRET
-            or form.get("refresh_token") != self.fake.refresh_token
         ):
+            return self._json(400, {"error": "invalid_client"})
+        issued = self.fake._rotate_tokens(form.get("refresh_token"))
+        if issued is None:
             return self._json(400, {"error": "invalid_grant"})
-        with self.fake._lock:
-            self.fake._issue_tokens()
+        access_token, refresh_token = issued
         self._json(
             200,
             {
-                "access_token": self.fake.access_token,
-                "refresh_token": self.fake.refresh_token,
+                "access_token": access_token,
+                "refresh_token": refresh_token,
                 "expires_in": self.fake.expires_in,
                 "token_type": "Bearer",
                 "scope": "patients:read",
@@ -668,12 +790,13 @@ class _Handler(BaseHTTPRequestHandler):
         if len(segments) == 4 and segments[1] == "patients" and segments[3] == "ccda":
             return self._ccda(segments[2])
         if len(segments) == 2 and segments[1] in LIST_ENDPOINTS:
-            return self._list(segments[1], query)
+            skip = fault is not None and fault.kind == "skip_page"
+            return self._list(segments[1], query, skip_next_page=skip)
         return self._json(404, {"detail": "Not found."})
 
     # -- Lists -------------------------------------------------------------------------------
 
-    def _list(self, endpoint: str, query: dict[str, str]) -> None:
+    def _list(self, endpoint: str, query: dict[str, str], *, skip_next_page: bool) -> None:
         verbose = query.get("verbose") in ("true", "1")
         if endpoint == "appointments":
             problem = _appointment_query_problem(query)
@@ -684,11 +807,15 @@ class _Handler(BaseHTTPRequestHandler):
         page_size = min(int(query.get("page_size") or DEFAULT_PAGE_SIZE), cap)
         offset = _decode_cursor(query.get("cursor"))
         page = items[offset : offset + page_size]
+        next_offset = offset + page_size * (2 if skip_next_page else 1)
         next_url = None
-        if offset + page_size < len(items):
-            next_query = {**query, "cursor": _encode_cursor(offset + page_size)}
+        if next_offset < len(items):
+            next_query = {**query, "cursor": _encode_cursor(next_offset)}
             next_url = f"{self.fake.base_url}/api/{endpoint}?{urlencode(next_query)}"
-        self._json(200, {"previous": None, self.fake.envelope: page, "next": next_url})
+        body = {"previous": None, self.fake.envelope: page, "next": next_url}
+        if self.fake.counts:
+            body["count"] = len(items)
+        self._json(200, body)
 
     def _filtered(self, endpoint: str, query: dict[str, str], verbose: bool) -> Iterator[dict]:
         show_inactive = query.get("show_inactive") in ("true", "1")
@@ -704,7 +831,9 @@ class _Handler(BaseHTTPRequestHandler):
             if endpoint == "messages" and "type" in query and item.get("type") != query["type"]:
                 continue
             if endpoint == "appointments":
-                if not _scheduled_in(item, query):
+                if not _dated_in(item, query):
+                    continue
+                if item.get("deleted_flag") and query.get("show_archived") not in ("true", "1"):
                     continue
                 if not verbose:
                     for name in VERBOSE_APPOINTMENT_FIELDS:
@@ -724,16 +853,13 @@ class _Handler(BaseHTTPRequestHandler):
     # -- Documents and files -----------------------------------------------------------------
 
     def _ccda(self, patient_id: str) -> None:
-        known = {str(p["id"]) for p in self.fake.practice.objects("patients")}
-        if patient_id not in known:
-            return self._json(404, {"detail": "Not found."})
-        document = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<ClinicalDocument xmlns="urn:hl7-org:v3">'
-            f'<recordTarget><patientRole><id extension="{patient_id}"/></patientRole>'
-            "</recordTarget></ClinicalDocument>"
+        patient = next(
+            (p for p in self.fake.practice.objects("patients") if str(p["id"]) == patient_id), None
         )
-        self._raw(200, document.encode(), "application/xml")
+        if patient is None:
+            return self._json(404, {"detail": "Not found."})
+        valid = patient_id not in self.fake.practice.invalid_ccda_patients
+        self._raw(200, ccda_document(patient, valid=valid), "application/xml")
 
     def _file(self, path: str, *, truncate: bool) -> None:
         stored = self.fake.practice.files.get(path)
@@ -790,7 +916,8 @@ def _appointment_query_problem(query: dict[str, str]) -> str | None:
     return None
 
 
-def _scheduled_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+def _dated_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
+    """Whether the appointment passes the query's date filter (scheduled, or changed for since)."""
     scheduled = date.fromisoformat(appointment["scheduled_time"][:10])
     if query.get("date_range"):
         start, end = (date.fromisoformat(part) for part in query["date_range"].split("/"))
@@ -799,7 +926,8 @@ def _scheduled_in(appointment: dict[str, Any], query: dict[str, str]) -> bool:
         return scheduled == date.fromisoformat(query["date"])
     if query.get("occurred_since"):
         return scheduled >= date.fromisoformat(query["occurred_since"][:10])
-    return True  # since (created/updated time): every fake appointment is recent enough
+    changed = date.fromisoformat(appointment["updated_at"][:10])
+    return changed >= date.fromisoformat(query["since"][:10])
 
 
 def _encode_cursor(offset: int) -> str:
@@ -812,7 +940,7 @@ def _decode_cursor(cursor: str | None) -> int:
     return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("o="))
 
 
-# -- Test helpers: a clock that never sleeps, and clients wired to a fake -------------------
+# -- Test helpers: a clock that never sleeps, and tokens shared by clients -------------------
 
 
 class FakeClock:
@@ -828,3 +956,23 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+class MemoryTokenStore:
+    """A grant's tokens shared by clients in one process, as the portal's store shares them
+    across workers: one renews at a time, the others take what it got."""
+
+    def __init__(self, tokens: OAuthTokens) -> None:
+        self.tokens = tokens
+        #: every pair DrChrono issued through this store, in order
+        self.renewed: list[OAuthTokens] = []
+        self._lock = threading.Lock()
+
+    def renew(
+        self, held: OAuthTokens, request_new: Callable[[OAuthTokens], OAuthTokens]
+    ) -> OAuthTokens:
+        with self._lock:
+            if not renewed_elsewhere(self.tokens, held):
+                self.tokens = request_new(self.tokens)
+                self.renewed.append(self.tokens)
+            return self.tokens

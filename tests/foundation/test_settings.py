@@ -19,6 +19,7 @@ VARIABLES = [
     "EXPORT_LOCAL_DELIVERY_DIR", "EXPORT_ARCHIVE_PART_BYTES", "EXPORT_ACCESS_DAYS", "BOX_AUTH",
     "BOX_CLIENT_ID", "BOX_CLIENT_SECRET", "BOX_ENTERPRISE_ID", "BOX_JWT_CONFIG_FILE", "EMAIL_URL",
     "LOG_LEVEL", "SESSION_IDLE_SECONDS", "STATIC_ROOT", "FIELD_ENCRYPTION_KEYS",
+    "CELERY_VISIBILITY_TIMEOUT", "CELERY_TASK_SOFT_TIME_LIMIT",
 ]  # fmt: skip
 FERNET_KEY = "2HSjWgA_56xuY7mGasz2bse4abX8TyDvx5tqJLMhI6g="
 OLDER_FERNET_KEY = "b8ZgxexvS23KHemeYjjModYYk8sE_G_aaXI9bd6z8dE="
@@ -68,6 +69,25 @@ def test_broker_url_switches_to_redis_with_a_visibility_timeout(load_settings):
     s = load_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
     assert s.CELERY_BROKER_URL == "redis://127.0.0.1:6379/0"
     assert s.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] >= 3600
+
+
+def test_redis_redelivers_a_task_only_after_its_hard_time_limit_has_passed(load_settings):
+    """Otherwise a second worker would start the same long batch or archive while the first
+    still runs it."""
+    s = load_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+    assert s.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > s.CELERY_TASK_TIME_LIMIT
+
+    longer = load_settings(
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0", CELERY_TASK_SOFT_TIME_LIMIT="36000"
+    )
+    assert longer.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > 36000 + 600
+
+
+def test_a_visibility_timeout_within_the_time_limit_stops_start_up(load_settings):
+    with pytest.raises(ImproperlyConfigured, match=r"CELERY_VISIBILITY_TIMEOUT.* at least 22201"):
+        load_settings(
+            CELERY_BROKER_URL="redis://127.0.0.1:6379/0", CELERY_VISIBILITY_TIMEOUT="14400"
+        )
 
 
 def test_paths_lists_and_numbers_are_read(load_settings, tmp_path):

@@ -54,6 +54,7 @@ def test_a_demo_practice_goes_from_claimed_to_delivered(celery_worker_process, p
 
     job.refresh_from_db()
     assert job.stage == Stage.DELIVERED
+    assert job.stage_worker.startswith(f"{celery_worker_process.name}@")  # shown while it runs
     delivered = (
         Path(pipeline_settings["EXPORT_LOCAL_DELIVERY_DIR"]) / request.reference / archive.name
     )

@@ -18,22 +18,24 @@ from requests_app.services import transition_request
 from tests import factories
 
 
-def uploading_job(*, part_sizes: tuple[int, ...] = (1500,), manager=None) -> ExportJob:
+def uploading_job(
+    *, part_sizes: tuple[int, ...] = (1500,), manager=None, claimed_by=None
+) -> ExportJob:
     """A request walked through the state machine to uploading, with its job's archive parts
     (random bytes, real digests) in the job's staging folder."""
-    member = factories.data_member()
+    member = claimed_by or factories.data_member()
     practice = factories.practice(manager) if manager else None
     export_request = factories.export_request(
         status=Status.CLAIMED, claimed_by=member, practice_=practice
     )
     with transaction.atomic():
-        for actor, method in (
-            (member, "start_extraction"),
-            (None, "start_packaging"),
-            (None, "finish_packaging"),
-            (member, "approve"),
+        for actor, method, action in (
+            (member, "start_extraction", "pipeline.started"),
+            (None, "start_packaging", "pipeline.extracted"),
+            (None, "finish_packaging", "pipeline.packaged"),
+            (member, "approve", "pipeline.approved"),
         ):
-            transition_request(export_request.pk, actor=actor, method=method, action=method)
+            transition_request(export_request.pk, actor=actor, method=method, action=action)
     staging = Path(settings.EXPORT_STAGING_DIR) / f"{export_request.reference}-attempt-1"
     archive = pipeline.make_private_dir(staging / pipeline.ARCHIVE_FOLDER)
     parts = []

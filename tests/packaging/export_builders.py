@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from PIL import Image
 
@@ -29,9 +30,12 @@ from exports.sources.records import (
     Message,
     PatientRecord,
     PatientStatus,
+    PatientUnreadable,
     Payment,
     PhotoRecord,
     Problem,
+    RecordExclusion,
+    RecordFailure,
     RecordUnavailable,
     Vitals,
 )
@@ -225,10 +229,15 @@ class ListSource(PracticeSource):
         *,
         unreadable: Iterable[str] = (),
         unattached: Iterable[FaxOrReferral] = (),
+        excluded: Iterable[RecordExclusion] = (),
+        unreadable_with: Mapping[str, list[RecordFailure]] | None = None,
     ) -> None:
+        """``unreadable_with``: unreadable patients, with the records they take down."""
         self.records = {record.id: record for record in records}
-        self.unreadable = list(unreadable)
+        self.dependents = dict(unreadable_with or {})
+        self.unreadable = [*unreadable, *self.dependents]
         self.unattached = list(unattached)
+        self.excluded = list(excluded)
 
     def patient_ids(self) -> Iterator[str]:
         yield from self.records
@@ -236,13 +245,20 @@ class ListSource(PracticeSource):
 
     def read_patient(self, patient_id: str) -> PatientRecord:
         if patient_id in self.unreadable:
-            raise RecordUnavailable("patient record unavailable")
+            raise PatientUnreadable(
+                "patient record unavailable", self.dependents.get(patient_id, ())
+            )
         return self.records[patient_id]
 
     def counts_in_source(self) -> Mapping[Category, int]:
         counts = dict.fromkeys(Category, 0)
         counts[Category.PATIENTS] = len(self.unreadable)
         counts[Category.FAXES_AND_REFERRALS] = len(self.unattached)
+        for exclusion in self.excluded:
+            counts[exclusion.category] += 1
+        for dependents in self.dependents.values():
+            for failure in dependents:
+                counts[failure.category] += 1
         for record in self.records.values():
             for category, count in record.category_counts().items():
                 counts[category] += count
@@ -250,6 +266,9 @@ class ListSource(PracticeSource):
 
     def unattached_records(self) -> Iterator[FaxOrReferral]:
         yield from self.unattached
+
+    def exclusions_outside_patients(self) -> Iterator[RecordExclusion]:
+        yield from self.excluded
 
     def test_connection(self) -> ConnectionReport:
         return ConnectionReport(ok=True, patient_count=len(self.records), detail="in memory")
@@ -263,3 +282,8 @@ def build_ccd(record: PatientRecord) -> bytes:
 def validate_ccd(document: bytes) -> list[str]:
     """A stand-in validator: accepts what ``build_ccd`` makes."""
     return [] if document.startswith(b"<ClinicalDocument>") else ["not a ClinicalDocument"]
+
+
+def validate_source_ccd(path: Path) -> list[str]:
+    """A stand-in for the CDA schema a source's own C-CDA must pass: any ClinicalDocument."""
+    return validate_ccd(path.read_bytes())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from export_builders import (
     HTML_ERROR_PAGE,
+    PDF,
     PNG,
     BytesBlob,
     ListSource,
@@ -18,6 +19,7 @@ from export_builders import (
     build_ccd,
     full_patient,
     validate_ccd,
+    validate_source_ccd,
 )
 from openpyxl import load_workbook
 
@@ -25,12 +27,14 @@ from exports.packaging import ExportLayout, PackagingError, extract_batch, packa
 from exports.packaging.batch import tree_dir
 from exports.packaging.spool import BatchNotCommitted
 from exports.sources.records import (
+    Appointment,
     Category,
     ClinicalNote,
     Document,
     FaxOrReferral,
     FaxOrReferralKind,
     PhotoRecord,
+    RecordExclusion,
     RecordFailure,
     TransientSourceError,
 )
@@ -48,6 +52,7 @@ def extract(source, staging: Path, batch_no: int, patient_ids, **options):
         layout=LAYOUT,
         ccda_builder=options.get("ccda_builder", build_ccd),
         ccda_validator=options.get("ccda_validator", validate_ccd),
+        source_ccda_validator=validate_source_ccd,
     )
 
 
@@ -58,6 +63,7 @@ def package_all(source, staging: Path, batch_numbers, **options):
         layout=LAYOUT,
         counts_in_source=source.counts_in_source(),
         unattached=source.unattached_records(),
+        excluded_outside_patients=source.exclusions_outside_patients(),
         **options,
     )
 
@@ -162,6 +168,109 @@ def test_the_reconciliation_balances_and_gives_reasons_for_exclusions(tmp_path):
     report = (result.root / "Clinical Data Export" / "reconciliation.csv").read_text("utf-8-sig")
     assert "Signed Clinical Notes,2,1,1,0,yes,unlocked note" in report
     assert reconciliation.as_dict()["is_balanced"] is True
+
+
+def test_a_deleted_appointment_is_excluded_with_a_reason_and_its_signed_note_still_ships(
+    tmp_path,
+):
+    record = full_patient("1001")
+    record.appointments.append(
+        Appointment(id="apt-deleted", scheduled_time=datetime(2023, 1, 9, 9, 0), archived=True)
+    )
+    record.clinical_notes.append(
+        ClinicalNote(
+            id="apt-deleted",
+            date=datetime(2023, 1, 9, 9, 0),
+            locked=True,
+            appointment_id="apt-deleted",
+            pdf=BytesBlob(PDF),
+        )
+    )
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    appointments = result.reconciliation.line(Category.APPOINTMENTS)
+    assert (appointments.in_source, appointments.exported) == (2, 1)
+    assert appointments.excluded_reasons == {"deleted from the calendar in the source": 1}
+    sheets = workbook_rows(result)
+    assert [row["Appointment ID"] for row in sheets["Appointments"]] == ["1001-apt1"]
+    assert "apt-deleted" in {row["Note ID"] for row in sheets["Signed Clinical Notes"]}
+    assert result.reconciliation.is_balanced
+
+
+def test_records_outside_patients_the_source_excludes_are_counted_with_the_reason(tmp_path):
+    report = RecordExclusion(Category.MESSAGES, "m9", "not tied to a patient")
+    source = ListSource([full_patient("1001")], excluded=[report])
+    result = export(source, tmp_path, [["1001"]])
+
+    messages = result.reconciliation.line(Category.MESSAGES)
+    assert (messages.in_source, messages.exported) == (2, 1)
+    assert messages.excluded_reasons == {"not tied to a patient": 1}
+    assert result.reconciliation.is_balanced
+
+
+def test_an_unreadable_patients_records_are_failed_by_id_so_the_reconciliation_balances(
+    tmp_path,
+):
+    reason = "the patient's record could not be read"
+    dependents = [
+        RecordFailure(Category.PAYMENTS, "pay-7", reason),
+        RecordFailure(Category.CLINICAL_NOTES, "note-7", reason),
+    ]
+    source = ListSource([full_patient("1001")], unreadable_with={"1007": dependents})
+    result = export(source, tmp_path, [["1001", "1007"]])
+
+    reconciliation = result.reconciliation
+    assert reconciliation.is_balanced
+    payments = reconciliation.line(Category.PAYMENTS)
+    assert (payments.in_source, payments.exported, payments.failed) == (2, 1, 1)
+    assert payments.failed_reasons == {reason: 1}
+    assert payments.failed_ids == ("pay-7",)
+    assert reconciliation.line(Category.CLINICAL_NOTES).failed_ids == ("note-7",)
+    assert reconciliation.line(Category.PATIENTS).failed_ids == ("1007",)
+
+
+SOURCE_CCDA = b"<ClinicalDocument><title>the EHR's own</title></ClinicalDocument>"
+NOT_USED = "exported (generated; the source's C-CDA was not used: "
+
+
+def shipped_ccda(result) -> tuple[bytes, dict]:
+    (row,) = workbook_rows(result)["CCDA Files"]
+    return (result.root.parent / row["File Path"]).read_bytes(), row
+
+
+def test_the_sources_own_c_cda_ships_as_it_is_when_it_passes_the_schema(tmp_path):
+    record = full_patient("1001")
+    record.ccda = BytesBlob(SOURCE_CCDA, "xml")
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    content, row = shipped_ccda(result)
+    assert content == SOURCE_CCDA
+    assert (row["Category"], row["Export Status"]) == ("C-CDA from the source EHR", "exported")
+    ccda = result.reconciliation.line("ccda_files")
+    assert (ccda.in_source, ccda.exported) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        (BytesBlob(b"<html>not a C-CDA</html>", "xml"), "it fails the CDA schema (1 problem))"),
+        (UnavailableBlob(), "file truncated in source)"),
+    ],
+    ids=["invalid", "unavailable"],
+)
+def test_a_source_c_cda_that_is_invalid_or_unavailable_gives_way_to_ours_and_says_why(
+    tmp_path, given, why
+):
+    record = full_patient("1001")
+    record.ccda = given
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    content, row = shipped_ccda(result)
+    assert content == build_ccd(record)
+    assert (row["Category"], row["Export Status"]) == ("C-CDA R2.1 CCD", NOT_USED + why)
+    assert result.reconciliation.line("ccda_files").exported == 1
+    assert result.reconciliation.is_balanced
+    assert not result.reconciliation.has_failures
 
 
 def test_failures_are_reported_with_reasons_and_ids_and_the_export_goes_on(tmp_path):

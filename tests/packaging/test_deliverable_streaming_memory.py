@@ -6,7 +6,14 @@ import hashlib
 import tracemalloc
 from datetime import date
 
-from export_builders import GeneratedBlob, ListSource, build_ccd, patient, validate_ccd
+from export_builders import (
+    GeneratedBlob,
+    ListSource,
+    build_ccd,
+    patient,
+    validate_ccd,
+    validate_source_ccd,
+)
 
 from exports.packaging import ExportLayout, extract_batch
 from exports.packaging.spool import CommittedBatch, read_manifest
@@ -31,6 +38,7 @@ def test_a_large_document_streams_to_disk_with_flat_memory_and_its_hash(tmp_path
             layout=ExportLayout("Practice", date(2024, 5, 1)),
             ccda_builder=build_ccd,
             ccda_validator=validate_ccd,
+            source_ccda_validator=validate_source_ccd,
         )
         _current, peak = tracemalloc.get_traced_memory()
     finally:

@@ -133,8 +133,12 @@ def test_approving_an_export_with_failed_records_needs_them_acknowledged(client,
     from requests_app.services import transition_request
 
     job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
-    transition_request(request.pk, actor=None, method="start_packaging", action="test")
-    transition_request(request.pk, actor=None, method="finish_packaging", action="test")
+    transition_request(
+        request.pk, actor=None, method="start_packaging", action="pipeline.extracted"
+    )
+    transition_request(
+        request.pk, actor=None, method="finish_packaging", action="pipeline.packaged"
+    )
     lines = [{"key": "documents", "label": "Uploaded Documents", "in_source": 3, "exported": 2,
               "excluded": 0, "failed": 1, "is_balanced": True, "excluded_reasons": {},
               "failed_reasons": {"unavailable in the source": 1}, "failed_ids": ["9"]}]  # fmt: skip

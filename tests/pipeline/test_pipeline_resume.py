@@ -6,24 +6,10 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from exports import connections, pipeline
+from exports import pipeline
 from exports.models import BatchStatus, ExtractBatch, Stage
-from requests_app.models import Status
-from tests.factories import data_member, export_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def started_job(settings, tmp_path):
-    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
-    settings.EXPORT_BATCH_SIZE = 4
-    settings.EXPORT_DEMO_LARGE_DOCUMENT_BYTES = 8192
-    member = data_member()
-    request = export_request(status=Status.CLAIMED, claimed_by=member)
-    connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=12, seed=2)
-    job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
-    return request, member, job
 
 
 def test_retry_resumes_only_the_unfinished_batches(started_job):
@@ -40,7 +26,10 @@ def test_retry_resumes_only_the_unfinished_batches(started_job):
     assert (job.stage, job.failed_stage) == (Stage.FAILED, Stage.EXTRACTING)
     assert not pipeline.batch_run(batch_ids[1], worker="worker-a"), "a failed job takes no work"
 
+    retried_at = timezone.now()
     pipeline.pipeline_retry(export_request_id=request.pk, actor=member)
+    job.refresh_from_db()
+    assert job.run_started_at >= retried_at, "the live rate counts from the retry"
     remaining = pipeline.job_plan(job.pk)
     assert remaining == batch_ids[1:]
     for batch_id in remaining:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
+from django.db import transaction
+
+from exports import connections, pipeline
+from exports.models import ExportJob, Stage
 from requests_app import services
 from requests_app.demo import signed_addendum_pdf
 from requests_app.models import ExportRequest, Status
 from tests import factories
+from tests.lifecycle.lifecycle_builders import uploading_job
 
-# States the factories do not reach directly: held while claimed, cancelled from draft.
+# Two states with no Status of their own: held while claimed, and claimed with a data source
+# attached. ``Cast.request`` also reaches what the factories do not: cancelled (from draft),
+# the pipeline's states and delivered.
 HELD = "on_hold (from claimed)"
+CONNECTED = "claimed (with a demo source)"
+PIPELINE = (Status.EXTRACTING, Status.AWAITING_REVIEW, Status.FAILED)
 
 
 @dataclass
@@ -40,6 +50,10 @@ class Cast:
         ``own``, else by ``other_manager`` and ``data``."""
         manager = self.manager if own else self.other_manager
         claimant = self.claimant if own else self.data
+        if status == Status.DELIVERED:
+            job = uploading_job(manager=manager, claimed_by=claimant)
+            assert pipeline.job_deliver(job.pk)
+            return ExportRequest.objects.get(pk=job.request_id)
         practice = factories.practice(manager)
         if status == HELD:
             r = factories.export_request(
@@ -49,9 +63,42 @@ class Cast:
         elif status == Status.CANCELLED:
             r = factories.export_request(practice_=practice)
             services.export_request_cancel(export_request_id=r.pk, actor=manager, reason="Gone")
+        elif status in (CONNECTED, *PIPELINE):
+            r = factories.export_request(
+                status=Status.CLAIMED, practice_=practice, claimed_by=claimant
+            )
+            connections.source_connect_demo(
+                export_request_id=r.pk, actor=claimant, patients=10, seed=1
+            )
+            if status in PIPELINE:
+                _run_pipeline_to(status, r, claimant)
         else:
             return factories.export_request(status=status, practice_=practice, claimed_by=claimant)
         return ExportRequest.objects.get(pk=r.pk)
+
+
+def _run_pipeline_to(status: str, export_request: ExportRequest, claimant) -> None:
+    """Start the export; then stop where ``status`` says, as the workers would have."""
+    job = pipeline.pipeline_start(export_request_id=export_request.pk, actor=claimant)
+    if status == Status.FAILED:
+        pipeline.pipeline_fail(job.pk, message="The source stopped answering.")
+    elif status == Status.AWAITING_REVIEW:
+        with transaction.atomic():
+            for method, action in (
+                ("start_packaging", "pipeline.extracted"),
+                ("finish_packaging", "pipeline.packaged"),
+            ):
+                services.transition_request(
+                    export_request.pk, actor=None, method=method, action=action
+                )
+        manifest = Path(job.staging_dir) / "tree" / "manifest.csv"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text("Path,Bytes,SHA-256\n")
+        ExportJob.objects.filter(pk=job.pk).update(
+            stage=Stage.AWAITING_REVIEW,
+            reconciliation={"is_balanced": True, "lines": []},
+            manifest={"path": str(manifest), "files": 0, "bytes": 0, "sha256": "0" * 64},
+        )
 
 
 def perform(action: str, export_request: ExportRequest, actor) -> ExportRequest:
@@ -93,5 +140,15 @@ def form_data(action: str) -> dict:
         "hold": {"hold-reason": "Waiting for the practice"},
         "cancel": {"cancel-reason": "The practice withdrew"},
         "extend": {"extend-days": "14", "extend-reason": "Custom requirement"},
+        "connect-demo": {"connect-demo-patients": "10", "connect-demo-seed": "7"},
+        "connect-drchrono": {
+            "connect-drchrono-client_id": "client-abc",
+            "connect-drchrono-client_secret": "client-secret",
+            "connect-drchrono-access_token": "access-token",
+            "connect-drchrono-refresh_token": "refresh-token",
+            "connect-drchrono-expires_at": "2100-01-01 00:00",
+        },
+        "reject-export": {"reject-export-reason": "The workbook is missing a sheet"},
+        "stop-pipeline": {"stop-pipeline-reason": "Wrong source"},
     }
     return data.get(action, {})

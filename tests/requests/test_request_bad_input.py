@@ -196,11 +196,32 @@ def test_a_forged_post_without_the_csrf_token_is_refused_and_changes_nothing():
     assert r.status == Status.DRAFT
 
 
-def test_another_managers_request_is_not_found_and_the_denial_is_logged_without_phi(client, caplog):
-    r = factories.export_request(poc_name="Jordan Reyes")
+def test_another_managers_request_is_not_found_and_the_attempt_is_logged_without_phi(
+    client, caplog
+):
+    r = factories.export_request(
+        practice_=factories.practice(name="Quillfeather Dermatology"), poc_name="Jordan Reyes"
+    )
     intruder = factories.account_manager()
     factories.sign_in(client, intruder)
-    assert client.get(reverse("requests_app:detail", args=[r.pk])).status_code == 404
+    with caplog.at_level(logging.WARNING):
+        response = client.get(reverse("requests_app:detail", args=[r.pk]))
+    assert response.status_code == 404
+    [line] = [m for m in caplog.messages if m.startswith("permission denied")]
+    assert line == (
+        f"permission denied: user={intruder.pk} path_name=requests_app:detail hidden=request"
+    )
+
+
+def test_a_request_that_does_not_exist_is_not_logged_as_a_permission_failure(client, caplog):
+    factories.sign_in(client, factories.account_manager())
+    with caplog.at_level(logging.WARNING):
+        response = client.get(reverse("requests_app:detail", args=[999_999]))
+    assert response.status_code == 404
+    assert "permission denied" not in caplog.text
+
+
+def test_a_step_on_a_request_one_may_only_read_is_refused_and_logged_without_phi(client, caplog):
     data_member = factories.data_member()
     ready = factories.export_request(status=Status.READY, poc_name="Jordan Reyes")
     factories.sign_in(client, data_member)

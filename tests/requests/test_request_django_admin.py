@@ -1,4 +1,4 @@
-"""The Django admin, for admins: practices keep their manager's rights in step, requests are
+"""The Django admin, for admins only: practices keep their manager's rights in step, requests are
 read-mostly (a contact correction is recorded), events are read-only."""
 
 from __future__ import annotations
@@ -16,6 +16,27 @@ MANAGE = "requests_app.manage_practice"
 
 def fresh(user):
     return type(user).objects.get(pk=user.pk)  # permission caches are per instance
+
+
+def test_the_admin_role_not_the_staff_flag_opens_the_django_admin(client):
+    factories.sign_in(client, factories.admin())
+    assert client.get(reverse("admin:index")).status_code == 200
+
+    staff_member = factories.data_member()
+    staff_member.is_staff = True
+    staff_member.save(update_fields=["is_staff"])
+    factories.sign_in(client, staff_member)
+    response = client.get(reverse("admin:index"), follow=True)
+    assert response.status_code == 403
+
+
+def test_signed_out_the_django_admin_sends_people_to_the_portals_own_sign_in(client):
+    response = client.get(reverse("admin:index"), follow=True)
+
+    final_url, _ = response.redirect_chain[-1]
+    assert final_url.startswith(reverse("accounts:login"))
+    assert "next=/django-admin/" in final_url
+    assert b"Sign in" in response.content
 
 
 def test_a_practice_added_or_reassigned_in_the_admin_moves_the_managers_rights(client):

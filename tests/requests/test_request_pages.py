@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC
 
 import pytest
 from django.urls import reverse
+from django.utils.timezone import localtime
 
+from exports import lifecycle
 from requests_app import services
 from requests_app.catalog import EXPORTABLE_CODES, NEVER_EXPORTED
 from requests_app.models import ExportRequest, Status
 from tests import factories
+from tests.requests.cast import Cast
 
 pytestmark = pytest.mark.django_db
 
@@ -192,26 +196,57 @@ def test_the_audit_lists_deliveries_and_deletions_with_readable_evidence(client)
     r = factories.export_request(status=Status.CLAIMED)
     audit_event(
         r,
-        "delivery.uploaded",
+        lifecycle.ACCESS_GRANTED,
         {"backend": "box", "files": [{"name": "part1.zip", "sha256": "ab12"}]},
     )
-    audit_event(r, "deletion.confirmed", {"evidence": {"box_trash_id": "77"}})
-    audit_event(r, "request.claimed_again", {"not": "shown"})
+    audit_event(r, lifecycle.DELETION_COMPLETED, {"evidence": {"box_trash_id": "77"}})
+    audit_event(r, "request.claimed", {"not": "shown"})
     page = signed_in(client, factories.admin()).get(reverse("requests_app:audit")).content.decode()
-    assert "delivery.uploaded" in page and "deletion.confirmed" in page
-    assert "request.claimed_again" not in page
+    assert lifecycle.ACCESS_GRANTED in page and lifecycle.DELETION_COMPLETED in page
+    assert "request.claimed" not in page
     assert "files 1 / sha256" in page and "evidence / box trash id" in page
 
 
 def test_the_audit_downloads_as_csv_safe_for_spreadsheets(client):
     r = factories.export_request(practice_=factories.practice(name="=HYPERLINK(1)"))
-    audit_event(r, "deletion.confirmed", {"evidence": "gone"}, note="deleted on schedule")
-    response = signed_in(client, factories.admin()).get(reverse("requests_app:audit-csv"))
-    assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    audit_event(r, lifecycle.DELETION_COMPLETED, {"evidence": "gone"}, note="deleted on schedule")
+    rows = audit_csv(signed_in(client, factories.admin()))
     assert rows[0][0] == "time (UTC)"
-    assert rows[1][1:5] == [r.reference, "'=HYPERLINK(1)", "deletion.confirmed", "Export Portal"]
+    assert rows[1][1:5] == [
+        r.reference,
+        "'=HYPERLINK(1)",
+        lifecycle.DELETION_COMPLETED,
+        "Export Portal",
+    ]
     assert rows[1][-1] == '{"evidence": "gone"}'
+
+
+def audit_csv(client) -> list[list[str]]:
+    response = client.get(reverse("requests_app:audit-csv"))
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_audit_shows_who_saw_the_archive_password_and_when(client):
+    r = Cast.create().request(Status.DELIVERED)
+    manager = r.practice.account_manager
+    signed_in(client, manager).post(reverse("exports:reveal-passwords", args=[r.pk]))
+    revealed = r.events.get(action=lifecycle.PASSWORD_REVEALED)
+
+    admin = signed_in(client, factories.admin())
+    page = admin.get(reverse("requests_app:audit")).content.decode()
+    assert lifecycle.PASSWORD_REVEALED in page and manager.get_full_name() in page
+    assert f"{localtime(revealed.created_at):%Y-%m-%d %H:%M}</time>" in page
+    assert "passwords</dt><dd>archive" in page
+
+    [row] = [row for row in audit_csv(admin) if row[3] == lifecycle.PASSWORD_REVEALED]
+    assert row[:5] == [
+        revealed.created_at.astimezone(UTC).isoformat(),
+        r.reference,
+        r.practice.name,
+        lifecycle.PASSWORD_REVEALED,
+        manager.get_full_name(),
+    ]
 
 
 def test_the_unfiltered_list_shows_open_requests_on_every_page(client):

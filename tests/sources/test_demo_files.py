@@ -2,7 +2,6 @@
 
 import io
 import re
-import shutil
 import subprocess
 from datetime import datetime
 
@@ -20,9 +19,9 @@ from exports.sources.demo_files import (
     wrap_lines,
 )
 from exports.sources.records import Blob
+from tests.tools import needs_poppler
 
 WHEN = datetime(2023, 5, 1, 9, 30)
-poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils missing")
 
 
 def read(blob: Blob) -> bytes:
@@ -55,7 +54,7 @@ def test_a_pdf_cross_reference_points_at_every_object():
     assert xref_problems(a_pdf(long_text)) == []  # several pages
 
 
-@poppler
+@needs_poppler
 def test_a_pdf_opens_cleanly_and_shows_its_text():
     data = a_pdf(["Assessment: (stable) \\ improving", "Plan: =SUM(A1) \x00\x1f kept", "Zoë, café"])
 
@@ -71,7 +70,7 @@ def test_a_pdf_opens_cleanly_and_shows_its_text():
     assert "Zoë, café" in text
 
 
-@poppler
+@needs_poppler
 def test_a_multi_page_pdf_has_all_its_pages():
     data = a_pdf([f"Line {n}" for n in range(200)])
 
@@ -81,7 +80,7 @@ def test_a_multi_page_pdf_has_all_its_pages():
     assert re.search(rb"Pages:\s+4\n", info.stdout)
 
 
-@poppler
+@needs_poppler
 def test_a_pdf_title_outside_latin_is_kept_in_the_document_info():
     data = a_pdf(title="Note for 王秀英 — follow-up")
 
@@ -105,7 +104,7 @@ def test_a_large_pdf_is_exactly_its_size_and_well_formed(size):
     assert xref_problems(data) == []
 
 
-@poppler
+@needs_poppler
 def test_a_large_pdf_opens_and_shows_its_text():
     data = read(LargePdfFile("Scanned chart archive", ("Pages 1-400",), WHEN, 2_000_000, "k"))
 
@@ -117,7 +116,7 @@ def test_a_large_pdf_opens_and_shows_its_text():
     assert "Pages 1-400" in result.stdout.decode("utf-8")
 
 
-@poppler
+@needs_poppler
 def test_every_pdf_of_a_small_practice_opens_without_errors():
     source = DemoSource(12, 3, large_document_bytes=256 * 1024)
     missing = source.read_patient(source.hard_case_patient_ids(HardCase.MISSING_FILE)[0])
@@ -139,7 +138,7 @@ def test_every_pdf_of_a_small_practice_opens_without_errors():
     assert len(pdfs) > 60
 
 
-@poppler
+@needs_poppler
 def test_a_clinical_note_pdf_shows_the_visit():
     source = DemoSource(40, 9)
     ordinary_patients = [str(i) for i in range(100012, 100041)]  # past the hard cases

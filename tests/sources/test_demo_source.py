@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -13,6 +14,7 @@ from datetime import date
 import pytest
 from PIL import Image
 
+from exports.sources import codes
 from exports.sources.base import PracticeSource
 from exports.sources.demo import (
     CONTROL_CHARACTER_TEXT,
@@ -20,6 +22,7 @@ from exports.sources.demo import (
     DemoSource,
     HardCase,
 )
+from exports.sources.demo_files import PdfFile
 from exports.sources.records import (
     Blob,
     Category,
@@ -466,3 +469,23 @@ def test_dates_stay_within_the_practice_history():
             assert date(2014, 12, 1) <= appointment.scheduled_time.date() <= date(2025, 6, 30)
             if d.date_of_birth:
                 assert appointment.scheduled_time.date() >= d.date_of_birth
+
+
+def test_immunization_records_list_their_vaccines_by_real_cvx_code():
+    cvx = {vaccine.cvx: vaccine.display for vaccine in codes.vaccines()}
+    listed = [
+        (code.decode(), display.decode("cp1252"))
+        for record in read_all(a_practice(patients=40))
+        for document in record.documents
+        if "Immunizations" in document.tags and isinstance(document.file, PdfFile)
+        for code, display in re.findall(
+            rb"\(CVX (\d+): (.+?), given \d\d/\d\d/\d{4}\)", b"".join(document.file.chunks())
+        )
+    ]
+
+    assert listed
+    assert all(cvx[code] == display for code, display in listed)
+    assert codes.display_name(codes.CodeSystem.CVX, "140") == (
+        "Influenza, seasonal, injectable, preservative free"
+    )
+    assert codes.CodeSystem.CVX.oid == "2.16.840.1.113883.12.292"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -21,13 +23,13 @@ from exports.sources.records import RecordUnavailable, SourceError, TransientSou
 from tests.fakes.drchrono_server import (
     CLIENT_ID,
     CLIENT_SECRET,
+    NEVER_EXPIRES,
     FakeClock,
     FakeDrChrono,
+    MemoryTokenStore,
     jpeg_bytes,
     pdf_bytes,
 )
-
-FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -45,12 +47,12 @@ def make_client(
     fake_server: FakeDrChrono | None,
     clock: FakeClock,
     *,
-    saved: list[OAuthTokens] | None = None,
-    expires_at: datetime = FAR_FUTURE,
+    store: MemoryTokenStore | None = None,
     per_hour: int = 500,
     max_wait: float = 300.0,
     transport: httpx.BaseTransport | None = None,
 ) -> DrChronoClient:
+    """A client holding the store's tokens as they are now."""
     base_url = fake_server.base_url if fake_server else "http://drchrono.invalid"
     settings = ClientSettings(
         base_url=base_url,
@@ -58,15 +60,13 @@ def make_client(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
     )
-    tokens = OAuthTokens(
-        access_token=fake_server.access_token if fake_server else "access",
-        refresh_token=fake_server.refresh_token if fake_server else "refresh",
-        expires_at=expires_at,
-    )
+    if store is None:
+        tokens = fake_server.tokens() if fake_server else OAuthTokens("a", "r", NEVER_EXPIRES)
+        store = MemoryTokenStore(tokens)
     return DrChronoClient(
         settings,
-        tokens,
-        on_tokens_refreshed=(saved if saved is not None else []).append,
+        store.tokens,
+        token_store=store,
         budget=HourlyRequestBudget(per_hour, clock=clock, max_wait=max_wait),
         clock=clock,
         rng=random.Random(7),
@@ -126,29 +126,58 @@ def test_malformed_json_that_persists_fails_naming_the_endpoint(fake, clock):
 # -- OAuth ----------------------------------------------------------------------------------
 
 
-def test_it_refreshes_the_token_before_it_expires_and_hands_over_the_new_pair(fake, clock):
-    saved: list[OAuthTokens] = []
+def test_it_refreshes_the_token_before_it_expires_and_stores_the_new_pair(fake, clock):
     soon = datetime.fromtimestamp(clock.time() + 60, tz=UTC)
-    client = make_client(fake, clock, saved=saved, expires_at=soon)
+    store = MemoryTokenStore(fake.tokens(expires_at=soon))
 
-    client.get_json("/api/doctors")
+    make_client(fake, clock, store=store).get_json("/api/doctors")
 
     assert [r.path for r in fake.requests] == ["/o/token/", "/api/doctors"]
-    assert len(saved) == 1
-    assert saved[0].access_token == fake.access_token
-    assert saved[0].refresh_token == fake.refresh_token
-    assert saved[0].expires_at == datetime.fromtimestamp(clock.time() + fake.expires_in, tz=UTC)
+    (renewed,) = store.renewed
+    assert renewed.access_token == fake.access_token
+    assert renewed.refresh_token == fake.refresh_token
+    assert renewed.expires_at == datetime.fromtimestamp(clock.time() + fake.expires_in, tz=UTC)
 
 
 def test_it_refreshes_once_on_a_401_and_carries_on(fake, clock):
-    saved: list[OAuthTokens] = []
-    client = make_client(fake, clock, saved=saved)
+    store = MemoryTokenStore(fake.tokens())
+    client = make_client(fake, clock, store=store)
     fake.expire_access_token()
 
     client.get_json("/api/doctors")
 
     assert [r.path for r in fake.requests] == ["/api/doctors", "/o/token/", "/api/doctors"]
-    assert [t.access_token for t in saved] == [fake.access_token]
+    assert [t.access_token for t in store.renewed] == [fake.access_token]
+
+
+def test_clients_sharing_expiring_tokens_renew_them_once_and_all_carry_on(fake, clock):
+    soon = datetime.fromtimestamp(clock.time() + 60, tz=UTC)
+    store = MemoryTokenStore(fake.tokens(expires_at=soon))
+    workers = [make_client(fake, clock, store=store) for _ in range(3)]
+    all_at_once = threading.Barrier(len(workers))
+
+    def read_doctors(client: DrChronoClient) -> list[dict]:
+        all_at_once.wait()
+        return client.get_json("/api/doctors")["results"]
+
+    with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+        answers = list(pool.map(read_doctors, workers))
+
+    assert all(answer == answers[0] != [] for answer in answers)
+    assert fake.token_renewals() == 1
+    assert store.tokens.refresh_token == fake.refresh_token
+
+
+def test_a_client_whose_tokens_another_renewed_takes_the_new_ones_after_a_401(fake, clock):
+    store = MemoryTokenStore(fake.tokens())
+    first, second = make_client(fake, clock, store=store), make_client(fake, clock, store=store)
+    fake.expire_access_token()
+    first.get_json("/api/doctors")  # renews: the pair both clients loaded is retired
+
+    second.get_json("/api/doctors")
+
+    assert fake.token_renewals() == 1
+    assert [r.path for r in fake.requests][-2:] == ["/api/doctors", "/api/doctors"]
 
 
 def test_a_refused_refresh_asks_for_reconnection_without_naming_the_tokens(fake, clock):
@@ -164,8 +193,32 @@ def test_a_refused_refresh_asks_for_reconnection_without_naming_the_tokens(fake,
     assert CLIENT_SECRET not in str(raised.value)
 
 
+def renew_at_fake(fake: FakeDrChrono, refresh_token: str) -> httpx.Response:
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
+    return httpx.post(fake.token_url, data=form)
+
+
+def test_the_fake_rotates_the_refresh_token_and_refuses_a_used_one(fake):
+    used_access, used_refresh = fake.access_token, fake.refresh_token
+
+    renewed = renew_at_fake(fake, used_refresh)
+    again = renew_at_fake(fake, used_refresh)
+
+    assert renewed.json()["refresh_token"] == fake.refresh_token != used_refresh
+    assert (again.status_code, again.json()) == (400, {"error": "invalid_grant"})
+    old_pair = httpx.get(
+        f"{fake.base_url}/api/doctors", headers={"Authorization": f"Bearer {used_access}"}
+    )
+    assert old_pair.status_code == 401
+
+
 def test_tokens_do_not_show_in_their_repr():
-    tokens = OAuthTokens("secret-access", "secret-refresh", FAR_FUTURE)
+    tokens = OAuthTokens("secret-access", "secret-refresh", NEVER_EXPIRES)
     assert "secret" not in repr(tokens)
 
 
@@ -265,14 +318,14 @@ def test_the_hourly_budget_waits_for_the_top_of_the_hour_when_it_is_near(fake, c
 
 
 def test_the_budget_counts_retries_too(fake, clock):
+    clock.now = 3600 * 500_000 + 60
     fake.fail("/api/doctors", 500, times=2)
-    budget = HourlyRequestBudget(500, clock=clock)
-    client = make_client(fake, clock)
-    client._budget = budget
+    client = make_client(fake, clock, per_hour=3)
+    client.get_json("/api/doctors")  # two failures, then an answer: three requests
 
-    client.get_json("/api/doctors")
-
-    assert budget.spent == 3
+    with pytest.raises(RequestBudgetExhausted):
+        client.get_json("/api/doctors")
+    assert len(fake.api_requests()) == 3
 
 
 # -- Files ----------------------------------------------------------------------------------

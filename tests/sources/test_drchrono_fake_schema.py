@@ -16,6 +16,7 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 
+from exports.ccda.validate import validate_ccda
 from tests.fakes.drchrono_server import LIST_ENDPOINTS, FakeDrChrono
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,3 +79,18 @@ def test_the_schema_check_catches_a_wrong_shape(openapi):
     validator = item_validator(openapi, "patients")
 
     assert not validator.is_valid({"id": "not a number", "gender": "Male", "doctor": 1})
+
+
+def test_the_fake_c_cdas_pass_the_cda_schema_but_for_the_one_meant_to_fail(fake):
+    valid = {
+        str(patient["id"]): validate_ccda(
+            httpx.get(
+                f"{fake.base_url}/api/patients/{patient['id']}/ccda",
+                headers={"Authorization": f"Bearer {fake.access_token}"},
+            ).content,
+            generated=False,
+        ).is_valid
+        for patient in fake.practice.objects("patients")
+    }
+
+    assert valid == {"1": True, "2": True, "3": True, "4": True, "5": False}

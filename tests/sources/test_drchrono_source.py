@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
-from exports.sources.drchrono import ClientSettings, DrChronoSource, OAuthTokens
-from exports.sources.drchrono.source import APPOINTMENT_WINDOW_DAYS
+from exports.sources.drchrono import ClientSettings, DrChronoSource, HourlyRequestBudget
 from exports.sources.records import (
     Category,
     LabSource,
     PatientRecord,
     PatientStatus,
+    PatientUnreadable,
     RecordUnavailable,
     TransientSourceError,
 )
@@ -27,12 +26,11 @@ from tests.fakes.drchrono_server import (
     CLIENT_SECRET,
     FakeClock,
     FakeDrChrono,
+    MemoryTokenStore,
     build_practice,
 )
 
-TODAY = date(2025, 6, 1)
 FAXES = {"IF", "OF", "IR", "OR"}
-HORIZON_DAYS = 365
 
 
 @pytest.fixture
@@ -42,8 +40,10 @@ def fake() -> Iterator[FakeDrChrono]:
 
 
 def open_source(
-    fake: FakeDrChrono, spool_dir: Path, *, saved: list[OAuthTokens] | None = None
+    fake: FakeDrChrono, spool_dir: Path, *, store: MemoryTokenStore | None = None
 ) -> DrChronoSource:
+    store = store or MemoryTokenStore(fake.tokens())
+    clock = FakeClock()
     return DrChronoSource.connect(
         ClientSettings(
             base_url=fake.base_url,
@@ -51,13 +51,11 @@ def open_source(
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
         ),
-        OAuthTokens(fake.access_token, fake.refresh_token, datetime(2100, 1, 1, tzinfo=UTC)),
-        on_tokens_refreshed=(saved if saved is not None else []).append,
+        store.tokens,
+        token_store=store,
+        budget=HourlyRequestBudget(clock=clock),
         spool_dir=spool_dir,
-        clock=FakeClock(),
-        appointments_from=date(2018, 1, 1),
-        appointments_horizon_days=HORIZON_DAYS,
-        today=lambda: TODAY,
+        clock=clock,
     )
 
 
@@ -84,6 +82,24 @@ def exported_counts(records: list[PatientRecord]) -> Counter:
     for record in records:
         counts.update(record.category_counts())
     return counts
+
+
+def accounted_counts(source: DrChronoSource) -> Counter:
+    """What reading the source accounts for: its patients' records, and the records of no
+    patient it excludes."""
+    counts = exported_counts(read_all(source))
+    counts[Category.FAXES_AND_REFERRALS] += len(list(source.unattached_records()))
+    counts.update(exclusion.category for exclusion in source.exclusions_outside_patients())
+    return counts
+
+
+def message_center(fake: FakeDrChrono, patient_id: int | None, *, faxes: bool) -> list[str]:
+    """The ids of a patient's message-center items: faxes and referrals, or the others."""
+    return [
+        str(o["id"])
+        for o in fake.practice.objects("messages")
+        if o.get("patient") == patient_id and (o["type"] in FAXES) == faxes
+    ]
 
 
 # -- The whole practice ---------------------------------------------------------------------
@@ -120,13 +136,16 @@ def test_records_match_what_drchrono_holds(source, fake):
             ("problems", record.problems),
             ("documents", record.documents),
             ("patient_payments", record.payments),
-            ("patient_messages", record.messages),
         ]:
             assert ids(records) == [str(o["id"]) for o in raw(fake, endpoint, number)], endpoint
-        assert ids(record.appointments) == [o["id"] for o in raw(fake, "appointments", number)]
-        assert ids(record.faxes_and_referrals) == [
-            str(o["id"]) for o in raw(fake, "messages", number) if o["type"] in FAXES
+        assert ids(record.appointments) == sorted(
+            (o["id"] for o in raw(fake, "appointments", number)), key=lambda i: (len(i), i)
+        )
+        assert ids(record.messages) == [
+            *(str(o["id"]) for o in raw(fake, "patient_messages", number)),
+            *message_center(fake, number, faxes=False),
         ]
+        assert ids(record.faxes_and_referrals) == message_center(fake, number, faxes=True)
         assert record.failures == []
         assert record.ccda is not None
 
@@ -141,9 +160,10 @@ def test_records_match_what_drchrono_holds(source, fake):
     assert alice.appointments[0].vitals.systolic_mmhg == 120
     assert alice.appointments[0].provider == "Ada Quill"
     assert alice.appointments[0].office == "Harbour Street Clinic"
-    assert [(n.locked, n.pdf is not None) for n in alice.clinical_notes] == [
-        (True, True),
-        (False, False),
+    assert [(n.id, n.locked, n.pdf is not None) for n in alice.clinical_notes] == [
+        ("5010", True, True),
+        ("5011", False, False),
+        ("5102", True, True),
     ]
     assert {r.source for r in alice.lab_results} == {LabSource.MANUAL, LabSource.QUEST}
     assert [r.source for r in source.read_patient("3").lab_results] == [
@@ -167,6 +187,7 @@ def test_files_stream_the_bytes_drchrono_holds(source, fake):
         "lab_documents/2001.pdf": alice.lab_results[1].report,
         "attachments/1601.pdf": alice.messages[0].attachments[0].file,
         "messages/1901.pdf": alice.faxes_and_referrals[0].file,
+        "messages/1907.pdf": alice.messages[1].attachments[0].file,
     }
     for name, blob in blobs.items():
         assert b"".join(blob.chunks()) == fake.practice.files[f"/media/{name}"].content, name
@@ -175,18 +196,41 @@ def test_files_stream_the_bytes_drchrono_holds(source, fake):
 
 
 def test_counts_in_source_balance_with_what_is_read(source):
-    records = read_all(source)
     counts = source.counts_in_source()
-    unattached = list(source.unattached_records())
+    read = accounted_counts(source)
 
-    read = exported_counts(records)
-    read[Category.FAXES_AND_REFERRALS] += len(unattached)
     assert dict(counts) == {category: read[category] for category in Category}
     assert counts[Category.PATIENTS] == 5
-    assert counts[Category.CLINICAL_NOTES] == 10  # five locked, five not
+    assert counts[Category.CLINICAL_NOTES] == 12  # seven locked, five not
     assert counts[Category.INTEGRATION_LAB_RESULTS] == 1
-    assert [f.id for f in unattached] == ["1905"]
+    assert [f.id for f in source.unattached_records()] == ["1905"]
     assert list(source.records_outside_patients()) == []
+
+
+def test_lists_that_give_their_count_balance_too_calendar_breaks_and_all(tmp_path):
+    with FakeDrChrono(counts=True) as fake, open_source(fake, tmp_path) as source:
+        counts = source.counts_in_source()
+        read = accounted_counts(source)
+
+    assert dict(counts) == {category: read[category] for category in Category}
+
+
+def test_a_page_lost_in_reading_leaves_its_category_short_when_drchrono_counts_the_list(
+    tmp_path,
+):
+    practice = build_practice()
+    practice.objects("medications").extend(
+        {"id": 60_000 + n, "patient": 2, "name": "Aspirin"} for n in range(600)
+    )
+    with FakeDrChrono(practice, counts=True) as fake, open_source(fake, tmp_path) as source:
+        fake.skip_page("/api/medications")  # 250 medications are never seen
+        counts = source.counts_in_source()
+        read = accounted_counts(source)
+
+    assert (counts[Category.MEDICATIONS], read[Category.MEDICATIONS]) == (605, 355)
+    assert {c: counts[c] for c in Category if c is not Category.MEDICATIONS} == {
+        c: read[c] for c in Category if c is not Category.MEDICATIONS
+    }
 
 
 def test_a_record_with_a_malformed_field_is_reported_failed_not_dropped(tmp_path):
@@ -203,6 +247,46 @@ def test_a_record_with_a_malformed_field_is_reported_failed_not_dropped(tmp_path
         ("7777", "date_onset is not a date")
     ]
     assert counts[Category.PROBLEMS] == read[Category.PROBLEMS] == 6
+
+
+def test_a_patient_that_cannot_be_read_fails_with_every_record_it_holds(tmp_path):
+    practice = build_practice()
+    practice.objects("patients")[0]["patient_status"] = "X"  # Alice, who holds one of each
+    with FakeDrChrono() as readable, open_source(readable, tmp_path / "readable") as source:
+        holds = source.read_patient("1").category_counts()
+    with (
+        FakeDrChrono(practice) as fake,
+        open_source(fake, tmp_path) as source,
+        pytest.raises(PatientUnreadable) as unreadable,
+    ):
+        source.read_patient("1")
+
+    assert str(unreadable.value) == "patient 1: patient_status is not A, I or D"
+    dependents = unreadable.value.dependents
+    assert Counter(failure.category for failure in dependents) == holds - Counter(
+        {Category.PATIENTS: 1}
+    )
+    assert {failure.reason for failure in dependents} == {"the patient's record could not be read"}
+    failed = {(failure.category, failure.record_id) for failure in dependents}
+    assert {
+        (Category.PAYMENTS, "1701"),
+        (Category.CLINICAL_NOTES, "5010"),
+        (Category.MESSAGE_ATTACHMENTS, "1907-1"),
+        (Category.INSURANCE_CARD_IMAGES, "1-primary"),
+    } <= failed
+
+
+def test_a_message_center_item_with_a_malformed_type_is_reported_failed(tmp_path):
+    practice = build_practice()
+    practice.objects("messages").append(
+        {"id": 1999, "type": ["IF"], "patient": 2, "received_at": "2023-02-03T11:00:00"}
+    )
+    with FakeDrChrono(practice) as fake, open_source(fake, tmp_path) as source:
+        bob = source.read_patient("2")
+
+    assert [(f.category, f.record_id, f.reason) for f in bob.failures] == [
+        (Category.MESSAGES, "1999", "type is not text")
+    ]
 
 
 def test_records_for_patients_drchrono_does_not_list_are_reported(tmp_path):
@@ -226,33 +310,63 @@ def test_a_note_whose_download_is_cut_short_is_unavailable_naming_the_note(sourc
 # -- Spooling -------------------------------------------------------------------------------
 
 
-def test_appointments_are_walked_in_windows_of_at_most_190_days(source, fake):
+def test_every_message_center_item_of_a_patient_is_read_whatever_its_type(source):
+    alice, bob, carol, dan = (source.read_patient(number) for number in "1234")
+
+    assert [(m.id, m.category) for m in alice.messages] == [
+        ("1601", "Onpatient Messages"),
+        ("1907", "Incoming Labs"),
+    ]
+    assert [(m.id, m.category) for m in bob.messages[1:]] == [
+        ("1906", "Patient Incoming Messages"),
+        ("1909", "Patient Outgoing Messages"),
+    ]
+    assert [(m.id, m.category) for m in carol.messages[1:]] == [("1908", "Inbound Direct Messages")]
+    assert [(m.id, m.category) for m in dan.messages[1:]] == [("1910", "Other Messages")]
+    incoming_labs = alice.messages[1]
+    assert (incoming_labs.subject, incoming_labs.body) == ("IL item", "Reviewed.")
+    assert [a.id for a in incoming_labs.attachments] == ["1907-1"]
+    assert bob.messages[2].attachments == ()
+
+
+def test_a_message_center_item_of_no_patient_is_counted_excluded(source):
+    excluded = list(source.exclusions_outside_patients())
+
+    assert [(e.category, e.record_id, e.reason) for e in excluded] == [
+        (Category.MESSAGES, "1911", "not tied to a patient"),
+        (Category.MESSAGE_ATTACHMENTS, "1911-1", "not tied to a patient"),
+    ]
+
+
+def test_the_whole_message_center_is_read_in_one_walk(source, fake):
     source.prepare()
 
-    windows = [
-        tuple(date.fromisoformat(d) for d in r.query["date_range"].split("/"))
-        for r in fake.api_requests("/api/appointments")
-    ]
-    assert all((end - start).days + 1 <= APPOINTMENT_WINDOW_DAYS for start, end in windows)
-    assert windows[0][0] == date(2018, 1, 1)
-    assert windows[-1][1] == TODAY + timedelta(days=HORIZON_DAYS)
-    assert all(
-        later[0] == earlier[1] + timedelta(days=1) for earlier, later in itertools.pairwise(windows)
-    )
-    assert all(
-        r.query["verbose"] == "true" and r.query["page_size"] == "25"
-        for r in fake.api_requests("/api/appointments")
-    )
+    assert [r.query.get("type") for r in fake.api_requests("/api/messages")] == [None]
 
 
-def test_the_walk_starts_at_the_earliest_first_appointment(tmp_path):
-    practice = build_practice()
-    practice.objects("patients")[0]["date_of_first_appointment"] = "2016-03-04"
-    with FakeDrChrono(practice) as fake, open_source(fake, tmp_path) as source:
-        source.prepare()
-        first = fake.api_requests("/api/appointments")[0]
+def test_every_appointment_is_read_whatever_its_date_or_state(source):
+    alice, bob, carol = (source.read_patient(number) for number in "123")
 
-    assert first.query["date_range"].startswith("2016-03-04/")
+    assert "5100" in ids(bob.appointments)  # 1995, before bob's date_of_first_appointment
+    assert "5100" in ids(n for n in bob.clinical_notes if n.locked)
+    assert "5101" in ids(carol.appointments)  # booked for 2030
+    deleted = next(a for a in alice.appointments if a.id == "5102")
+    assert deleted.archived
+    assert "5102" in ids(n for n in alice.clinical_notes if n.locked)
+    assert not any(a.archived for a in alice.appointments if a.id != "5102")
+
+
+def test_appointments_are_read_in_one_walk_changed_since_before_any_ehr(source, fake):
+    source.prepare()
+
+    (first, *_) = requests = fake.api_requests("/api/appointments")
+    assert first.query == {
+        "since": "1900-01-01",
+        "show_archived": "true",
+        "verbose": "true",
+        "page_size": "25",
+    }
+    assert all("cursor" in r.query for r in requests[1:])
 
 
 def test_prepare_is_idempotent(source, fake):
@@ -346,14 +460,14 @@ def test_no_token_or_phi_reaches_logs_or_errors(tmp_path, caplog):
             except TransientSourceError as exc:
                 errors.append(str(exc))
 
-    saved: list[OAuthTokens] = []
     with FakeDrChrono(build_practice(malformed_record=True)) as fake:
+        store = MemoryTokenStore(fake.tokens())
         original_tokens = [fake.access_token, fake.refresh_token]
         fake.fail("/api/medications", 429, times=1)
         fake.fail("/api/allergies", 500, times=1)
         fake.malformed_json("/api/problems", times=1)
         fake.truncate("/media/notes/5010.pdf", times=99)
-        with open_source(fake, tmp_path, saved=saved) as source:
+        with open_source(fake, tmp_path, store=store) as source:
             fake.expire_access_token()
             records = read_all(source)
             try:
@@ -369,7 +483,7 @@ def test_no_token_or_phi_reaches_logs_or_errors(tmp_path, caplog):
         for value in (patient["first_name"], patient["last_name"], patient["date_of_birth"])
         if value
     ] + ["notes/5010.pdf", "31/02/2019"]
-    assert saved  # the 401 made it refresh
+    assert store.renewed  # the 401 made it refresh
     assert len(errors) == 3
     text = caplog.text + "\n".join(errors)
     for needle in secrets + phi:

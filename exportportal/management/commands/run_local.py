@@ -36,6 +36,8 @@ class Command(BaseCommand):
                 "--concurrency=2",
             ],
         }
+        # `kill` (SIGTERM) stops everything too, like Ctrl-C, instead of orphaning the children.
+        signal.signal(signal.SIGTERM, _interrupt)
         processes = {name: subprocess.Popen(command) for name, command in commands.items()}  # noqa: S603 - fixed commands, no outside input
         self.stdout.write(
             self.style.SUCCESS(
@@ -58,3 +60,7 @@ class Command(BaseCommand):
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -207,6 +207,7 @@ class Command(BaseCommand):
             tokens=tokens,
             token_file=token_file,
             requests_per_hour=settings.DRCHRONO_REQUESTS_PER_HOUR,
+            include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
         )
         return spec, str(options["practice_name"])
 

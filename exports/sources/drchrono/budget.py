@@ -1,8 +1,9 @@
 """DrChrono's request allowance: 500 requests per API application per hour, reset on the hour.
 
-The allowance belongs to the API application, not to this process, so the server's 429 stays
-the final word; this budget keeps one extraction from spending the hour in a burst and lets it
-stop politely (or wait a little) before DrChrono has to throttle it.
+The allowance belongs to the API application, not to one process: the portal counts it in its
+database for all its workers, a local export in its one process. The server's 429 stays the
+final word; this budget keeps an extraction from spending the hour in a burst and lets it stop
+politely (or wait a little) before DrChrono has to throttle it.
 """
 
 from __future__ import annotations
@@ -49,42 +50,62 @@ class RequestBudget(Protocol):
     def spend(self) -> None: ...
 
 
+class HourCounter(Protocol):
+    """Where one hour's requests are counted: this process, or somewhere workers share."""
+
+    def take(self, hour: int, limit: int) -> bool:
+        """Count one more request in ``hour`` (hours since the epoch), unless ``limit`` are
+        counted already; whether it was counted."""
+        ...
+
+
+class ProcessHourCounter:
+    """Counts in this process: the current hour's requests, forgotten when the hour turns."""
+
+    def __init__(self) -> None:
+        self._hour: int | None = None
+        self._spent = 0
+
+    def take(self, hour: int, limit: int) -> bool:
+        if hour != self._hour:
+            self._hour, self._spent = hour, 0
+        if self._spent >= limit:
+            return False
+        self._spent += 1
+        return True
+
+
 class HourlyRequestBudget:
-    """At most ``per_hour`` requests in each clock hour (the top of the hour resets it).
+    """At most ``per_hour`` requests in each clock hour (the top of the hour resets it),
+    counted by ``counter`` (by default in this process).
 
     When the hour's requests are spent, waits for the next hour if that is at most
     ``max_wait`` seconds away, else raises ``RequestBudgetExhausted`` so the caller (a Celery
     task over a resumable spool) can retry later instead of holding a worker for an hour.
     """
 
-    def __init__(self, per_hour: int = 500, *, clock: Clock, max_wait: float = 300.0) -> None:
+    def __init__(
+        self,
+        per_hour: int = 500,
+        *,
+        clock: Clock,
+        max_wait: float = 300.0,
+        counter: HourCounter | None = None,
+    ) -> None:
         if per_hour < 1:
             raise ValueError("per_hour must be at least 1")
         self.per_hour = per_hour
         self.max_wait = max_wait
         self._clock = clock
-        self._hour: int | None = None
-        self._spent = 0
-
-    @property
-    def spent(self) -> int:
-        """Requests spent in the current hour."""
-        self._roll_over(self._clock.time())
-        return self._spent
+        self._counter = counter or ProcessHourCounter()
 
     def spend(self) -> None:
-        now = self._clock.time()
-        self._roll_over(now)
-        if self._spent >= self.per_hour:
-            wait = (int(now // SECONDS_PER_HOUR) + 1) * SECONDS_PER_HOUR - now
+        while True:
+            now = self._clock.time()
+            hour = int(now // SECONDS_PER_HOUR)
+            if self._counter.take(hour, self.per_hour):
+                return
+            wait = (hour + 1) * SECONDS_PER_HOUR - now
             if wait > self.max_wait:
                 raise RequestBudgetExhausted(retry_after=wait)
             self._clock.sleep(wait)
-            self._roll_over(self._clock.time())
-        self._spent += 1
-
-    def _roll_over(self, now: float) -> None:
-        hour = int(now // SECONDS_PER_HOUR)
-        if hour != self._hour:
-            self._hour = hour
-            self._spent = 0

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -58,7 +58,26 @@ class ClientSettings:
     refresh_margin: float = 120.0  # renew the access token this long before it expires
 
 
-TokensSaved = Callable[[OAuthTokens], None]
+class TokenStore(Protocol):
+    """Where an OAuth grant's tokens are kept, for every client that uses the grant.
+
+    DrChrono rotates the refresh token at each renewal, so a refresh token works once: when
+    clients share a grant, one renews at a time and the others take what it got.
+    """
+
+    def renew(
+        self, held: OAuthTokens, request_new: Callable[[OAuthTokens], OAuthTokens]
+    ) -> OAuthTokens:
+        """Tokens to replace ``held``: the stored ones if someone else has already renewed
+        ``held``, else ``request_new(stored)``'s, stored before they are returned."""
+        ...
+
+
+def renewed_elsewhere(stored: OAuthTokens, held: OAuthTokens) -> bool:
+    """Whether the store's tokens are not the ones a client held: another client renewed
+    them meanwhile (every renewal issues a new access token)."""
+    return stored.access_token != held.access_token
+
 
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
@@ -99,7 +118,7 @@ class DrChronoClient:
         settings: ClientSettings,
         tokens: OAuthTokens,
         *,
-        on_tokens_refreshed: TokensSaved,
+        token_store: TokenStore,
         budget: RequestBudget,
         clock: Clock,
         rng: random.Random | None = None,
@@ -107,7 +126,7 @@ class DrChronoClient:
     ) -> None:
         self.settings = settings
         self._tokens = tokens
-        self._on_tokens_refreshed = on_tokens_refreshed
+        self._token_store = token_store
         self._budget = budget
         self._clock = clock
         self._rng = rng or random.Random()
@@ -158,7 +177,7 @@ class DrChronoClient:
             body = self.get_json(url, query)
             page = Page.parse(body, endpoint_name(url))
             if page.next_url is not None:
-                page = Page(page.items, self._absolute(page.next_url))
+                page = Page(page.items, self._absolute(page.next_url), page.count)
             yield page
             url, query = page.next_url, None  # next carries the whole query already
 
@@ -222,7 +241,7 @@ class DrChronoClient:
             if status == 401 and on_api and not refreshed_after_401:
                 refreshed_after_401 = True
                 attempt -= 1  # a stale token is not the server failing
-                self._refresh_tokens()
+                self._renew_tokens()
                 continue
             if status == 429:
                 wait = _retry_after(response) or self._backoff(attempt)
@@ -254,13 +273,17 @@ class DrChronoClient:
     def _current_access_token(self) -> str:
         expires_in = self._tokens.expires_at.timestamp() - self._clock.time()
         if expires_in <= self.settings.refresh_margin:
-            self._refresh_tokens()
+            self._renew_tokens()
         return self._tokens.access_token
 
-    def _refresh_tokens(self) -> None:
+    def _renew_tokens(self) -> None:
+        self._tokens = self._token_store.renew(self._tokens, self._request_new_tokens)
+
+    def _request_new_tokens(self, tokens: OAuthTokens) -> OAuthTokens:
+        """Spend ``tokens``' refresh token at DrChrono for a new pair."""
         form = {
             "grant_type": "refresh_token",
-            "refresh_token": self._tokens.refresh_token,
+            "refresh_token": tokens.refresh_token,
             "client_id": self.settings.client_id,
             "client_secret": self.settings.client_secret,
         }
@@ -282,9 +305,9 @@ class DrChronoClient:
                 f"DrChrono refused to renew the access token (HTTP {response.status_code}); "
                 "the practice must reconnect its DrChrono account"
             )
-        self._tokens = _tokens_from(response, self._tokens, self._clock.time())
+        renewed = _tokens_from(response, tokens, self._clock.time())
         logger.info("DrChrono access token renewed")
-        self._on_tokens_refreshed(self._tokens)
+        return renewed
 
     def _absolute(self, path_or_url: str) -> str:
         return urljoin(self.settings.base_url.rstrip("/") + "/", path_or_url)
@@ -292,16 +315,20 @@ class DrChronoClient:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a DrChrono list."""
+    """One page of a DrChrono list, and the whole list's length when the API gives it."""
 
     items: list[dict[str, Any]]
     next_url: str | None
+    count: int | None = None
 
     @classmethod
     def parse(cls, body: Any, endpoint: str) -> Page:
-        """Read ``{"results"|"data": [...], "next": url|null}``; a wrong shape is an error.
+        """Read ``{"results"|"data": [...], "next": url|null, "count": n}``; a wrong shape is
+        an error.
 
-        The OpenAPI document says ``data``; DrChrono's example app reads ``results``.
+        The OpenAPI document says ``data``; DrChrono's example app reads ``results``. The
+        OpenAPI document shows no ``count``; paginators that send one send the length of the
+        whole list, which the source checks what it read against.
         """
         if not isinstance(body, dict):
             raise SourceError(f"DrChrono {endpoint} returned a {type(body).__name__}, not a page")
@@ -311,7 +338,10 @@ class Page:
         next_url = body.get("next")
         if next_url is not None and not isinstance(next_url, str):
             raise SourceError(f"DrChrono {endpoint} returned a page with a malformed next link")
-        return cls(items=items, next_url=next_url or None)
+        count = body.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            count = None
+        return cls(items=items, next_url=next_url or None, count=count)
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -68,6 +68,24 @@ FAX_AND_REFERRAL_TYPES = {
     "IR": FaxOrReferralKind.INBOUND_REFERRAL,
     "OR": FaxOrReferralKind.OUTBOUND_REFERRAL,
 }
+#: Every other message-center type is a Message Center message, filed in the folder named for
+#: its type (the names are the OpenAPI document's descriptions of the ``type`` codes).
+MESSAGE_CENTER_CATEGORIES = {
+    "GP": "Generated PDFs",
+    "GC": "Generated CSVs",
+    "GZ": "Generated ZIPs",
+    "IL": "Incoming Labs",
+    "IE": "Incoming eRx",
+    "OA": "Online Appointments",
+    "PO": "Patient Onboarding",
+    "PI": "Patient Incoming Messages",
+    "PM": "Patient Outgoing Messages",
+    "OO": "Demo Meeting Messages",
+    "OD": "Outbound Direct Messages",
+    "ID": "Inbound Direct Messages",
+}
+#: the folder of a type DrChrono neither documents nor describes on the item itself
+OTHER_MESSAGES = "Other Messages"
 _BLANK_CODES = {"blank"}  # DrChrono's "not given" for race, ethnicity, language, smoking
 
 
@@ -263,6 +281,7 @@ def appointment(raw: Raw, providers: Mapping[str, str], offices: Mapping[str, st
         icd10_codes=_strings(raw, "icd10_codes"),
         vitals=vitals(raw.get("vitals")),
         notes=_text(raw, "notes"),
+        archived=raw.get("deleted_flag") is True,  # listed only with show_archived
     )
 
 
@@ -400,19 +419,53 @@ def patient_message(raw: Raw, providers: Mapping[str, str], file: FileMaker) -> 
 
 
 def message_attachments(raw: Raw) -> list[tuple[str, str]]:
-    """(attachment id, file URL) for each attachment that has a file.
+    """(attachment id, file URL) for each attachment that has a file: a portal message's
+    ``attachments`` list, or a message-center item's single ``attachment``.
 
     DrChrono gives attachments no id of their own: "{message id}-{position}" is stable.
     """
+    message_id = str(raw.get("id", ""))
     attachments = raw.get("attachments")
     if not isinstance(attachments, list):
-        return []
-    message_id = str(raw.get("id", ""))
+        attachments = [raw] if "attachment" in raw else []
     return [
         (f"{message_id}-{position}", url)
         for position, item in enumerate(attachments, start=1)
         if isinstance(item, Mapping) and isinstance(url := item.get("attachment"), str) and url
     ]
+
+
+def is_fax_or_referral(raw: Raw) -> bool:
+    """Whether a message-center item is a fax or referral (else a Message Center message)."""
+    code = raw.get("type")
+    return isinstance(code, str) and code.strip() in FAX_AND_REFERRAL_TYPES
+
+
+def message_center_item(raw: Raw, file: FileMaker) -> Message:
+    """A message-center item that is no fax or referral: incoming labs, Direct messages, ..."""
+    identifier = record_id(raw)
+    received = _datetime(raw, "received_at")
+    if received is None:
+        raise MappingError("received_at is missing")
+    notes = raw.get("message_notes") or []
+    if not isinstance(notes, list) or not all(isinstance(note, Mapping) for note in notes):
+        raise MappingError("message_notes is not a list of objects")
+    return Message(
+        id=identifier,
+        category=message_center_category(raw),
+        received_at=received,
+        subject=_text(raw, "title"),
+        body="\n\n".join(text for note in notes if (text := _text(note, "text"))),
+        attachments=tuple(
+            Attachment(id=attachment_id, file=file(url, f"messages {identifier}", "pdf"))
+            for attachment_id, url in message_attachments(raw)
+        ),
+    )
+
+
+def message_center_category(raw: Raw) -> str:
+    code = _text(raw, "type")
+    return MESSAGE_CENTER_CATEGORIES.get(code) or _text(raw, "type_description") or OTHER_MESSAGES
 
 
 def fax_or_referral(raw: Raw, file: FileMaker) -> FaxOrReferral:

@@ -11,39 +11,43 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..base import ConnectionReport, PracticeSource
 from ..records import (
+    NOT_TIED_TO_A_PATIENT,
+    PATIENT_UNREADABLE,
     Blob,
     Category,
     FaxOrReferral,
+    InsurancePriority,
     LabResult,
     LabSource,
     PatientRecord,
+    PatientUnreadable,
+    RecordExclusion,
     RecordFailure,
     RecordUnavailable,
     SourceError,
 )
 from . import mapping
-from .budget import Clock, HourlyRequestBudget, SystemClock
+from .budget import Clock, RequestBudget, SystemClock
 from .client import (
     VERBOSE_PAGE_SIZE,
     ClientSettings,
     DrChronoClient,
     OAuthTokens,
-    TokensSaved,
+    TokenStore,
 )
 from .files import DEFAULT_MAX_BYTES, RemoteFile, extension_of
-from .mapping import FAX_AND_REFERRAL_TYPES, MappingError
+from .mapping import MappingError
 from .spool import Spool, SpooledRecord, spool_key
 
 logger = logging.getLogger(__name__)
 
-#: DrChrono refuses appointment date ranges longer than this (inclusive days).
-APPOINTMENT_WINDOW_DAYS = 190
+#: before any appointment in any EHR was created or updated: ``since`` this lists them all
+APPOINTMENTS_CHANGED_SINCE = "1900-01-01"
 SPOOL_FILE_NAME = "drchrono-spool.sqlite3"
 
 _PATIENTS = "patients"
@@ -53,6 +57,7 @@ _LAB_RESULTS = "lab_results"
 _PATIENT_MESSAGES = "patient_messages"
 _MESSAGES = "messages"
 _PAYMENTS = "patient_payments"
+_BREAKS = "appointment_breaks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +69,23 @@ class _Walk:
     path: str
     params: Mapping[str, Any] = field(default_factory=dict)
     owner: Callable[[dict[str, Any]], str | None] | None = None
+    #: where calendar breaks go: not patient data, but part of the list's length
+    breaks_kind: str | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (self.kind,) if self.breaks_kind is None else (self.kind, self.breaks_kind)
 
 
 class DrChronoSource(PracticeSource):
     """One practice's data through DrChrono REST API v4, spooled locally.
 
-    ``appointments_from`` is where the appointment walk starts unless a patient's first
-    appointment is earlier; it walks scheduled-date windows of at most 190 days up to
-    ``appointments_horizon_days`` past the day the spool was started (future bookings are
-    part of the record). Windows rather than ``since``: ``since`` filters on when an
-    appointment was created or updated, which an import or an edit moves; the scheduled date
-    is what DrChrono's date filters document, and each window is a bounded, resumable walk.
+    Appointments are read in one walk with ``since`` set before any EHR existed: ``since``
+    bounds when an appointment was created or updated, so every appointment qualifies whatever
+    its scheduled date (a 1995 visit imported in 2019, a booking for 2030), where scheduled-date
+    windows (``date_range``, at most 190 days each) would need a guessed first and last date and
+    hundreds of requests. ``show_archived`` lists deleted appointments too: they are seen and
+    counted (excluded), and a signed note on one is still exported.
     """
 
     kind = "drchrono"
@@ -84,19 +95,13 @@ class DrChronoSource(PracticeSource):
         client: DrChronoClient,
         spool_dir: Path,
         *,
-        appointments_from: date = date(2000, 1, 1),
-        appointments_horizon_days: int = 730,
         include_source_ccda: bool = True,
         max_file_bytes: int = DEFAULT_MAX_BYTES,
-        today: Callable[[], date] = date.today,
     ) -> None:
         self._client = client
         self._spool = Spool(Path(spool_dir) / SPOOL_FILE_NAME)
-        self._appointments_from = appointments_from
-        self._appointments_horizon = timedelta(days=appointments_horizon_days)
         self._include_source_ccda = include_source_ccda
         self._max_file_bytes = max_file_bytes
-        self._today = today
         self._names: dict[str, dict[str, str]] | None = None
 
     @classmethod
@@ -105,20 +110,16 @@ class DrChronoSource(PracticeSource):
         settings: ClientSettings,
         tokens: OAuthTokens,
         *,
-        on_tokens_refreshed: TokensSaved,
+        token_store: TokenStore,
+        budget: RequestBudget,
         spool_dir: Path,
-        requests_per_hour: int = 500,
         clock: Clock | None = None,
         **options: Any,
     ) -> DrChronoSource:
-        """A source with its own client and hourly request budget."""
+        """A source with its own client, spending from ``budget``."""
         clock = clock or SystemClock()
         client = DrChronoClient(
-            settings,
-            tokens,
-            on_tokens_refreshed=on_tokens_refreshed,
-            budget=HourlyRequestBudget(requests_per_hour, clock=clock),
-            clock=clock,
+            settings, tokens, token_store=token_store, budget=budget, clock=clock
         )
         return cls(client, spool_dir, **options)
 
@@ -128,9 +129,6 @@ class DrChronoSource(PracticeSource):
         """Spool every practice-wide list; resumes a spool an earlier run left half done."""
         if self._spool.meta("complete") == "1":
             return
-        if self._spool.meta("appointments_until") is None:
-            until = self._today() + self._appointments_horizon
-            self._spool.set_meta("appointments_until", until.isoformat())
         for walk in self._walks():
             self._spool_walk(walk)
         self._spool.set_meta("complete", "1")
@@ -149,7 +147,9 @@ class DrChronoSource(PracticeSource):
         try:
             demographics = mapping.demographics(raw, self._providers)
         except MappingError as exc:
-            raise RecordUnavailable(f"patient {patient_id}: {exc}") from None
+            raise PatientUnreadable(
+                f"patient {patient_id}: {exc}", self._dependents(patient_id, raw)
+            ) from None
         record = PatientRecord(demographics=demographics)
         self._read_insurances(record, raw)
         self._read_photo(record, raw)
@@ -165,6 +165,10 @@ class DrChronoSource(PracticeSource):
         return record
 
     def counts_in_source(self) -> Mapping[Category, int]:
+        """What the spool holds, plus what DrChrono said a list holds beyond that: where a
+        page gives the list's ``count``, a page lost in reading leaves the category unbalanced
+        instead of balancing against the same short list. Without ``count`` (the OpenAPI
+        document shows none) the spool is all there is to count."""
         self.prepare()
         counts = dict.fromkeys(Category, 0)
         counts[Category.PATIENTS] = self._spool.count(_PATIENTS)
@@ -188,57 +192,57 @@ class DrChronoSource(PracticeSource):
         counts[Category.LAB_RESULTS] = self._spool.count(_PATIENT_LAB_RESULTS)
         for result in self._spool.all_records(_LAB_RESULTS):
             counts[self._lab_category(result.body)] += 1
-        counts[Category.MESSAGES] = self._spool.count(_PATIENT_MESSAGES)
-        counts[Category.MESSAGE_ATTACHMENTS] = sum(
-            len(mapping.message_attachments(message.body))
-            for message in self._spool.all_records(_PATIENT_MESSAGES)
-        )
-        counts[Category.FAXES_AND_REFERRALS] = self._spool.count(_MESSAGES)
+        for kind in (_PATIENT_MESSAGES, _MESSAGES):
+            for message in self._spool.all_records(kind):
+                category = self._category_of(kind, message.body)
+                counts[category] += 1
+                if category is Category.MESSAGES:
+                    attachments = mapping.message_attachments(message.body)
+                    counts[Category.MESSAGE_ATTACHMENTS] += len(attachments)
+        for walk in self._walks():
+            category = _LISTED_CATEGORY.get(walk.kind)
+            listed = self._spool.listed(walk.name)
+            if category is not None and listed is not None:
+                spooled = sum(self._spool.count(kind) for kind in walk.kinds)
+                counts[category] += max(0, listed - spooled)
         return counts
 
     def unattached_records(self) -> Iterator[FaxOrReferral]:
         self.prepare()
-        for message in self._spool.all_records(_MESSAGES):
-            if message.patient_id is not None:
+        for message in self._unattached_messages():
+            if not mapping.is_fax_or_referral(message.body):
                 continue
             try:
                 yield mapping.fax_or_referral(message.body, self._file)
             except MappingError as exc:
                 logger.warning("messages %s cannot be read: %s", message.record_id, exc)
 
+    def exclusions_outside_patients(self) -> Iterator[RecordExclusion]:
+        """Message-center items of no patient that are no fax or referral (a practice-wide
+        generated report, say), with their attachments."""
+        self.prepare()
+        for message in self._unattached_messages():
+            if mapping.is_fax_or_referral(message.body):
+                continue
+            yield RecordExclusion(Category.MESSAGES, message.record_id, NOT_TIED_TO_A_PATIENT)
+            for attachment_id, _ in mapping.message_attachments(message.body):
+                yield RecordExclusion(
+                    Category.MESSAGE_ATTACHMENTS, attachment_id, NOT_TIED_TO_A_PATIENT
+                )
+
     def records_outside_patients(self) -> Iterator[RecordFailure]:
         """Records DrChrono listed for no patient it listed: counted, so reported as failed.
 
-        Unattached faxes and referrals are not among them (``unattached_records`` has them),
-        unless they cannot be read at all.
+        Message-center items tied to no patient are not among them (``unattached_records`` and
+        ``exclusions_outside_patients`` have them), unless a fax or referral cannot be read.
         """
         self.prepare()
-        for kind, category in _PATIENT_KINDS.items():
+        for kind in _OWNED_KINDS:
             for record in self._spool.unowned_records(kind, _PATIENTS):
-                yield RecordFailure(category, record.record_id, _orphan_reason(record))
-                if kind == _APPOINTMENTS and mapping.has_clinical_note(record.body):
-                    yield RecordFailure(
-                        Category.CLINICAL_NOTES, record.record_id, _orphan_reason(record)
-                    )
-                if kind == _PATIENT_MESSAGES:
-                    for attachment_id, _ in mapping.message_attachments(record.body):
-                        yield RecordFailure(
-                            Category.MESSAGE_ATTACHMENTS, attachment_id, _orphan_reason(record)
-                        )
-        for result in self._spool.unowned_records(_LAB_RESULTS, _PATIENTS):
-            yield RecordFailure(
-                self._lab_category(result.body), result.record_id, _orphan_reason(result)
-            )
-        for message in self._spool.unowned_records(_MESSAGES, _PATIENTS):
-            if message.patient_id is None:
-                try:
-                    mapping.fax_or_referral(message.body, self._file)
-                except MappingError as exc:
-                    yield RecordFailure(Category.FAXES_AND_REFERRALS, message.record_id, str(exc))
-                continue
-            yield RecordFailure(
-                Category.FAXES_AND_REFERRALS, message.record_id, _orphan_reason(message)
-            )
+                if kind == _MESSAGES and record.patient_id is None:
+                    yield from self._unreadable_unattached(record)
+                    continue
+                yield from self._failures_with_dependents(kind, record, _orphan_reason(record))
 
     def test_connection(self) -> ConnectionReport:
         """Counts the patients (from the spool when it is complete, else by paging ids)."""
@@ -280,28 +284,22 @@ class DrChronoSource(PracticeSource):
             _PATIENT_MESSAGES,
         ):
             yield _Walk(kind, kind, f"/api/{kind}", owner=_patient_field)
-        for message_type in FAX_AND_REFERRAL_TYPES:
-            yield _Walk(
-                f"messages type={message_type}",
-                _MESSAGES,
-                "/api/messages",
-                {"type": message_type},
-                owner=_patient_field,
-            )
+        # Every type: faxes and referrals, incoming labs, Direct messages, generated files, ...
+        yield _Walk(_MESSAGES, _MESSAGES, "/api/messages", owner=_patient_field)
         yield _Walk(_PAYMENTS, _PAYMENTS, "/api/patient_payments", owner=_patient_field)
-        # After patients: the walk starts no later than the earliest first appointment.
-        for start, end in self._appointment_windows():
-            yield _Walk(
-                f"appointments {start}/{end}",
-                _APPOINTMENTS,
-                "/api/appointments",
-                {
-                    "date_range": f"{start}/{end}",
-                    "verbose": "true",  # clinical_note and vitals come only with verbose
-                    "page_size": VERBOSE_PAGE_SIZE,
-                },
-                owner=_patient_field,
-            )
+        yield _Walk(
+            _APPOINTMENTS,
+            _APPOINTMENTS,
+            "/api/appointments",
+            {
+                "since": APPOINTMENTS_CHANGED_SINCE,
+                "show_archived": "true",
+                "verbose": "true",  # clinical_note and vitals come only with verbose
+                "page_size": VERBOSE_PAGE_SIZE,
+            },
+            owner=_patient_field,
+            breaks_kind=_BREAKS,
+        )
 
     def _spool_walk(self, walk: _Walk) -> None:
         state = self._spool.walk(walk.name)
@@ -310,12 +308,11 @@ class DrChronoSource(PracticeSource):
         if state.started:
             logger.info("DrChrono spool resumes %s", walk.name)
         for page in self._client.iter_pages(walk.path, walk.params, start_url=state.next_url):
-            records = [
-                self._spooled(walk, item)
-                for item in page.items
-                if not (walk.kind == _APPOINTMENTS and _is_break(item))
-            ]
-            self._spool.save_page(walk.name, walk.kind, records, page.next_url)
+            records: dict[str, list[SpooledRecord]] = {kind: [] for kind in walk.kinds}
+            for item in page.items:
+                kind = walk.breaks_kind if walk.breaks_kind and _is_break(item) else walk.kind
+                records[kind].append(self._spooled(walk, item))
+            self._spool.save_page(walk.name, records, page.next_url, listed=page.count)
 
     def _spooled(self, walk: _Walk, item: Any) -> SpooledRecord:
         body = item if isinstance(item, dict) else {"unreadable": item}
@@ -327,24 +324,21 @@ class DrChronoSource(PracticeSource):
         order = self._spool.get("lab_orders", str(order_id)) if order_id is not None else None
         return order.patient_id if order else None
 
-    def _appointment_windows(self) -> Iterator[tuple[date, date]]:
-        until = date.fromisoformat(self._spool.meta("appointments_until") or "")
-        start = self._appointments_from
-        for patient in self._spool.all_records(_PATIENTS):
-            first = patient.body.get("date_of_first_appointment")
-            try:
-                first_date = date.fromisoformat(first[:10]) if isinstance(first, str) else None
-            except ValueError:
-                continue  # an unreadable hint; the configured start still applies
-            if first_date and first_date < start:
-                start = first_date
-        step = timedelta(days=APPOINTMENT_WINDOW_DAYS - 1)
-        while start <= until:
-            end = min(start + step, until)
-            yield start, end
-            start = end + timedelta(days=1)
-
     # -- Assembling a patient ----------------------------------------------------------------
+
+    def _dependents(self, patient_id: str, raw: dict[str, Any]) -> list[RecordFailure]:
+        """Every record counted for a patient whose own record cannot be read, failed."""
+        failures = [
+            failure
+            for priority, coverage in mapping.present_insurances(raw)
+            for failure in _insurance_failures(patient_id, priority, coverage, PATIENT_UNREADABLE)
+        ]
+        if mapping.has_photo(raw):
+            failures.append(RecordFailure(Category.PATIENT_PHOTOS, patient_id, PATIENT_UNREADABLE))
+        for kind in _OWNED_KINDS:
+            for spooled in self._spool.records_of(kind, patient_id):
+                failures.extend(self._failures_with_dependents(kind, spooled, PATIENT_UNREADABLE))
+        return failures
 
     def _read_insurances(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         for priority, coverage in mapping.present_insurances(raw):
@@ -353,12 +347,7 @@ class DrChronoSource(PracticeSource):
                     mapping.insurance(record.id, priority, coverage, self._file)
                 )
             except MappingError as exc:
-                insurance_id = f"{record.id}-{priority.value}"
-                record.failures.append(RecordFailure(Category.INSURANCE, insurance_id, str(exc)))
-                record.failures.extend(
-                    RecordFailure(Category.INSURANCE_CARD_IMAGES, insurance_id, str(exc))
-                    for _ in range(mapping.card_image_count(coverage))
-                )
+                record.failures.extend(_insurance_failures(record.id, priority, coverage, str(exc)))
 
     def _read_photo(self, record: PatientRecord, raw: dict[str, Any]) -> None:
         try:
@@ -382,8 +371,6 @@ class DrChronoSource(PracticeSource):
              lambda raw: mapping.patient_lab_result(raw, providers, file)),
             (_PATIENT_MESSAGES, Category.MESSAGES, record.messages,
              lambda raw: mapping.patient_message(raw, providers, file)),
-            (_MESSAGES, Category.FAXES_AND_REFERRALS, record.faxes_and_referrals,
-             lambda raw: mapping.fax_or_referral(raw, file)),
         ]  # fmt: skip
         for kind, category, into, read in readers:
             for spooled in self._spool.records_of(kind, record.id):
@@ -407,6 +394,15 @@ class DrChronoSource(PracticeSource):
                 record.failures.append(
                     RecordFailure(self._lab_category(spooled.body), spooled.record_id, str(exc))
                 )
+        for spooled in self._spool.records_of(_MESSAGES, record.id):
+            try:
+                if mapping.is_fax_or_referral(spooled.body):
+                    record.faxes_and_referrals.append(mapping.fax_or_referral(spooled.body, file))
+                else:
+                    record.messages.append(mapping.message_center_item(spooled.body, file))
+            except MappingError as exc:
+                category = self._category_of(_MESSAGES, spooled.body)
+                record.failures.extend(_failures(category, spooled, str(exc)))
 
     def _order_lab_result(self, raw: dict[str, Any]) -> LabResult:
         order, test, vendor, report = self._lab_context(raw)
@@ -436,6 +432,40 @@ class DrChronoSource(PracticeSource):
             vendor if isinstance(vendor, str) else "",
             report if isinstance(report, str) else "",
         )
+
+    def _category_of(self, kind: str, raw: dict[str, Any]) -> Category:
+        """The reconciliation category of a spooled record of ``kind``."""
+        if kind == _LAB_RESULTS:
+            return self._lab_category(raw)
+        if kind == _MESSAGES:
+            fax = mapping.is_fax_or_referral(raw)
+            return Category.FAXES_AND_REFERRALS if fax else Category.MESSAGES
+        return _PATIENT_KINDS[kind]
+
+    def _failures_with_dependents(
+        self, kind: str, spooled: SpooledRecord, reason: str
+    ) -> Iterator[RecordFailure]:
+        """A record that cannot be given to its patient, and what goes down with it: an
+        appointment's note, a message's attachments."""
+        yield from _failures(self._category_of(kind, spooled.body), spooled, reason)
+        if kind == _APPOINTMENTS and mapping.has_clinical_note(spooled.body):
+            yield RecordFailure(Category.CLINICAL_NOTES, spooled.record_id, reason)
+
+    def _unattached_messages(self) -> Iterator[SpooledRecord]:
+        return (
+            message
+            for message in self._spool.unowned_records(_MESSAGES, _PATIENTS)
+            if message.patient_id is None
+        )
+
+    def _unreadable_unattached(self, message: SpooledRecord) -> Iterator[RecordFailure]:
+        """An unattached fax or referral is excluded, unless it cannot even be read."""
+        if not mapping.is_fax_or_referral(message.body):
+            return
+        try:
+            mapping.fax_or_referral(message.body, self._file)
+        except MappingError as exc:
+            yield RecordFailure(Category.FAXES_AND_REFERRALS, message.record_id, str(exc))
 
     def _lab_category(self, raw: dict[str, Any]) -> Category:
         _, _, vendor, _ = self._lab_context(raw)
@@ -504,6 +534,19 @@ _PATIENT_KINDS = {
 }
 
 
+#: Where a list's shortfall shows. Lists of two categories show it on one: a missing fax shows
+#: as a missing message, and either way the export does not balance.
+_LISTED_CATEGORY = {
+    _PATIENTS: Category.PATIENTS,
+    **_PATIENT_KINDS,
+    _LAB_RESULTS: Category.LAB_RESULTS,
+    _MESSAGES: Category.MESSAGES,
+}
+
+#: Every spool kind whose records belong to a patient.
+_OWNED_KINDS = (*_PATIENT_KINDS, _LAB_RESULTS, _MESSAGES)
+
+
 def _patient_field(body: dict[str, Any]) -> str | None:
     value = body.get("patient")
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
@@ -524,6 +567,20 @@ def _failures(category: Category, spooled: SpooledRecord, reason: str) -> list[R
             for attachment_id, _ in mapping.message_attachments(spooled.body)
         )
     return failures
+
+
+def _insurance_failures(
+    patient_id: str, priority: InsurancePriority, coverage: Mapping[str, Any], reason: str
+) -> list[RecordFailure]:
+    """The failure of one coverage, and of its card images."""
+    insurance_id = f"{patient_id}-{priority.value}"
+    return [
+        RecordFailure(Category.INSURANCE, insurance_id, reason),
+        *(
+            RecordFailure(Category.INSURANCE_CARD_IMAGES, insurance_id, reason)
+            for _ in range(mapping.card_image_count(coverage))
+        ),
+    ]
 
 
 def _orphan_reason(record: SpooledRecord) -> str:

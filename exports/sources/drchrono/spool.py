@@ -13,19 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS walks (
     name TEXT PRIMARY KEY,
     next_url TEXT,
-    complete INTEGER NOT NULL DEFAULT 0
+    complete INTEGER NOT NULL DEFAULT 0,
+    listed INTEGER
 );
 CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL,
@@ -107,22 +108,38 @@ class Spool:
         return WalkState(started=True, next_url=row[0], complete=bool(row[1]))
 
     def save_page(
-        self, walk: str, kind: str, records: Iterable[SpooledRecord], next_url: str | None
+        self,
+        walk: str,
+        records: Mapping[str, Iterable[SpooledRecord]],
+        next_url: str | None,
+        *,
+        listed: int | None = None,
     ) -> None:
-        """Store one page and where the walk goes next, atomically. Re-saving is harmless."""
+        """Store one page's records (by kind) and where the walk goes next, atomically.
+        Re-saving is harmless. ``listed``: how many records the API said the whole list holds;
+        the first page's figure is kept."""
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO records (kind, record_id, patient_id, body) "
                 "VALUES (?, ?, ?, ?)",
                 (
                     (kind, record.record_id, record.patient_id, json.dumps(record.body))
-                    for record in records
+                    for kind, of_kind in records.items()
+                    for record in of_kind
                 ),
             )
             self._db.execute(
-                "INSERT OR REPLACE INTO walks (name, next_url, complete) VALUES (?, ?, ?)",
-                (walk, next_url, next_url is None),
+                "INSERT INTO walks (name, next_url, complete, listed) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "next_url = excluded.next_url, complete = excluded.complete, "
+                "listed = coalesce(walks.listed, excluded.listed)",
+                (walk, next_url, next_url is None, listed),
             )
+
+    def listed(self, walk: str) -> int | None:
+        """How many records the API said the walk's list holds, if it said."""
+        row = self._db.execute("SELECT listed FROM walks WHERE name = ?", (walk,)).fetchone()
+        return None if row is None else row[0]
 
     # -- Reading -----------------------------------------------------------------------------
 
