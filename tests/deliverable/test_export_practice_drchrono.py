@@ -87,7 +87,8 @@ def serve_hostile_answers(fake: FakeDrChrono) -> None:
     practice.objects("allergies").append({"id": 4444, "patient": "two", "description": ["x"]})
     practice.objects("appointments").append(
         {"id": "9999", "patient": 2, "doctor": 101, "scheduled_time": "2021-03-01T12:00:00",
-         "duration": "thirty", "vitals": "none", "icd10_codes": "I10"}
+         "updated_at": "2021-03-01T12:00:00", "duration": "thirty", "vitals": "none",
+         "icd10_codes": "I10"}
     )  # fmt: skip
     practice.objects("documents").append(
         {"id": 4545, "patient": 3, "doctor": 101, "date": "2021-02-03", "description": "Gone",
