@@ -24,7 +24,6 @@ from tests.lifecycle.lifecycle_builders import uploading_job
 pytestmark = pytest.mark.integration
 
 TASK_RETRIES = 2
-STAGE_LEASE_BUG = "stage lease not released on retry; fixed on branch pipeline"
 
 
 def box_settings(box: FakeBoxServer) -> dict[str, str]:
@@ -49,7 +48,6 @@ def take_down(box: FakeBoxServer) -> None:
         box.inject_fault(method, "", 503, times=10**6, retry_after="0")
 
 
-@pytest.mark.xfail(strict=True, reason=STAGE_LEASE_BUG)
 def test_box_down_at_delivery_fails_the_request_visibly_and_retry_delivers_once_it_is_back(
     transactional_db, pipeline_settings, tmp_path
 ):
