@@ -136,7 +136,12 @@ _ARCHIVE_OVERHEAD: Final = 4096
 
 
 class ArchiveError(Exception):
-    """The tree cannot be archived as it is. Messages never carry PHI (no paths)."""
+    """The tree cannot be archived as it is. Messages never carry PHI (no paths). ``errno`` is
+    the operating system's error number when a file operation failed (ENOSPC: the disk is full)."""
+
+    def __init__(self, message: str, *, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +303,9 @@ def _errors_without_paths() -> Iterator[None]:
         yield
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise ArchiveError(f"reading the tree or writing the archive failed: {reason}") from None
+        raise ArchiveError(
+            f"reading the tree or writing the archive failed: {reason}", errno=error.errno
+        ) from None
 
 
 def _plan_parts(tree_root: Path, part_bytes: int) -> tuple[list[_PartPlan], _Tally]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
@@ -358,28 +358,38 @@ def batch_run(batch_id: int, *, worker: str) -> bool:
                 Path(job.staging_dir),
                 batch.number,
             )
+        finished = ExtractBatch.objects.filter(
+            pk=batch_id, worker=worker, status=BatchStatus.RUNNING, job__stage=Stage.EXTRACTING
+        ).update(
+            status=BatchStatus.DONE,
+            patients_done=len(batch.patient_ids),
+            files=result.files,
+            bytes=result.bytes,
+            records_failed=result.records_failed,
+            heartbeat_at=_now(),
+            finished_at=_now(),
+        )
     except PipelineStopped:
         logger.info("batch %s dropped: its job stopped", batch_id)
         return False
     except Exception as exc:
-        ExtractBatch.objects.filter(pk=batch_id, worker=worker).update(
-            status=BatchStatus.PENDING, last_error=type(exc).__name__
-        )
+        _release_batch(batch_id, worker=worker, error=exc)
         raise
-    finished = ExtractBatch.objects.filter(
-        pk=batch_id, worker=worker, status=BatchStatus.RUNNING, job__stage=Stage.EXTRACTING
-    ).update(
-        status=BatchStatus.DONE,
-        patients_done=len(batch.patient_ids),
-        files=result.files,
-        bytes=result.bytes,
-        records_failed=result.records_failed,
-        heartbeat_at=_now(),
-        finished_at=_now(),
-    )
     if finished:
         maybe_start_packaging(job.pk)
     return bool(finished)
+
+
+def _release_batch(batch_id: int, *, worker: str, error: Exception) -> None:
+    """Hand a failed batch back, so the task's retry can claim it. The error may have been the
+    database connection itself (a restart, a failover): a dead connection is dropped first and
+    the release goes over a new one, or the batch would stay claimed until it went stale."""
+    failed_queries = connection.errors_occurred and connection.connection is not None
+    if failed_queries and not connection.is_usable():
+        connection.close()
+    ExtractBatch.objects.filter(pk=batch_id, worker=worker).update(
+        status=BatchStatus.PENDING, last_error=type(error).__name__
+    )
 
 
 def maybe_start_packaging(job_id: int) -> bool:

@@ -31,12 +31,12 @@ EXPLAINED = (SourceError, DeliveryError, PackagingError, ArchiveError)
 def failure_message(exc: BaseException) -> str:
     """What the data team reads on the request page. Never the exception's raw text unless
     its type promises to carry no PHI."""
+    if getattr(exc, "errno", None) == errno.ENOSPC:  # an OSError, or an ArchiveError from one
+        return "The staging disk is full. Free space (or grow the volume), then retry."
     if isinstance(exc, EXPLAINED):
         return str(exc)
     if isinstance(exc, SoftTimeLimitExceeded):
         return "The stage took longer than its time limit (CELERY_TASK_SOFT_TIME_LIMIT)."
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "The staging disk is full. Free space (or grow the volume), then retry."
     if isinstance(exc, OSError):
         code = errno.errorcode.get(exc.errno, exc.errno)
         return f"A file operation failed ({code}); see the worker log."

@@ -11,6 +11,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from deliverable_helpers import extract_with_seven_zip, read_csv
 from django.core.management import CommandError, call_command
 
 from tests.fakes.drchrono_server import (
@@ -61,6 +62,81 @@ def test_a_drchrono_practice_exports_every_record_and_exits_0(drchrono, tmp_path
     assert "Every record exported or excluded with a reason." in output
     assert drchrono.api_requests("/api/patients")
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no staging
+
+
+#: What each hostile answer must become: a failed record, named with its reason.
+HOSTILE_RECORDS = {
+    "Problems": ("7777", "date_onset is not a date"),
+    "Medications": ("4343", "date_prescribed is not a date"),
+    "Allergies": ("4444", "names patient two, who is not in the DrChrono patient list"),
+    "Appointments": ("9999", "duration is not a number"),
+    "Signed Clinical Notes": ("5010", "clinical_notes 5010 file download was cut short"),
+    "Uploaded Documents": ("4545", "documents 4545 file could not be downloaded"),
+    "Insurance card images": ("1-primary:back", "content is a damaged image that does not open"),
+}
+
+
+def serve_hostile_answers(fake: FakeDrChrono) -> None:
+    """Malformed records, a page of malformed JSON, downloads cut short (once, and for good),
+    a file that is not there and a damaged image."""
+    fake.practice = build_practice(malformed_record=True)  # problem 7777: an impossible date
+    practice = fake.practice
+    practice.objects("medications").append(
+        {"id": 4343, "patient": 2, "doctor": 101, "name": None, "date_prescribed": "yesterday"}
+    )
+    practice.objects("allergies").append({"id": 4444, "patient": "two", "description": ["x"]})
+    practice.objects("appointments").append(
+        {"id": "9999", "patient": 2, "doctor": 101, "scheduled_time": "2021-03-01T12:00:00",
+         "updated_at": "2021-03-01T12:00:00", "duration": "thirty", "vitals": "none",
+         "icd10_codes": "I10"}
+    )  # fmt: skip
+    practice.objects("documents").append(
+        {"id": 4545, "patient": 3, "doctor": 101, "date": "2021-02-03", "description": "Gone",
+         "metatags": "{not json", "document": "/media/documents/missing.pdf"}
+    )  # fmt: skip
+    practice.files["/media/cards/1-back.jpg"].content = b"\xff\xd8\xff\xe0" + b"\x00noise" * 64
+    fake.malformed_json("/api/allergies", times=1)
+    fake.truncate("/media/documents/1301.pdf", times=1)  # resumed
+    fake.truncate("/media/notes/5010.pdf", times=99)  # never arrives whole
+
+
+def test_malformed_drchrono_answers_are_all_accounted_for_and_the_archive_opens(drchrono, tmp_path):
+    serve_hostile_answers(drchrono)
+    out = StringIO()
+
+    with pytest.raises(CommandError, match=f"{len(HOSTILE_RECORDS)} records failed") as failed:
+        export_drchrono(tmp_path, out=out)
+
+    assert failed.value.returncode == 1
+    lines = out.getvalue().splitlines()
+    for label, (record_id, reason) in HOSTILE_RECORDS.items():
+        assert f"{label}: failed ids: {record_id}" in lines
+        assert any(line.startswith(f"{label}: 1 failed: {reason}") for line in lines), label
+    (archive,) = (tmp_path / "out").glob("*.zip")
+    password = (tmp_path / "password.txt").read_text().strip()
+    [root] = extract_with_seven_zip(archive, password, tmp_path / "opened").iterdir()
+    reconciliation = {
+        row["Category"]: row
+        for row in read_csv(root / "Clinical Data Export" / "reconciliation.csv")
+    }
+    for label, row in reconciliation.items():
+        counts = [int(row[column]) for column in ("In Source", "Exported", "Excluded", "Failed")]
+        assert counts[0] == sum(counts[1:]) and row["Balanced"] == "yes", label
+        record_id, reason = HOSTILE_RECORDS.get(label, ("", ""))
+        assert row["Failed Record IDs"] == record_id, label
+        assert reason in row["Failed Reasons"], label
+    practice = drchrono.practice
+    for label, endpoint in (
+        ("Problems", "problems"),
+        ("Medications", "medications"),
+        ("Allergies", "allergies"),
+        ("Uploaded Documents", "documents"),
+    ):
+        assert int(reconciliation[label]["In Source"]) == len(practice.objects(endpoint)), label
+    # The malformed JSON page was asked for again, and the cut download resumed.
+    assert len(drchrono.api_requests("/api/allergies")) > 1
+    documents = reconciliation["Uploaded Documents"]
+    assert int(documents["Exported"]) == len(practice.objects("documents")) - 1
 
 
 def test_records_for_patients_drchrono_does_not_list_are_reported_failed(drchrono, tmp_path):

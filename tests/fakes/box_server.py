@@ -10,7 +10,7 @@ commit that really checks the whole file's SHA-1, abort), file delete and purge,
 collaborations (create, list per folder, delete).
 
 State lives in memory and is exposed to tests (``files``, ``folders``, ``collaborations``,
-``upload_sessions``, ``requests``); faults are switchable (``inject_fault``,
+``upload_sessions``, ``requests``); faults are switchable (``inject_fault``, ``clear_faults``,
 ``expire_upload_sessions``, ``allow_shared_link_expiry``, ``allow_collaboration_expiry``).
 """
 
@@ -210,6 +210,11 @@ class FakeBoxServer:
                     method, re.compile(path_pattern), status, times, after, retry_after, code, body
                 )
             )
+
+    def clear_faults(self) -> None:
+        """Box answers normally again."""
+        with self._lock:
+            self._faults.clear()
 
     def expire_upload_sessions(self) -> None:
         """Every open upload session now answers 404, as Box does after ``session_expires_at``."""

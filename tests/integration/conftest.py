@@ -18,6 +18,9 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = "celery,extract,package,deliver"
+# Worker settings for fault tests: retries back off from one second and nothing goes stale, so
+# work that finishes was finished by the task's own retries, not by the stale-work sweeper.
+RETRIES_WITHOUT_SWEEPER = {"EXPORT_TASK_RETRY_BACKOFF_SECONDS": "1", "EXPORT_STALE_SECONDS": "600"}
 
 
 def database_url() -> str:
@@ -77,7 +80,7 @@ def start_worker(
     log_path = tmp_path / f"{name}.log"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "exportportal.settings_test",
+        "DJANGO_SETTINGS_MODULE": "tests.integration.worker_settings",
         "EXPORT_DATA_DIR": str(settings.DATA_DIR),
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,

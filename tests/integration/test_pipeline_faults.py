@@ -1,5 +1,6 @@
-"""The pipeline survives what production throws at it: killed workers, a restarted broker,
-several workers at once. The finished export is the same as an uninterrupted one."""
+"""The pipeline survives what production throws at it: killed workers, a restarted broker, a
+lost database connection, several workers at once. The finished export is the same as an
+uninterrupted one."""
 
 import shutil
 import subprocess
@@ -13,7 +14,12 @@ from exports import pipeline, stages
 from exports.models import BatchStatus, ExportJob, ExtractBatch
 from exports.sources.demo import DemoSource
 from requests_app.models import Status
-from tests.integration.conftest import purge_queues, start_worker, wait_for
+from tests.integration.conftest import (
+    RETRIES_WITHOUT_SWEEPER,
+    purge_queues,
+    start_worker,
+    wait_for,
+)
 from tests.integration.test_pipeline import claimed_demo_request, status_of
 
 pytestmark = pytest.mark.integration
@@ -29,7 +35,7 @@ def manifest_of(job: ExportJob) -> str:
 def uninterrupted_manifest(job: ExportJob, tmp_path: Path) -> str:
     """The same export run straight through in this process, for comparison."""
     context = pipeline.export_context(job)
-    source = DemoSource(patients=PATIENTS, seed=7, practice_name=context.practice_name,
+    source = DemoSource(patients=job.patient_count, seed=7, practice_name=context.practice_name,
                         large_document_bytes=settings.EXPORT_DEMO_LARGE_DOCUMENT_BYTES)  # fmt: skip
     staging = tmp_path / "uninterrupted"
     numbers = []
@@ -90,6 +96,38 @@ def test_a_worker_killed_mid_extraction_loses_nothing(
     job.refresh_from_db()
     assert job.reconciliation["is_balanced"]
     assert ExtractBatch.objects.get(pk=killed_batch).runs >= 2, "the killed batch ran again"
+    assert manifest_of(job) == uninterrupted_manifest(job, tmp_path)
+
+
+def test_a_database_connection_lost_mid_extraction_is_retried_and_loses_nothing(
+    transactional_db, pipeline_settings, tmp_path
+):
+    purge_queues()
+    request, member = claimed_demo_request(patients=PATIENTS)
+    cut = tmp_path / "database-connection-cut"
+    worker = start_worker(
+        tmp_path,
+        extra_env={
+            **pipeline_settings,
+            **RETRIES_WITHOUT_SWEEPER,
+            "PROBE_CUT_DATABASE_MARKER": str(cut),
+        },
+    )
+    try:
+        job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
+        wait_for(
+            lambda: status_of(request.pk) == Status.AWAITING_REVIEW, timeout=240, message="review"
+        )
+    finally:
+        worker.stop()
+
+    assert cut.exists(), "the connection was cut"
+    assert "Retry in" in worker.log() and "OperationalError" in worker.log()
+    [rerun] = ExtractBatch.objects.filter(job=job, runs__gt=1)
+    assert rerun.runs == 2 and rerun.last_error == ""
+    assert not request.events.filter(action="pipeline.failed").exists()
+    job.refresh_from_db()
+    assert job.reconciliation["is_balanced"]
     assert manifest_of(job) == uninterrupted_manifest(job, tmp_path)
 
 
