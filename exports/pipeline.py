@@ -380,13 +380,18 @@ def batch_run(batch_id: int, *, worker: str) -> bool:
     return bool(finished)
 
 
-def _release_batch(batch_id: int, *, worker: str, error: Exception) -> None:
-    """Hand a failed batch back, so the task's retry can claim it. The error may have been the
-    database connection itself (a restart, a failover): a dead connection is dropped first and
-    the release goes over a new one, or the batch would stay claimed until it went stale."""
+def _drop_dead_connection() -> None:
+    """After an error that may have been the database connection itself (a restart, a
+    failover), drop a dead connection so the next query opens a new one."""
     failed_queries = connection.errors_occurred and connection.connection is not None
     if failed_queries and not connection.is_usable():
         connection.close()
+
+
+def _release_batch(batch_id: int, *, worker: str, error: Exception) -> None:
+    """Hand a failed batch back, so the task's retry can claim it (over a new connection if
+    the error killed the old one), rather than leave it claimed until it goes stale."""
+    _drop_dead_connection()
     ExtractBatch.objects.filter(pk=batch_id, worker=worker).update(
         status=BatchStatus.PENDING, last_error=type(error).__name__
     )
@@ -425,6 +430,7 @@ def _claim_stage(job_id: int, stage: str, worker: str) -> bool:
 
 
 def _release_stage(job_id: int, stage: str) -> None:
+    _drop_dead_connection()
     ExportJob.objects.filter(pk=job_id, stage=stage).update(heartbeat_at=None)
 
 
