@@ -46,13 +46,6 @@ class WorkerProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def freeze(self) -> None:
-        """SIGSTOP the whole worker: it stands still where it is, until thawed or killed."""
-        os.killpg(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.killpg(self.process.pid, signal.SIGCONT)
-
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

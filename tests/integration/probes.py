@@ -9,6 +9,9 @@
     database connection is cut, and this file is created to say so. On PostgreSQL the server
     terminates the worker's backend (pg_terminate_backend); SQLite has no server to lose, so
     the next query fails with the OperationalError a vanished database file gives.
+``PROBE_HOLD_MID_BATCH_MARKER``
+    the worker's second batch stops for good after writing its first patients, and this file
+    is created to say so: the worker stands inside a batch, ready to be killed there.
 ``PROBE_FILL_DISK_BEFORE_ARCHIVE``
     a file on the staging disk; once, as packaging starts writing the archive, it is made to
     take all but a little of the disk's free space (another tenant filling the volume), so the
@@ -40,6 +43,8 @@ class ProbesConfig(AppConfig):
             record_published_messages(Path(messages_file))
         if marker := os.environ.get("PROBE_CUT_DATABASE_MARKER"):
             on_first_call("run_batch", Path(marker), after=cut_database_connection)
+        if held := os.environ.get("PROBE_HOLD_MID_BATCH_MARKER"):
+            hold_second_batch_midway(Path(held))
         if ballast := os.environ.get("PROBE_FILL_DISK_BEFORE_ARCHIVE"):
             ballast = Path(ballast)
             placed = ballast.with_name(ballast.name + ".placed")
@@ -80,6 +85,33 @@ def on_first_call(
         return result
 
     setattr(stages, name, probed)
+
+
+PATIENTS_BEFORE_THE_HOLD = 2
+
+
+def hold_second_batch_midway(marker: Path) -> None:
+    from exports import stages
+
+    step = stages.run_batch
+    batches_seen = []
+
+    def probed(source, context, patient_ids, *args, **kwargs):
+        batches_seen.append(1)
+        if len(batches_seen) == 2:
+            patient_ids = _held_after(patient_ids, PATIENTS_BEFORE_THE_HOLD, marker)
+        return step(source, context, patient_ids, *args, **kwargs)
+
+    stages.run_batch = probed
+
+
+def _held_after(patient_ids, count: int, marker: Path):
+    for number, patient_id in enumerate(patient_ids):
+        if number == count:
+            marker.touch()
+            while True:  # until the test kills this worker
+                time.sleep(1)
+        yield patient_id
 
 
 def fill_disk(ballast: Path) -> None:

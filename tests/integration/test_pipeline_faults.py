@@ -56,30 +56,22 @@ def sweep_until(condition, *, timeout: float, message: str):
     return wait_for(swept, timeout=timeout, interval=1, message=message)
 
 
-def frozen_mid_batch(worker, job: ExportJob) -> int | None:
-    """Freeze the worker once some batches are done; if it stands inside a batch, that batch's
-    id (the worker stays frozen, to be killed there), else thaw it to try again."""
-    if not ExtractBatch.objects.filter(job=job, status=BatchStatus.DONE).exists():
-        return None
-    worker.freeze()
-    running = ExtractBatch.objects.filter(job=job, status=BatchStatus.RUNNING)
-    batch_id = running.values_list("pk", flat=True).first()
-    if batch_id is None:
-        worker.thaw()  # between two batches: not the moment this test is about
-    return batch_id
-
-
 def test_a_worker_killed_mid_extraction_loses_nothing(
     transactional_db, pipeline_settings, tmp_path
 ):
     purge_queues()
     request, member = claimed_demo_request(patients=PATIENTS)
-    first = start_worker(tmp_path, extra_env=pipeline_settings)
+    held = tmp_path / "held-mid-batch"
+    first = start_worker(
+        tmp_path, extra_env={**pipeline_settings, "PROBE_HOLD_MID_BATCH_MARKER": str(held)}
+    )
     try:
         job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
-        killed_batch = wait_for(
-            lambda: frozen_mid_batch(first, job), message="the worker frozen mid-batch"
-        )
+        wait_for(held.exists, message="the worker inside its second batch")
+        [killed_batch] = ExtractBatch.objects.filter(
+            job=job, status=BatchStatus.RUNNING
+        ).values_list("pk", flat=True)
+        assert ExtractBatch.objects.filter(job=job, status=BatchStatus.DONE).count() == 1
     finally:
         first.kill()
     assert status_of(request.pk) == Status.EXTRACTING
