@@ -669,7 +669,7 @@ def job_deliver(job_id: int) -> bool:
 def _after_delivery(job: ExportJob) -> None:
     remove_staging(job)
     notifications.request_delivered(job.request_id)
-    notifications.delivery_instructions(job.request_id)
+    notifications.delivery_instructions(job.request_id, receipt=job.delivery_receipt)
 
 
 # -- recovery ------------------------------------------------------------------------------------

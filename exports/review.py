@@ -14,6 +14,7 @@ from typing import BinaryIO
 from django.contrib.auth.models import AbstractBaseUser
 
 from exports.models import ExportJob
+from exports.pipeline import latest_job
 from requests_app import permissions
 from requests_app.models import ExportRequest
 from requests_app.services import RequestActionError, record_event
@@ -34,7 +35,7 @@ def open_manifest(*, export_request_id: int, actor: AbstractBaseUser) -> BinaryI
     export_request = ExportRequest.objects.get(pk=export_request_id)
     if not permissions.can_operate_request(actor, export_request):
         raise permissions.refusal(actor, MANIFEST_DOWNLOADED, export_request_id)
-    job = export_request.jobs.order_by("-attempt").first()
+    job = latest_job(export_request)
     path = manifest_on_disk(job)
     if path is None:
         raise RequestActionError(

@@ -146,13 +146,12 @@ def _send_digest(recipients: list[str], lines: list[DigestLine], *, audience: st
     return 1
 
 
-def delivery_instructions(export_request_id: int) -> None:
-    """How the point of contact reaches the files. The password goes by another channel."""
+def delivery_instructions(export_request_id: int, *, receipt: dict) -> None:
+    """How the point of contact reaches the files (``receipt``: the delivery's, as the job
+    keeps it). The password goes by another channel."""
     export_request = ExportRequest.objects.select_related("practice__account_manager").get(
         pk=export_request_id
     )
-    delivered = export_request.jobs.filter(delivered_at__isnull=False).order_by("-attempt").first()
-    receipt = delivered.delivery_receipt if delivered else {}
     _send(
         "delivery_instructions",
         [export_request.poc_email],
