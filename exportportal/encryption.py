@@ -57,3 +57,8 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         return value if value in (None, "") else encrypt(value)
+
+    def deconstruct(self):
+        # Migrations see the column as it is stored (text), so they import no portal code.
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.TextField", args, kwargs
