@@ -2,6 +2,7 @@
 
 from django import template
 
+from exports import passwords
 from exports.lifecycle import delivered_job
 from requests_app import permissions
 from requests_app.models import Status
@@ -23,3 +24,9 @@ def delivery_handoff(context, export_request):
         "may_delete_early": delivered and permissions.is_admin(user),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def password_words(password: str) -> list[str]:
+    """A passphrase's words, so the page shows them apart for reading out by phone."""
+    return passwords.password_words(password)

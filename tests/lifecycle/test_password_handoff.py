@@ -113,3 +113,16 @@ def test_the_passwords_never_reach_an_email_a_log_line_or_an_event(
     assert not any(s in caplog.text for s in secrets)
     events = json.dumps(list(RequestEvent.objects.values("note", "details")))
     assert not any(s in events for s in secrets)
+
+
+def test_the_passphrase_is_shown_whole_to_copy_and_word_by_word_to_read_out(client, box_delivery):
+    export_request, job = box_delivery
+    sign_in(client, export_request.practice.account_manager)
+
+    page = client.post(url(export_request), headers={"HX-Request": "true"}).content.decode()
+
+    words = job.archive_password.split("-")
+    assert len(words) == 7
+    listed = "".join(f"<li>{word}</li>" for word in words)
+    assert listed in page, "the words, in order, one list item each"
+    assert 'data-copy-from="archive-password"' in page
