@@ -50,7 +50,8 @@ def embedded_env(tmp_path) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+        if name
+        not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "PORTAL_BASE_URL"}
     }
     env["EXPORT_DATA_DIR"] = str(tmp_path / "var")
     subprocess.run(
@@ -90,6 +91,11 @@ def test_the_local_portal_serves_the_login_page_and_one_signal_stops_it_all(
         assert " ready." in log, "the Celery worker did not start"
         children = children_of(process.pid)
         assert len(children) >= 2  # the web server and the worker, with its pool
+        links_point_here = f"PORTAL_BASE_URL=http://127.0.0.1:{port}".encode()
+        assert all(
+            links_point_here in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            for pid in children
+        ), "emails from this portal would link to another address"
 
         process.send_signal(stop_signal)
         process.wait(timeout=40)

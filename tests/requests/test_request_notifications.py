@@ -98,3 +98,22 @@ def test_a_delivery_is_reported_to_the_account_manager_without_the_password(
     assert_names_the_request_and_nothing_private(message, r, job.archive_password)
     assert [m.to for m in mail.outbox if m is not message] == [[r.poc_email]], "instructions"
     assert all(job.archive_password not in m.body for m in mail.outbox)
+
+
+def test_plain_text_emails_show_names_as_typed_not_html_escaped(
+    django_capture_on_commit_callbacks,
+):
+    cast = Cast.create()
+    r = cast.request(Status.ADDENDUM_SIGNED)
+    r.practice.name = "O'Connor & <Sons> Family Practice"
+    r.practice.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.export_request_record_fee(
+            export_request_id=r.pk, actor=cast.manager, amount=Decimal("900"), invoice_reference="I"
+        )
+
+    [message] = mail.outbox
+    assert "O'Connor & <Sons> Family Practice" in message.subject
+    assert "O'Connor & <Sons> Family Practice" in message.body
+    assert "&#x27;" not in message.body and "&amp;" not in message.body

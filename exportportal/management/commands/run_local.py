@@ -38,7 +38,11 @@ class Command(BaseCommand):
         }
         # `kill` (SIGTERM) stops everything too, like Ctrl-C, instead of orphaning the children.
         signal.signal(signal.SIGTERM, _interrupt)
-        processes = {name: subprocess.Popen(command) for name, command in commands.items()}  # noqa: S603 - fixed commands, no outside input
+        environment = child_environment(os.environ, host=host, port=port)
+        processes = {
+            name: subprocess.Popen(command, env=environment)  # noqa: S603 - fixed commands, no outside input
+            for name, command in commands.items()
+        }
         self.stdout.write(
             self.style.SUCCESS(
                 f"Export Portal is running on http://{host}:{port}/ (Ctrl-C stops it)"
@@ -64,3 +68,11 @@ class Command(BaseCommand):
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def child_environment(environ, *, host: str, port: int) -> dict[str, str]:
+    """The children's environment: links in emails point at this portal's own address (``PORT=8001
+    make run`` included) unless PORTAL_BASE_URL says otherwise."""
+    environment = dict(environ)
+    environment.setdefault("PORTAL_BASE_URL", f"http://{host}:{port}")
+    return environment
