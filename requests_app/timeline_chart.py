@@ -1,6 +1,12 @@
 """The request page's timeline drawing: each status's span as a bar, against the 4- and 8-week
 marks. Geometry is computed here; templates/requests_app/_timeline_chart.html draws it as SVG
-with a text equivalent beside it."""
+with a text equivalent beside it.
+
+Labels never overlap and are never cut: the status gutter is as wide as the longest status
+label, and the marks' labels are laid out in as many lanes above the plot as their dates need.
+Text widths are estimated from the character count at a width per character generous for the
+11px sans-serif the page uses (tests/browser checks the estimate against the drawn text).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,24 @@ from datetime import datetime, timedelta
 from .models import CLOSED, ExportRequest, RequestEvent, Status
 
 WIDTH = 760
-LABEL_GUTTER = 190
 RIGHT_PAD = 16
-TOP = 34
 ROW = 24
 BAR = 14
 BOTTOM = 26
+#: estimated widths of one character of label text, in px (11px text; mark labels are bold)
+CHAR_WIDTH = 6.6
+BOLD_CHAR_WIDTH = 7.2
+LANE = 13  # vertical distance between two lanes of mark labels
+LABEL_GAP = 6  # least horizontal space between two mark labels in one lane
+EDGE = 2  # least space between a label and the drawing's edge
+
+
+def text_width(text: str, *, bold: bool = False) -> float:
+    return len(text) * (BOLD_CHAR_WIDTH if bold else CHAR_WIDTH)
+
+
+#: wide enough for the longest status label, right-aligned 8px before the plot
+LABEL_GUTTER = round(max(text_width(label) for _, label in Status.choices) + 8 + EDGE + 4)
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,12 @@ class Mark:
     label: str
     at: datetime
     x: float
+    label_x: float  # where the label starts (text-anchor start)
+    label_y: float  # its baseline
+
+    @property
+    def label_right(self) -> float:
+        return self.label_x + text_width(self.label, bold=True)
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,7 @@ class TimelineChart:
     height: int
     plot_left: int
     plot_right: int
+    marks_bottom: float  # where the marks' lines start, below their labels
     axis_y: float
     start: datetime
     end: datetime
@@ -106,9 +131,13 @@ def timeline_chart(
     def x(at: datetime) -> float:
         return round(plot_left + (at - start).total_seconds() * scale, 1)
 
+    marks = _laid_out_marks([(key, label, at, x(at)) for key, label, at in mark_times])
+    lanes = 1 + max((round((m.label_y - 12) / LANE) for m in marks), default=0)
+    marks_bottom = 12 + (lanes - 1) * LANE + 6
+    top = marks_bottom + 10
     bars = []
     for row, span in enumerate(spans):
-        y = TOP + row * ROW + (ROW - BAR) / 2
+        y = top + row * ROW + (ROW - BAR) / 2
         bars.append(
             Bar(
                 span=span,
@@ -118,18 +147,38 @@ def timeline_chart(
                 label_y=y + BAR - 3,
             )
         )
-    axis_y = TOP + max(len(spans), 1) * ROW + 4
+    axis_y = top + max(len(spans), 1) * ROW + 4
     return TimelineChart(
         width=WIDTH,
         height=int(axis_y + BOTTOM),
         plot_left=plot_left,
         plot_right=plot_right,
+        marks_bottom=marks_bottom,
         axis_y=axis_y,
         start=start,
         end=end,
         bars=bars,
-        marks=[Mark(key, label, at, x(at)) for key, label, at in mark_times],
+        marks=marks,
     )
+
+
+def _laid_out_marks(placed: list[tuple[str, str, datetime, float]]) -> list[Mark]:
+    """Each mark's label centred on its line where the edges allow, in the first lane where it
+    clears the labels already there (marks taken left to right)."""
+    lane_ends: list[float] = []  # the right edge of the last label in each lane
+    marks = []
+    for key, label, at, x in sorted(placed, key=lambda mark: mark[3]):
+        width = text_width(label, bold=True)
+        left = min(max(x - width / 2, EDGE), WIDTH - EDGE - width)
+        lane = next(
+            (n for n, end in enumerate(lane_ends) if end + LABEL_GAP <= left), len(lane_ends)
+        )
+        if lane == len(lane_ends):
+            lane_ends.append(left + width)
+        else:
+            lane_ends[lane] = left + width
+        marks.append(Mark(key, label, at, x, round(left, 1), 12 + lane * LANE))
+    return marks
 
 
 def _week_label(weeks: int, extension_days: int) -> str:
