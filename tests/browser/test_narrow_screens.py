@@ -1,5 +1,6 @@
-"""On a phone-width screen (390 px) every page fits: nothing scrolls sideways. Each role walks
-its pages by clicking what the page shows, with the demo data's requests in many states."""
+"""On a phone-width screen (390 px) every page fits: nothing scrolls sideways. An admin, who
+reaches every page the other roles do and more, walks them by clicking what the page shows,
+with the demo data's requests in many states."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def visit_every_request_link(page: Page, overflowing: dict[str, int]) -> None:
         page.goto(listing)
 
 
-@pytest.mark.parametrize("role", ["account-manager", "data-team", "admin"])
-def test_no_page_scrolls_sideways_at_390_px(page, role):
+def test_no_page_scrolls_sideways_at_390_px(page):
+    role = "admin"
     ARTIFACTS.mkdir(exist_ok=True)
     logins = {login.role.slug: login for login in seed_demo()}
     page.set_viewport_size(PHONE)
