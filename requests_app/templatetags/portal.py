@@ -1,6 +1,7 @@
 from django import template
 from django.utils import timezone
 
+from .. import history
 from ..audit import flatten_details
 from ..catalog import EXPORTABLE_CATEGORIES
 
@@ -16,6 +17,12 @@ def timeline_state(export_request):
 def readable_details(details) -> list[tuple[str, str]]:
     """An event's details JSON as label/value pairs for a definition list."""
     return flatten_details(details or {})
+
+
+@register.filter
+def story(event) -> history.EventStory:
+    """An event told for people: headline, summary, and the evidence to fold away."""
+    return history.event_story(event.action, event.details)
 
 
 @register.filter

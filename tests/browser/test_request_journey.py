@@ -73,14 +73,14 @@ def test_a_request_goes_from_filing_to_claimed_and_the_admin_sees_it(page, tmp_p
     expect(row).to_contain_text("Dana Data")
     row.get_by_role("link", name=r.reference).click()
     history = page.locator("ol.history")
-    for action in (
-        "request.filed",
-        "request.addendum_sent",
-        "request.addendum_signed",
-        "request.fee_collected",
-        "request.claimed",
+    for told in (
+        "Request filed",
+        "Addendum sent",
+        "Signed addendum received",
+        "Fee collected: 1,500.00 USD, invoice INV-10041",
+        "Claimed by the data team",
     ):
-        expect(history).to_contain_text(action)
+        expect(history).to_contain_text(told)
     r.refresh_from_db()
     assert r.status == Status.CLAIMED and r.claimed_by == dana
 
