@@ -259,15 +259,29 @@ def medication_status(text: str, *, stopped: bool) -> str:
     return _MEDICATION_STATUS.get(normalize(text), "completed" if stopped else "active")
 
 
+# HL7 v2 result statuses (F, C, P, X) and DrChrono's lab_order_status words. A result the
+# practice has received and signed off (reviewed) is final: importers show "active" as pending.
 _RESULT_STATUS = {
     "f": "completed",
     "final": "completed",
     "c": "completed",  # corrected: a final result that replaced an earlier one
     "corrected": "completed",
+    "results received": "completed",
+    "results reviewed with patient": "completed",
+    "reviewed": "completed",
+    "signed off": "completed",
+    "signed": "completed",
+    "complete": "completed",
+    "completed": "completed",
     "p": "active",
     "preliminary": "active",
+    "i": "active",  # incomplete, pending
+    "in progress": "active",
+    "order entered": "active",
     "x": "cancelled",
     "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "discontinued": "aborted",
 }
 
 
@@ -277,6 +291,14 @@ def result_status(text: str) -> str:
     A result whose status the source did not give is not claimed final: it is "active".
     """
     return _RESULT_STATUS.get(normalize(text), "active")
+
+
+def results_status(statuses: set[str]) -> str:
+    """statusCode of a Result Organizer from its results' codes: pending while any result
+    is, else the one status they share, else (final and cancelled ones) completed."""
+    if "active" in statuses:
+        return "active"
+    return statuses.pop() if len(statuses) == 1 else "completed"
 
 
 _INTERPRETATIONS = {"H", "L", "HH", "LL", "A", "AA", "N", "<", ">"}

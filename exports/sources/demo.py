@@ -34,6 +34,7 @@ from .demo_files import (
     ScanImageFile,
     TextFile,
 )
+from .lab_ranges import reference_range
 from .records import (
     Address,
     Allergy,
@@ -330,7 +331,9 @@ class PatientPlan:
 
     def counts(self) -> Counter[Category]:
         """Records of each category this patient holds, excluded ones included."""
-        integration = self.lab_sources.count(LabSource.INTEGRATION)
+        integration = sum(
+            source.category is Category.INTEGRATION_LAB_RESULTS for source in self.lab_sources
+        )
         return Counter(
             {
                 Category.PATIENTS: 1,
@@ -981,16 +984,14 @@ class _PatientBuilder:
         for number, source in enumerate(self.plan.lab_sources):
             result_id = _record_id("lab", self.index, number)
             if number == 0 and HardCase.UNREADABLE_RECORD in self.cases:
-                category = (
-                    Category.INTEGRATION_LAB_RESULTS
-                    if source is LabSource.INTEGRATION
-                    else Category.LAB_RESULTS
-                )
                 record.failures.append(
-                    RecordFailure(category, result_id, "lab result message could not be parsed")
+                    RecordFailure(
+                        source.category, result_id, "lab result message could not be parsed"
+                    )
                 )
                 continue
             test = _pick(rng, codes.lab_tests())
+            normal_range = reference_range(test.normal_range, test.units)
             spread = (test.high - test.low) / 2
             value = rng.uniform(float(test.low - spread), float(test.high + spread))
             value_text = f"{max(value, 0):.{test.decimals}f}"
@@ -1013,7 +1014,7 @@ class _PatientBuilder:
                         "",
                         f"{test.display} (LOINC {test.loinc})",
                         f"Result: {value_text} {test.units}    Reference range: "
-                        f"{test.normal_range}    Flag: {flag or 'normal'}",
+                        f"{normal_range}    Flag: {flag or 'normal'}",
                         "Status: Final",
                     ),
                     datetime.combine(performed, time(18)),
@@ -1029,7 +1030,7 @@ class _PatientBuilder:
                     loinc_code=test.loinc,
                     value=value_text,
                     units=test.units,
-                    normal_range=test.normal_range,
+                    normal_range=normal_range,
                     abnormal_flag=flag,
                     status=_pick(rng, ("F", "F", "F", "C", "P")),
                     ordering_provider=provider,

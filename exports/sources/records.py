@@ -133,10 +133,21 @@ class InsurancePriority(enum.StrEnum):
 
 
 class LabSource(enum.StrEnum):
+    """How a result reached the practice: entered (or scanned) by hand, or electronically
+    through a lab integration: Quest, LabCorp, or another network (HealthGorilla, ...)."""
+
     MANUAL = "manual"
     QUEST = "quest"
     LABCORP = "labcorp"
     INTEGRATION = "integration"  # HealthGorilla and other integrated lab networks
+
+    @property
+    def category(self) -> Category:
+        """Every result that arrived through a lab integration, whichever the lab, is an
+        Integration Lab Result; the practice's own entries are Lab Results."""
+        if self is LabSource.MANUAL:
+            return Category.LAB_RESULTS
+        return Category.INTEGRATION_LAB_RESULTS
 
 
 class FaxOrReferralKind(enum.StrEnum):
@@ -339,7 +350,7 @@ class LabResult:
 
     @property
     def is_integration(self) -> bool:
-        return self.source is LabSource.INTEGRATION
+        return self.source.category is Category.INTEGRATION_LAB_RESULTS
 
 
 @dataclass(frozen=True, slots=True)

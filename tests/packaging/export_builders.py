@@ -175,7 +175,7 @@ def full_patient(patient_id: str = "1001", **overrides: object) -> PatientRecord
     record.lab_results = [
         LabResult(
             id=f"{patient_id}-lab1",
-            source=LabSource.QUEST,
+            source=LabSource.MANUAL,
             test_name="HbA1c",
             date_performed=date(2024, 1, 10),
             value="6.1",
