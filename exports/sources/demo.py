@@ -47,6 +47,7 @@ from .records import (
     Document,
     FaxOrReferral,
     FaxOrReferralKind,
+    Immunization,
     Insurance,
     InsurancePriority,
     LabResult,
@@ -294,6 +295,7 @@ _ID_PREFIXES = {
     "medication": 31,
     "allergy": 32,
     "problem": 33,
+    "immunization": 34,
     "unattached": 79,
 }
 
@@ -540,6 +542,7 @@ class _PatientBuilder:
         self.cases = _hard_cases_of(index)
         self.rng = random.Random(f"{source.seed}:{index}:content")
         self.key = f"{source.seed}:{index}"
+        self.immunizations: list[Immunization] = []  # filled as immunization records are made
         self._free_text_count = 0
 
     def build(self) -> PatientRecord:
@@ -564,6 +567,7 @@ class _PatientBuilder:
             faxes_and_referrals=self._faxes(),
             photo=self._photo(),
         )
+        record.immunizations = self.immunizations
         self._lab_results(record)
         return record
 
@@ -921,7 +925,8 @@ class _PatientBuilder:
         return problems
 
     def _vaccinations(self, document_number: int, received: date) -> tuple[str, ...]:
-        """The vaccines an immunization record lists, by CVX code, given before it arrived.
+        """The vaccines an immunization record lists, by CVX code, given before it arrived;
+        each is also one of the patient's vaccine records (``self.immunizations``).
 
         Its own stream, so the rest of the patient is the same whatever the record lists.
         """
@@ -934,6 +939,17 @@ class _PatientBuilder:
             ),
             key=lambda dated: dated[0],
         )
+        for day, vaccine in given:
+            self.immunizations.append(
+                Immunization(
+                    id=_record_id("immunization", self.index, len(self.immunizations)),
+                    vaccine=vaccine.display,
+                    cvx_code=vaccine.cvx,
+                    administered_on=day,
+                    status="completed",
+                    lot_number=f"{rng.choice('ABCDEFGHJK')}{_between(rng, 10000, 99999)}",
+                )
+            )
         return tuple(
             f"CVX {vaccine.cvx}: {vaccine.display}, given {day:%m/%d/%Y}" for day, vaccine in given
         )

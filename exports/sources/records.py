@@ -275,6 +275,20 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Immunization:
+    """A vaccine given (or refused), from the practice's vaccine records."""
+
+    id: str
+    vaccine: str  # the name as the source gives it
+    cvx_code: str = ""  # CDC CVX
+    administered_on: date | None = None
+    status: str = ""  # "completed" (given) unless the source says "refused", "not given", ...
+    lot_number: str = ""
+    manufacturer: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Vitals:
     """As DrChrono records them: US customary units."""
 
@@ -419,6 +433,7 @@ class PatientRecord:
     medications: list[Medication] = field(default_factory=list)
     allergies: list[Allergy] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    immunizations: list[Immunization] = field(default_factory=list)  # in the C-CDA only
     appointments: list[Appointment] = field(default_factory=list)
     clinical_notes: list[ClinicalNote] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
