@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import stat
+from collections import Counter
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from ccda_reader import read_ccda
 from deliverable_helpers import extract_with_seven_zip, read_csv, workbook_sheets
 from django.core.management import CommandError, call_command
 
@@ -240,6 +242,71 @@ def test_a_drchrono_c_cda_about_another_patient_or_failing_the_schematron_gives_
     assert all(line["Balanced"] == "yes" for line in lines.values())
     manifest = {row["Path"].split("/CCDA Files/", 1)[-1] for row in read_csv(tree / "manifest.csv")}
     assert {f"As received from the EHR/{kept[p].name}" for p in kept} <= manifest
+
+
+def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
+    drchrono, settings, tmp_path
+):
+    """Every shipped C-CDA names the workbook's patient; ours (here for every patient) also
+    hold the workbook's medications, allergies and problems, read by ccda-to-fhir."""
+    settings.DRCHRONO_SOURCE_CCDA = False
+    tree = kept_tree(export_drchrono(tmp_path, "--keep-tree")) / "Clinical Data Export"
+
+    sheets = workbook_sheets(tree / "Patient_Data_Export.xlsx")
+    patients = {row["Patient ID"]: row for row in sheets["Patients"]}
+    counts = {
+        sheet: Counter(row["Patient ID"] for row in sheets[sheet])
+        for sheet in ("Medications", "Allergies", "Problems")
+    }
+    assert all(counts[sheet] for sheet in counts)
+    documents = sorted(tree.glob("CCDA Files/*.xml"))
+    assert len(documents) == len(patients)
+    for document in documents:
+        patient_id = document.name.split("_", 1)[0]
+        read = read_ccda(document)
+        row = patients[patient_id]
+        assert (read.given, read.family) == (row["First Name"], row["Last Name"])
+        born = row["Date of Birth"]
+        assert read.birth_date == (born.date() if born else None)
+        assert read.medications == counts["Medications"][patient_id]
+        assert read.allergies == counts["Allergies"][patient_id]
+        assert read.problems == counts["Problems"][patient_id]
+        assert read.immunizations == 0  # the fake practice keeps no vaccine records
+
+
+def test_drchronos_own_c_cdas_name_the_workbooks_patient_when_read_independently(
+    drchrono, tmp_path
+):
+    tree = kept_tree(export_drchrono(tmp_path, "--keep-tree")) / "Clinical Data Export"
+
+    patients = {
+        row["Patient ID"]: row
+        for row in workbook_sheets(tree / "Patient_Data_Export.xlsx")["Patients"]
+    }
+    for document in tree.glob("CCDA Files/*.xml"):
+        read = read_ccda(document)
+        row = patients[document.name.split("_", 1)[0]]
+        assert (read.given, read.family) == (row["First Name"], row["Last Name"])
+        born = row["Date of Birth"]
+        assert read.birth_date == (born.date() if born else None)
+
+
+def test_drchrono_lab_results_are_filed_by_how_they_arrived_and_ranges_read_alike(
+    drchrono, tmp_path
+):
+    tree = kept_tree(export_drchrono(tmp_path, "--keep-tree")) / "Clinical Data Export"
+
+    sheets = workbook_sheets(tree / "Patient_Data_Export.xlsx")
+    manual = sheets["Lab Results"]
+    electronic = sheets["Integration Lab Results"]
+    assert {row["Category"] for row in manual} == {"manual"}
+    assert len(manual) == len(drchrono.practice.objects("patient_lab_results"))
+    assert sorted((row["Patient ID"], row["Vendor"]) for row in electronic) == [
+        ("1", "Quest"),
+        ("3", "HealthGorilla"),
+    ]
+    assert {row["Normal Range"] for row in manual} == {"4.0-5.6 %"}
+    assert {row["Normal Range"] for row in electronic} == {"70-100 mg/dL"}
 
 
 def test_renewed_tokens_are_saved_owner_only_so_the_grant_survives(drchrono, tmp_path):
