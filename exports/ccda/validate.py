@@ -84,6 +84,12 @@ class CcdaValidator:
         self._parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
         )
+        # A source's document may embed a scanned PDF or image as one base64 text node of
+        # more than libxml2's default 10 MB cap: still well-formed, so it must parse. Entities
+        # stay unresolved and nothing is fetched, as for ours.
+        self._source_parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+        )
         self._xsd = etree.XMLSchema(etree.parse(str(CDA_XSD)))
         self._schematron: CompiledSchematron | None = None  # compiled on first need
 
@@ -98,7 +104,7 @@ class CcdaValidator:
     def validate(self, document: bytes | Path, *, generated: bool) -> ValidationResult:
         """Check a document given as bytes or as a file path (a source's C-CDA spooled to
         disk) against the XSD, and with ``generated`` the Schematron errors phase too."""
-        tree = self._parse(document)
+        tree = self._parse(document, self._parser)
         if isinstance(tree, ValidationResult):
             return tree
         return self._validate_tree(tree, schematron=generated)
@@ -107,18 +113,21 @@ class CcdaValidator:
         """A source's C-CDA: is it about ``patient``, and does it pass the XSD and the
         Schematron errors phase? Parsed once; a document about someone else (or no one) is
         checked against the XSD only, since it is not shipped whatever else it passes."""
-        tree = self._parse(document)
+        tree = self._parse(document, self._source_parser)
         if isinstance(tree, ValidationResult):
             return SourceCcdaVerdict(PatientComparison(named=False), tree)
         patient_comparison = compare_patient(tree, patient)
         validation = self._validate_tree(tree, schematron=patient_comparison.is_same_patient)
         return SourceCcdaVerdict(patient_comparison, validation)
 
-    def _parse(self, document: bytes | Path) -> etree._ElementTree | ValidationResult:
+    @staticmethod
+    def _parse(
+        document: bytes | Path, parser: etree.XMLParser
+    ) -> etree._ElementTree | ValidationResult:
         try:
             if isinstance(document, Path):
-                return etree.parse(str(document), self._parser)
-            return etree.fromstring(document, self._parser).getroottree()
+                return etree.parse(str(document), parser)
+            return etree.fromstring(document, parser).getroottree()
         except etree.XMLSyntaxError as error:
             return ValidationResult(
                 (ValidationProblem(Stage.XML, error.lineno, "", "not well-formed", error.msg),)

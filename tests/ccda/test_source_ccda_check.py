@@ -125,3 +125,23 @@ def test_the_reason_names_fields_never_their_values(tmp_path):
 
     assert "Sample" not in reason
     assert "Example" not in reason
+
+
+def test_a_document_embedding_a_large_scan_is_still_read(tmp_path):
+    """A scanned PDF embedded as one base64 text node over libxml2's default 10 MB cap."""
+    scan = "QUJD" * 2_700_000  # 10.8 MB of base64
+    media = (
+        '<component><section><code code="11506-3" codeSystem="2.16.840.1.113883.6.1"/>'
+        "<title>Scans</title><text>Scanned referral</text><entry><observationMedia "
+        'classCode="OBS" moodCode="EVN"><value mediaType="application/pdf" '
+        f'representation="B64">{scan}</value></observationMedia></entry></section></component>'
+    )
+    path = vendor_file(tmp_path)
+    path.write_bytes(
+        path.read_bytes().replace(b"</structuredBody>", f"{media}</structuredBody>".encode())
+    )
+
+    verdict = check_source_ccda(path, ALICE)
+
+    assert verdict.reason() == ""
+    assert verdict.is_usable
