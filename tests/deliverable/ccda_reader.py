@@ -28,6 +28,8 @@ class ReadCcda:
     allergies: int
     problems: int
     immunizations: int
+    problem_statuses: tuple[str, ...]  # clinical status of each problem-list item, sorted
+    allergy_statuses: tuple[str, ...]
 
 
 def read_ccda(path: Path) -> ReadCcda:
@@ -37,8 +39,8 @@ def read_ccda(path: Path) -> ReadCcda:
     (patient,) = [resource for resource in resources if resource["resourceType"] == "Patient"]
     name = (patient.get("name") or [{}])[0]
     born = patient.get("birthDate")
-    problems = sum(
-        1
+    problems = [
+        resource
         for resource in resources
         if resource["resourceType"] == "Condition"
         and any(
@@ -46,15 +48,28 @@ def read_ccda(path: Path) -> ReadCcda:
             for category in resource.get("category", [])
             for coding in category.get("coding", [])
         )
-    )
+    ]
+    allergies = [r for r in resources if r["resourceType"] == "AllergyIntolerance"]
     return ReadCcda(
         given=" ".join(name.get("given") or []),
         family=name.get("family") or "",
         birth_date=date.fromisoformat(str(born)) if born else None,
         medications=kinds["MedicationStatement"] + kinds["MedicationRequest"],
-        allergies=kinds["AllergyIntolerance"],
-        problems=problems,
+        allergies=len(allergies),
+        problems=len(problems),
         immunizations=kinds["Immunization"],
+        problem_statuses=_statuses(problems),
+        allergy_statuses=_statuses(allergies),
+    )
+
+
+def _statuses(resources: list[dict]) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            coding.get("code", "")
+            for resource in resources
+            for coding in resource.get("clinicalStatus", {}).get("coding", [])[:1]
+        )
     )
 
 

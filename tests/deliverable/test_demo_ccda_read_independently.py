@@ -22,6 +22,17 @@ def test_an_independent_reader_agrees_with_the_workbook_on_every_shipped_ccda(de
         sheet: Counter(row["Patient ID"] for row in sheets[sheet])
         for sheet in ("Medications", "Allergies", "Problems")
     }
+    statuses = {
+        sheet: {
+            patient_id: tuple(
+                sorted(
+                    str(row["Status"]) for row in sheets[sheet] if row["Patient ID"] == patient_id
+                )
+            )
+            for patient_id in patients
+        }
+        for sheet in ("Allergies", "Problems")
+    }
     documents = sorted((tree / CCDA).glob("*.xml"))
     assert len(documents) == len(patients)
 
@@ -42,6 +53,8 @@ def test_an_independent_reader_agrees_with_the_workbook_on_every_shipped_ccda(de
         assert read.medications == counts["Medications"][patient_id], patient_id
         assert read.allergies == counts["Allergies"][patient_id], patient_id
         assert read.problems == counts["Problems"][patient_id], patient_id
+        assert read.problem_statuses == statuses["Problems"][patient_id], patient_id
+        assert read.allergy_statuses == statuses["Allergies"][patient_id], patient_id
         vaccine_records = demo_export.source.read_patient(patient_id).immunizations
         assert read.immunizations == len(vaccine_records), patient_id
         immunizations_seen += read.immunizations

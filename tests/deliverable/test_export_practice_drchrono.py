@@ -271,6 +271,12 @@ def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
         assert read.medications == counts["Medications"][patient_id]
         assert read.allergies == counts["Allergies"][patient_id]
         assert read.problems == counts["Problems"][patient_id]
+        for sheet, read_statuses in (
+            ("Problems", read.problem_statuses),
+            ("Allergies", read.allergy_statuses),
+        ):
+            rows = [row for row in sheets[sheet] if row["Patient ID"] == patient_id]
+            assert read_statuses == tuple(sorted(row["Status"] for row in rows))
         assert read.immunizations == 0  # the fake practice keeps no vaccine records
 
 
