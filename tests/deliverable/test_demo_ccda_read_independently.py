@@ -9,7 +9,7 @@ import statistics
 from collections import Counter
 
 from ccda_reader import comparable, read_ccda
-from deliverable_helpers import workbook_sheets
+from deliverable_helpers import read_csv, workbook_sheets
 
 CCDA = "Clinical Data Export/CCDA Files"
 
@@ -59,6 +59,17 @@ def test_an_independent_reader_agrees_with_the_workbook_on_every_shipped_ccda(de
         assert read.immunizations == len(vaccine_records), patient_id
         immunizations_seen += read.immunizations
     assert immunizations_seen  # the practice has vaccine records, and they are read
+
+
+def test_the_demo_source_gives_no_ccda_of_its_own_so_every_patient_gets_ours(demo_export):
+    clinical = demo_export.tree / "Clinical Data Export"
+    sheets = workbook_sheets(clinical / "Patient_Data_Export.xlsx")
+
+    assert {row["Category"] for row in sheets["CCDA Files"]} == {"C-CDA R2.1 CCD"}
+    assert not (demo_export.tree / CCDA / "As received from the EHR").exists()
+    lines = {line["Category"]: line for line in read_csv(clinical / "reconciliation.csv")}
+    from_ehr = lines["C-CDAs from the EHR"]
+    assert (from_ehr["In Source"], from_ehr["Exported"], from_ehr["Balanced"]) == ("0", "0", "yes")
 
 
 def test_the_demo_ccdas_sizes_are_in_proportion(demo_export, record_property):
