@@ -93,6 +93,7 @@ from pyzipper.zipfile_aes import (
 )
 
 from exports.packaging.layout import (
+    CCDA_AS_RECEIVED,
     CCDA_FILES,
     CLINICAL_DATA_EXPORT,
     PATIENT_IMAGES_EXPORT,
@@ -119,8 +120,11 @@ _PATIENT_FOLDER_PARENTS: Final = (
     (CLINICAL_DATA_EXPORT, PATIENT_RECORDS),
     (PATIENT_IMAGES_EXPORT,),
 )
-# ... and their C-CDA file in this one
-_CCDA_FOLDER: Final = (CLINICAL_DATA_EXPORT, CCDA_FILES)
+# ... and their C-CDA file in this one (with the source's own, kept as received, in its subfolder)
+_CCDA_FOLDERS: Final = (
+    (CLINICAL_DATA_EXPORT, CCDA_FILES),
+    (CLINICAL_DATA_EXPORT, CCDA_FILES, CCDA_AS_RECEIVED),
+)
 _ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE: Final = (stat.S_IFREG | 0o644) << 16
 _DIR_MODE: Final = ((stat.S_IFDIR | 0o755) << 16) | 0x10  # 0x10: the MS-DOS directory bit
@@ -417,7 +421,7 @@ def _patient_of(parent_parts: tuple[str, ...], name: str, is_dir: bool) -> str |
     """The patient a top-level item of a patient area belongs to, None if it is no patient's."""
     if is_dir and parent_parts in _PATIENT_FOLDER_PARENTS:
         return name
-    if not is_dir and parent_parts == _CCDA_FOLDER and name.endswith(".xml"):
+    if not is_dir and parent_parts in _CCDA_FOLDERS and name.endswith(".xml"):
         return name.removesuffix(".xml")
     return None
 

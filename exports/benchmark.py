@@ -407,6 +407,12 @@ def _size_table(report: SizeReport) -> Iterator[str]:
         "(read source, write files and C-CDA: seconds summed over the workers; "
         "extraction (wall): all of them together)"
     )
+    built = report.stages["ccda build"]
+    if built.records:
+        yield (
+            f"C-CDA size: mean {built.bytes / built.records / 1000:,.1f} KB, "
+            f"largest {built.largest / 1000:,.1f} KB ({built.records:,} generated)"
+        )
     yield (
         f"peak RSS: main process {_mb(report.peak_rss_main):.0f} MB, largest worker "
         f"{_mb(report.peak_rss_worker):.0f} MB, run (main + {report.workers} workers) "

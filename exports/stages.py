@@ -16,7 +16,7 @@ from pathlib import Path
 
 from exports.archive import ArchivePart, build_archive
 from exports.ccda.generate import AuthoringSystem, Organization, build_ccd
-from exports.ccda.validate import ValidationProblem, validate_ccda
+from exports.ccda.validate import ValidationProblem, check_source_ccda, validate_ccda
 from exports.packaging.batch import BatchResult, extract_batch
 from exports.packaging.layout import ExportLayout
 from exports.packaging.package import PackageResult, package
@@ -65,11 +65,6 @@ def generated_ccda_problems(document: bytes) -> tuple[ValidationProblem, ...]:
     return validate_ccda(document, generated=True).problems
 
 
-def source_ccda_problems(document: Path) -> tuple[ValidationProblem, ...]:
-    """A source's own C-CDA must pass the CDA schema to be shipped as it is."""
-    return validate_ccda(document, generated=False).problems
-
-
 def plan_batches(source: PracticeSource, batch_size: int) -> Iterator[list[str]]:
     """The practice's patient ids cut into batches, in the source's stable order."""
     ids = source.patient_ids()
@@ -93,7 +88,7 @@ def run_batch(
         layout=context.layout,
         ccda_builder=context.ccda_builder(),
         ccda_validator=generated_ccda_problems,
-        source_ccda_validator=source_ccda_problems,
+        source_ccda_validator=check_source_ccda,
         timings=timings,
     )
 

@@ -20,16 +20,19 @@ _R = TypeVar("_R")
 
 @dataclass
 class StageTotals:
-    """Wall-clock seconds spent in a stage, and the records and bytes it handled."""
+    """Wall-clock seconds spent in a stage, and the records and bytes it handled (``largest``:
+    the most bytes of one record, where records are sized)."""
 
     seconds: float = 0.0
     records: int = 0
     bytes: int = 0
+    largest: int = 0
 
     def add(self, other: StageTotals) -> None:
         self.seconds += other.seconds
         self.records += other.records
         self.bytes += other.bytes
+        self.largest = max(self.largest, other.largest)
 
 
 @dataclass
@@ -70,7 +73,9 @@ class StageTimings:
                 totals.seconds += time.perf_counter() - started
                 totals.records += 1
             if size_of is not None:
-                totals.bytes += size_of(result)
+                size = size_of(result)
+                totals.bytes += size
+                totals.largest = max(totals.largest, size)
             return result
 
         return timed_call

@@ -2,15 +2,25 @@
 against the vendored CDA schema (with SDTC extensions) and the HL7 C-CDA R2.1 Schematron."""
 
 from .generate import AuthoringSystem, Organization, build_ccd
-from .validate import CcdaValidator, Stage, ValidationProblem, ValidationResult, validate_ccda
+from .validate import (
+    CcdaValidator,
+    SourceCcdaVerdict,
+    Stage,
+    ValidationProblem,
+    ValidationResult,
+    check_source_ccda,
+    validate_ccda,
+)
 
 __all__ = [
     "AuthoringSystem",
     "CcdaValidator",
     "Organization",
+    "SourceCcdaVerdict",
     "Stage",
     "ValidationProblem",
     "ValidationResult",
     "build_ccd",
+    "check_source_ccda",
     "validate_ccda",
 ]

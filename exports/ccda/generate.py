@@ -120,6 +120,7 @@ def build_ccd(
     sections.add_allergies_section(body, record.allergies, ids)
     sections.add_medications_section(body, record.medications, ids)
     sections.add_problems_section(body, record.problems, ids)
+    sections.add_immunizations_section(body, record.immunizations, ids)
     sections.add_results_section(body, record.lab_results, ids)
     sections.add_vital_signs_section(body, record.appointments, ids)
     sections.add_social_history_section(body, record.appointments, ids)
@@ -243,5 +244,6 @@ def _earliest_clinical_date(record: PatientRecord, as_of: date) -> date | None:
     for problem in record.problems:
         dates += [d for d in (problem.date_onset, problem.date_diagnosis) if d]
     dates += [r.date_performed for r in record.lab_results if r.date_performed]
+    dates += [i.administered_on for i in record.immunizations if i.administered_on]
     dates += [a.scheduled_time.date() for a in sections.encounters_held(record.appointments, as_of)]
     return min(*dates, as_of) if dates else None

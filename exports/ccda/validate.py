@@ -1,5 +1,6 @@
-"""Checking C-CDA documents: CDA R2 XSD (with SDTC extensions) always, and for documents we
-generate, the C-CDA R2.1 Schematron's errors phase as well.
+"""Checking C-CDA documents: CDA R2 XSD (with SDTC extensions) and the C-CDA R2.1
+Schematron's errors phase, for the documents we generate and for those a source gives (which
+must also be about the patient they are filed under: ``check_source_ccda``).
 
 Compiling the schemas takes a few hundred milliseconds, so each thread keeps its own
 compiled ``CcdaValidator`` (lxml's schema and XPath objects are not safe to share between
@@ -21,6 +22,9 @@ from pathlib import Path
 
 from lxml import etree
 
+from exports.sources.records import Demographics
+
+from .identity import PatientComparison, compare_patient
 from .schematron import CompiledSchematron
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -80,6 +84,12 @@ class CcdaValidator:
         self._parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
         )
+        # A source's document may embed a scanned PDF or image as one base64 text node of
+        # more than libxml2's default 10 MB cap: still well-formed, so it must parse. Entities
+        # stay unresolved and nothing is fetched, as for ours.
+        self._source_parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+        )
         self._xsd = etree.XMLSchema(etree.parse(str(CDA_XSD)))
         self._schematron: CompiledSchematron | None = None  # compiled on first need
 
@@ -93,16 +103,37 @@ class CcdaValidator:
 
     def validate(self, document: bytes | Path, *, generated: bool) -> ValidationResult:
         """Check a document given as bytes or as a file path (a source's C-CDA spooled to
-        disk). ``generated``: ours, so the Schematron errors phase applies too."""
+        disk) against the XSD, and with ``generated`` the Schematron errors phase too."""
+        tree = self._parse(document, self._parser)
+        if isinstance(tree, ValidationResult):
+            return tree
+        return self._validate_tree(tree, schematron=generated)
+
+    def check_source(self, document: Path, patient: Demographics) -> SourceCcdaVerdict:
+        """A source's C-CDA: is it about ``patient``, and does it pass the XSD and the
+        Schematron errors phase? Parsed once; a document about someone else (or no one) is
+        checked against the XSD only, since it is not shipped whatever else it passes."""
+        tree = self._parse(document, self._source_parser)
+        if isinstance(tree, ValidationResult):
+            return SourceCcdaVerdict(PatientComparison(named=False), tree)
+        patient_comparison = compare_patient(tree, patient)
+        validation = self._validate_tree(tree, schematron=patient_comparison.is_same_patient)
+        return SourceCcdaVerdict(patient_comparison, validation)
+
+    @staticmethod
+    def _parse(
+        document: bytes | Path, parser: etree.XMLParser
+    ) -> etree._ElementTree | ValidationResult:
         try:
             if isinstance(document, Path):
-                tree = etree.parse(str(document), self._parser)
-            else:
-                tree = etree.fromstring(document, self._parser).getroottree()
+                return etree.parse(str(document), parser)
+            return etree.fromstring(document, parser).getroottree()
         except etree.XMLSyntaxError as error:
             return ValidationResult(
                 (ValidationProblem(Stage.XML, error.lineno, "", "not well-formed", error.msg),)
             )
+
+    def _validate_tree(self, tree: etree._ElementTree, *, schematron: bool) -> ValidationResult:
         problems: list[ValidationProblem] = []
         if not self._xsd.validate(tree):
             problems += [
@@ -111,7 +142,7 @@ class CcdaValidator:
                 )
                 for entry in self._xsd.error_log
             ]
-        if generated:
+        if schematron:
             problems += [
                 ValidationProblem(
                     Stage.SCHEMATRON,
@@ -125,15 +156,62 @@ class CcdaValidator:
         return ValidationResult(tuple(problems))
 
 
+@dataclass(frozen=True, slots=True)
+class SourceCcdaVerdict:
+    """What becomes of a source's C-CDA: shipped as the patient's C-CDA when it is about the
+    patient and valid; kept as received (beside ours) when it is about the patient but fails
+    validation; set aside when it is about someone else, or cannot be told to be about anyone.
+    """
+
+    patient: PatientComparison
+    validation: ValidationResult
+
+    @property
+    def is_usable(self) -> bool:
+        return self.patient.is_same_patient and self.validation.is_valid
+
+    @property
+    def keep_as_received(self) -> bool:
+        return self.patient.is_same_patient and not self.validation.is_valid
+
+    def reason(self) -> str:
+        """Why it is not shipped as the patient's C-CDA ("" when it is): no content of it."""
+        if self.validation.count(Stage.XML):
+            return "it is not well-formed XML"
+        if self.patient.named and not self.patient.is_same_patient:
+            return self.patient.reason()
+        failed = [
+            f"the {name} ({count} problem{'s' if count > 1 else ''})"
+            for name, count in (
+                ("CDA schema", self.validation.count(Stage.XSD)),
+                ("C-CDA R2.1 Schematron errors phase", self.validation.count(Stage.SCHEMATRON)),
+            )
+            if count
+        ]
+        if failed:
+            return f"it fails {' and '.join(failed)}"
+        return "" if self.patient.named else self.patient.reason()
+
+
 _per_thread = threading.local()
 
 
-def validate_ccda(document: bytes | Path, *, generated: bool) -> ValidationResult:
-    """Validate with this thread's ``CcdaValidator`` (compiled on first use)."""
+def _validator() -> CcdaValidator:
+    """This thread's ``CcdaValidator`` (compiled on first use)."""
     validator = getattr(_per_thread, "validator", None)
     if validator is None:
         validator = _per_thread.validator = CcdaValidator()
-    return validator.validate(document, generated=generated)
+    return validator
+
+
+def validate_ccda(document: bytes | Path, *, generated: bool) -> ValidationResult:
+    """Validate with this thread's ``CcdaValidator``."""
+    return _validator().validate(document, generated=generated)
+
+
+def check_source_ccda(document: Path, patient: Demographics) -> SourceCcdaVerdict:
+    """``CcdaValidator.check_source`` with this thread's validator."""
+    return _validator().check_source(document, patient)
 
 
 def _readable_path(element: etree._Element) -> str:

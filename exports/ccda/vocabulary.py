@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -17,6 +18,7 @@ SNOMED_CT = "2.16.840.1.113883.6.96"
 RXNORM = "2.16.840.1.113883.6.88"
 NDC = "2.16.840.1.113883.6.69"
 ICD10_CM = "2.16.840.1.113883.6.90"
+CVX = "2.16.840.1.113883.12.292"
 CDC_RACE_ETHNICITY = "2.16.840.1.113883.6.238"
 ADMINISTRATIVE_GENDER = "2.16.840.1.113883.5.1"
 ACT_CLASS = "2.16.840.1.113883.5.6"
@@ -242,6 +244,20 @@ def concern_status(text: str) -> str:
     return _CONCERN_STATUS.get(normalize(text), "active")
 
 
+_CLINICAL_STATUSES = {
+    "active": Code("55561003", SNOMED_CT, "Active"),
+    "inactive": Code("73425007", SNOMED_CT, "Inactive"),
+    "resolved": Code("413322009", SNOMED_CT, "Resolved"),
+}
+
+
+def clinical_status(text: str) -> Code | None:
+    """The clinical status of a problem or allergy (Problem Status and Allergy Clinical
+    Status value sets) when the source says active, inactive or resolved; None otherwise:
+    a status the source did not give is not invented."""
+    return _CLINICAL_STATUSES.get(normalize(text))
+
+
 _MEDICATION_STATUS = {
     "active": "active",
     "inactive": "completed",
@@ -259,15 +275,29 @@ def medication_status(text: str, *, stopped: bool) -> str:
     return _MEDICATION_STATUS.get(normalize(text), "completed" if stopped else "active")
 
 
+# HL7 v2 result statuses (F, C, P, X) and DrChrono's lab_order_status words. A result the
+# practice has received and signed off (reviewed) is final: importers show "active" as pending.
 _RESULT_STATUS = {
     "f": "completed",
     "final": "completed",
     "c": "completed",  # corrected: a final result that replaced an earlier one
     "corrected": "completed",
+    "results received": "completed",
+    "results reviewed with patient": "completed",
+    "reviewed": "completed",
+    "signed off": "completed",
+    "signed": "completed",
+    "complete": "completed",
+    "completed": "completed",
     "p": "active",
     "preliminary": "active",
+    "i": "active",  # incomplete, pending
+    "in progress": "active",
+    "order entered": "active",
     "x": "cancelled",
     "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "discontinued": "aborted",
 }
 
 
@@ -277,6 +307,23 @@ def result_status(text: str) -> str:
     A result whose status the source did not give is not claimed final: it is "active".
     """
     return _RESULT_STATUS.get(normalize(text), "active")
+
+
+def results_status(statuses: set[str]) -> str:
+    """statusCode of a Result Organizer from its results' codes: pending while any result
+    is, else the one status they share, else (final and cancelled ones) completed."""
+    if "active" in statuses:
+        return "active"
+    return statuses.pop() if len(statuses) == 1 else "completed"
+
+
+_NOT_GIVEN = {"refused", "declined", "not given", "patient refused", "deferred"}
+
+
+def immunization_given(text: str) -> bool:
+    """Whether a vaccine record says the vaccine was given (a record is, unless it says
+    refused, declined or not given)."""
+    return normalize(text) not in _NOT_GIVEN
 
 
 _INTERPRETATIONS = {"H", "L", "HH", "LL", "A", "AA", "N", "<", ">"}
@@ -348,6 +395,84 @@ _UCUM_UNITS = {
 def ucum_unit(text: str) -> str | None:
     """The UCUM spelling of a unit, when it is one we can vouch for."""
     return _UCUM_UNITS.get(_unit_key(text))
+
+
+# Dose forms counted rather than measured, as UCUM annotations: "1 {tablet}" is dimensionless
+# (a count) and still says what is counted, where a bare "1" leaves the reader guessing.
+_DOSE_FORMS = {
+    _unit_key(spelling): unit
+    for unit, spellings in {
+        "{tablet}": ("tab", "tabs", "tablet", "tablets"),
+        "{capsule}": ("cap", "caps", "capsule", "capsules"),
+        "{puff}": ("puff", "puffs", "inhalation", "inhalations"),
+        "[drp]": ("drop", "drops", "gtt", "gtts"),
+        "{patch}": ("patch", "patches"),
+        "{spray}": ("spray", "sprays"),
+        "{suppository}": ("suppository", "suppositories"),
+        "{lozenge}": ("lozenge", "lozenges"),
+        "{packet}": ("packet", "packets"),
+        "{each}": ("each", "ea"),
+    }.items()
+    for spelling in spellings
+}
+
+
+def dose_unit(text: str) -> str | None:
+    """The UCUM unit of a medication dose: a measured unit (mg, mL, ...) or a counted dose
+    form as an annotation ({tablet}); None when the dose's unit is not one we can vouch for."""
+    return ucum_unit(text) or _DOSE_FORMS.get(_unit_key(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Frequency:
+    """A PIVL_TS: every ``period`` ``unit``; ``institution_specified`` when the times of day
+    are the institution's ("twice daily") rather than strict intervals ("every 12 hours")."""
+
+    period: int
+    unit: str  # UCUM: h, d, wk, mo
+    institution_specified: bool
+
+
+_TIMES_A_DAY = {"once": 24, "twice": 12, "three times": 8, "four times": 6}
+_FREQUENCY_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Frequency]], ...] = (
+    (
+        re.compile(r"\b(?:every|q) ?(\d+) ?(?:hours?|hrs?|h)\b"),
+        lambda m: Frequency(int(m[1]), "h", False),
+    ),
+    (
+        re.compile(r"\b(?:every|q) ?(\d+) ?(?:days?|d)\b"),
+        lambda m: Frequency(int(m[1]), "d", False),
+    ),
+    (
+        re.compile(r"\b(?:every|q) ?(\d+) ?(?:weeks?|wks?)\b"),
+        lambda m: Frequency(int(m[1]), "wk", False),
+    ),
+    (
+        re.compile(r"\b(once|twice|three times|four times) (?:a |per )?(?:day|daily)\b"),
+        lambda m: Frequency(_TIMES_A_DAY[m[1]], "h", True),
+    ),
+    (re.compile(r"\bbid\b"), lambda m: Frequency(12, "h", True)),
+    (re.compile(r"\btid\b"), lambda m: Frequency(8, "h", True)),
+    (re.compile(r"\bqid\b"), lambda m: Frequency(6, "h", True)),
+    (re.compile(r"\bevery other day\b|\bqod\b"), lambda m: Frequency(2, "d", True)),
+    (
+        re.compile(r"\b(?:daily|qd|every day|each day|at bedtime|qhs|nightly)\b"),
+        lambda m: Frequency(1, "d", True),
+    ),
+    (re.compile(r"\b(?:weekly|once a week|every week)\b"), lambda m: Frequency(1, "wk", True)),
+    (re.compile(r"\b(?:monthly|once a month|every month)\b"), lambda m: Frequency(1, "mo", True)),
+)
+
+
+def dose_frequency(text: str) -> Frequency | None:
+    """How often a medication is taken, when its (free-text) frequency says so: "twice
+    daily", "BID", "every 6 hours as needed", "once daily at bedtime"; None for "as needed"
+    alone and what cannot be read (the narrative keeps the text either way)."""
+    key = " ".join(text.lower().replace("-", " ").split())
+    for pattern, frequency in _FREQUENCY_PATTERNS:
+        if match := pattern.search(key):
+            return frequency(match)
+    return None
 
 
 def decimal_value(text: str) -> Decimal | None:

@@ -19,16 +19,19 @@ What becomes of each record (the reconciliation counts exactly this):
 - Excluded: unlocked notes, appointments deleted from the source's calendar (a signed note on
   one is still exported: DESIGN ships every locked note), and faxes/referrals with no patient.
 - Failures the source reported in ``PatientRecord.failures`` are counted as failed.
-- The C-CDA (one per patient exported): the source's own (``PatientRecord.ccda``) when it gives
-  one that passes the CDA R2 schema with SDTC (``source_ccda_validator``), since it is the
-  EHR's own account of the patient; otherwise our generated CCD (``ccda_builder``), which must
-  pass ``ccda_validator`` (the schema and the C-CDA R2.1 Schematron) or is not shipped and is
-  counted failed. A source document that cannot be had or fails the schema is never shipped;
-  the patient gets ours instead and its CCDA Files row says why ("exported (generated: ...)"),
-  so the data team sees who got which. Ours rather than a failure: the customer still gets a
-  valid C-CDA for every patient, with the data the workbook holds, and one badly formed
-  document from the EHR does not hold up the whole export. The Schematron is not applied to
-  the source's document: its template choices are the EHR's, certified on their own terms.
+- The C-CDA (one per patient exported): the source's own (``PatientRecord.ccda``) when it is
+  about this patient (name, birth date, sex, and id where it gives one) and passes the CDA R2
+  schema with SDTC and the C-CDA R2.1 Schematron errors phase (``source_ccda_validator``), since
+  it is the EHR's own account of the patient; otherwise our generated CCD (``ccda_builder``),
+  which must pass ``ccda_validator`` (the same two) or is not shipped and is counted failed.
+  Ours rather than a failure: the customer still gets a valid C-CDA for every patient, with
+  the data the workbook holds, and one bad document from the EHR does not hold up the export.
+  The patient's CCDA Files row says why ours was shipped ("exported (generated; ...)").
+  What becomes of the source's document is counted in its own reconciliation line: shipped;
+  kept as received under ``CCDA Files/As received from the EHR/`` (same file name, its own
+  row) when it is about the patient but fails validation, so nothing the EHR produced is lost;
+  excluded, with the reason, when it is about someone else or no one (it must not be filed
+  under this patient) or cannot be had.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from exports.ccda.validate import SourceCcdaVerdict
 from exports.sources.base import PracticeSource
 from exports.sources.records import (
     NOT_TIED_TO_A_PATIENT,
     Blob,
     Category,
+    Demographics,
     FaxOrReferral,
     Insurance,
     LabResult,
@@ -59,7 +64,7 @@ from .image_index import image_row
 from .layout import FAXES, REFERRALS, ExportLayout
 from .message_file import render_message
 from .naming import extension_part
-from .reconciliation import CCDA_FILES, Tally
+from .reconciliation import CCDA_FILES, SOURCE_CCDAS, Tally
 from .spool import BatchSpool
 from .tree import Expect, PatientTree, UnusableContent, WrittenFile
 
@@ -70,8 +75,9 @@ CcdaBuilder = Callable[[PatientRecord], bytes]
 #: the problems found in a CCD, empty when it is valid (only their number is reported: their
 #: text may quote clinical content)
 CcdaValidator = Callable[[bytes], Sequence[object]]
-#: the same for a C-CDA the source gave, spooled to a file (it may be large)
-SourceCcdaValidator = Callable[[Path], Sequence[object]]
+#: whether a C-CDA the source gave (spooled to a file: it may be large) is about this patient
+#: and valid
+SourceCcdaValidator = Callable[[Path, Demographics], SourceCcdaVerdict]
 
 UNLOCKED_NOTE = "unlocked note (only signed notes are exported)"
 ARCHIVED_APPOINTMENT = "deleted from the calendar in the source"
@@ -386,7 +392,7 @@ class _PatientExport:
         )
 
     def _ccda(self) -> None:
-        """The source's own C-CDA when it passes the schema, else ours (see the module doc)."""
+        """The source's own C-CDA when it may ship, else ours (see the module doc)."""
         not_used = ""
         if self.record.ccda is not None:
             not_used = self._source_ccda(self.record.ccda)
@@ -395,15 +401,42 @@ class _PatientExport:
         self._generated_ccda(not_used)
 
     def _source_ccda(self, blob: Blob) -> str:
-        """Ship the source's C-CDA; "" when shipped, else why it was not."""
+        """Ship the source's C-CDA, or keep it as received; "" when shipped, else why not.
+
+        It is written once, where the patient's C-CDA goes, and moved aside when it is only
+        kept: a source's document is downloaded once however it turns out.
+        """
+        self.tally.received(SOURCE_CCDAS)
+        verdicts: list[SourceCcdaVerdict] = []
+
+        def check(path: Path) -> None:
+            verdicts.append(self.source_ccda_validator(path, self.patient))
+            if not (verdicts[-1].is_usable or verdicts[-1].keep_as_received):
+                raise UnusableContent(verdicts[-1].reason())
+
         try:
-            written = self.tree.write(self.paths.ccda, blob.chunks(), check=self._check_source_ccda)
+            written = self.tree.write(self.paths.ccda, blob.chunks(), check=check)
         except (RecordUnavailable, UnusableContent) as exc:
             not_used = _reason(exc)
+            # Not a failure of the export: the patient gets ours, and the row says why.
+            self.tally.excluded(SOURCE_CCDAS, f"not used: {not_used}")
             logger.warning("Source C-CDA not used for patient %s: %s", self.patient.id, not_used)
             return not_used
-        self._ccda_exported(written, rows.EXPORTED, rows.SOURCE_CCDA_DOCUMENT_TYPE)
-        return ""
+        self.tally.exported(SOURCE_CCDAS)
+        if verdicts[-1].is_usable:
+            self._ccda_exported(written, rows.EXPORTED, rows.SOURCE_CCDA_DOCUMENT_TYPE)
+            return ""
+        not_used = verdicts[-1].reason()
+        kept = self.tree.move(written, self.paths.ccda_as_received)
+        self._ccda_row(
+            kept,
+            f"{rows.EXPORTED} (kept as received; not shipped as the patient's C-CDA: {not_used})",
+            rows.AS_RECEIVED_CCDA_DOCUMENT_TYPE,
+        )
+        logger.warning(
+            "Source C-CDA kept as received for patient %s: %s", self.patient.id, not_used
+        )
+        return f"{not_used}; kept in {kept.path.parent.name}/"
 
     def _generated_ccda(self, source_not_used: str) -> None:
         reason = ""
@@ -434,14 +467,12 @@ class _PatientExport:
         written = self.tree.write(self.paths.ccda, [document])
         self._ccda_exported(written, status, rows.CCDA_DOCUMENT_TYPE)
 
-    def _check_source_ccda(self, path: Path) -> None:
-        if problems := self.source_ccda_validator(path):
-            plural = "s" if len(problems) > 1 else ""
-            raise UnusableContent(f"it fails the CDA schema ({len(problems)} problem{plural})")
-
     def _ccda_exported(self, written: WrittenFile, status: str, document_type: str) -> None:
-        self.spool.add_file(written)
         self.tally.exported(CCDA_FILES)
+        self._ccda_row(written, status, document_type)
+
+    def _ccda_row(self, written: WrittenFile, status: str, document_type: str) -> None:
+        self.spool.add_file(written)
         self.spool.add_row(
             rows.CCDA_FILES,
             rows.ccda_row(

@@ -40,6 +40,7 @@ from .naming import (
 CLINICAL_DATA_EXPORT = "Clinical Data Export"
 PATIENT_RECORDS = "Patient Records"
 CCDA_FILES = "CCDA Files"
+CCDA_AS_RECEIVED = "As received from the EHR"
 PATIENT_IMAGES_EXPORT = "Patient Images Export"
 MESSAGE_CENTER = "Message Center"
 SIGNED_CLINICAL_NOTES = "Signed Clinical Notes"
@@ -113,6 +114,11 @@ class PatientPaths:
     @property
     def ccda(self) -> PurePosixPath:
         return self.layout.clinical / CCDA_FILES / f"{self.folder}.xml"
+
+    @property
+    def ccda_as_received(self) -> PurePosixPath:
+        """The source's own C-CDA, kept as it came when it fails validation (ours ships)."""
+        return self.layout.clinical / CCDA_FILES / CCDA_AS_RECEIVED / f"{self.folder}.xml"
 
     def message(self, category: str, message_id: str, received_at: datetime) -> PurePosixPath:
         return self._message_folder(category) / _name(

@@ -5,8 +5,11 @@ source's own counts beside them and writes ``reconciliation.csv``. The result is
 ``Reconciliation`` so the portal can store it on the request for review. An unbalanced line
 means records went missing without a trace: the caller must fail the export.
 
-Besides the source's categories there is one line for the generated C-CDA files: one is
-expected for every patient exported.
+Besides the source's categories there are two C-CDA lines. "CCDA Files": one C-CDA is expected
+for every patient exported (the source's own or ours). "C-CDAs from the EHR": every document
+the source gave, and what became of it: exported (shipped as the patient's C-CDA, or kept as
+received beside ours when it fails validation), or excluded with the reason ours was shipped
+instead (about another patient: never filed under this one; or it could not be had).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from .cells import csv_text
 
 logger = logging.getLogger(__name__)
 
-#: the reconciliation line of the generated C-CDA documents (not a source category)
+#: the reconciliation line of the patients' C-CDA documents (not a source category)
 CCDA_FILES = "ccda_files"
-CCDA_FILES_LABEL = "CCDA Files"
-LINE_KEYS: tuple[str, ...] = (*(category.value for category in Category), CCDA_FILES)
+#: the reconciliation line of the C-CDA documents the source gave (not a source category)
+SOURCE_CCDAS = "source_ccdas"
+_LABELS = {CCDA_FILES: "CCDA Files", SOURCE_CCDAS: "C-CDAs from the EHR"}
+LINE_KEYS: tuple[str, ...] = (*(category.value for category in Category), *_LABELS)
 
 CSV_HEADER = (
     "Category",
@@ -44,7 +49,7 @@ CSV_HEADER = (
 
 
 def line_label(key: str) -> str:
-    return CCDA_FILES_LABEL if key == CCDA_FILES else Category(key).label
+    return _LABELS.get(key) or Category(key).label
 
 
 @dataclass(slots=True)
@@ -55,8 +60,10 @@ class LineTally:
     excluded: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     failed_ids: list[str] = field(default_factory=list)
+    received: int = 0  # records counted on receipt, for lines no source counts up front
 
     def add(self, other: LineTally) -> None:
+        self.received += other.received
         self.exported += other.exported
         self.excluded.update(other.excluded)
         self.failed.update(other.failed)
@@ -68,6 +75,9 @@ class Tally:
 
     def __init__(self) -> None:
         self._lines: dict[str, LineTally] = {key: LineTally() for key in LINE_KEYS}
+
+    def received(self, key: str) -> None:
+        self._lines[key].received += 1
 
     def exported(self, key: str, count: int = 1) -> None:
         self._lines[key].exported += count
@@ -97,6 +107,7 @@ class Tally:
                 "excluded": dict(line.excluded),
                 "failed": dict(line.failed),
                 "failed_ids": line.failed_ids,
+                "received": line.received,
             }
             for key, line in self._lines.items()
         }
@@ -110,6 +121,7 @@ class Tally:
                 excluded=Counter(line["excluded"]),
                 failed=Counter(line["failed"]),
                 failed_ids=list(line["failed_ids"]),
+                received=line.get("received", 0),
             )
         return tally
 
@@ -215,8 +227,9 @@ def reconcile(
     """
     for _record in unattached:
         tally.excluded(Category.FAXES_AND_REFERRALS, NOT_TIED_TO_A_PATIENT)
-    expected = {key: counts_in_source.get(Category(key), 0) for key in LINE_KEYS[:-1]}
+    expected = {category.value: counts_in_source.get(category, 0) for category in Category}
     expected[CCDA_FILES] = tally.line(Category.PATIENTS).exported
+    expected[SOURCE_CCDAS] = tally.line(SOURCE_CCDAS).received
     reconciliation = Reconciliation(
         tuple(
             ReconciliationLine(

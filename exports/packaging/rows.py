@@ -40,6 +40,7 @@ JsonValue = str | int | None
 EXPORTED = "exported"
 CCDA_DOCUMENT_TYPE = "C-CDA R2.1 CCD"
 SOURCE_CCDA_DOCUMENT_TYPE = "C-CDA from the source EHR"
+AS_RECEIVED_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (not valid)"
 
 
 class Kind(enum.Enum):

@@ -96,7 +96,8 @@ class PatientTree:
         """Remove what an earlier run wrote for this patient, so a re-run leaves no strays."""
         for folder in (paths.records, paths.images):
             shutil.rmtree(self._tree_dir / folder, ignore_errors=True)
-        (self._tree_dir / paths.ccda).unlink(missing_ok=True)
+        for ccda in (paths.ccda, paths.ccda_as_received):
+            (self._tree_dir / ccda).unlink(missing_ok=True)
 
     def write(
         self,
@@ -111,10 +112,7 @@ class PatientTree:
         (which reads the whole file on disk and raises ``UnusableContent`` to refuse it);
         whatever ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing written.
         """
-        folder = self._tree_dir / path.parent
-        if path.parent not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
+        folder = self._folder(path)
         digest = hashlib.sha256()
         size = 0
         head = b""
@@ -134,6 +132,22 @@ class PatientTree:
             final = self._claim(checked)
             os.replace(temp, self._tree_dir / final)
         return WrittenFile(final, size, digest.hexdigest())
+
+    def move(self, written: WrittenFile, path: PurePosixPath) -> WrittenFile:
+        """Refile a written file under ``path`` (same bytes), freeing its former name."""
+        self._folder(path)
+        final = self._claim(path)
+        os.replace(self._tree_dir / written.path, self._tree_dir / final)
+        self._taken.discard(str(written.path).casefold())
+        return WrittenFile(final, written.size, written.sha256)
+
+    def _folder(self, path: PurePosixPath) -> Path:
+        """The folder ``path`` goes in, made on first use."""
+        folder = self._tree_dir / path.parent
+        if path.parent not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        return folder
 
     def _claim(self, path: PurePosixPath) -> PurePosixPath:
         candidate, number = path, 1

@@ -34,6 +34,7 @@ from .demo_files import (
     ScanImageFile,
     TextFile,
 )
+from .lab_ranges import reference_range
 from .records import (
     Address,
     Allergy,
@@ -46,6 +47,7 @@ from .records import (
     Document,
     FaxOrReferral,
     FaxOrReferralKind,
+    Immunization,
     Insurance,
     InsurancePriority,
     LabResult,
@@ -293,6 +295,7 @@ _ID_PREFIXES = {
     "medication": 31,
     "allergy": 32,
     "problem": 33,
+    "immunization": 34,
     "unattached": 79,
 }
 
@@ -330,7 +333,9 @@ class PatientPlan:
 
     def counts(self) -> Counter[Category]:
         """Records of each category this patient holds, excluded ones included."""
-        integration = self.lab_sources.count(LabSource.INTEGRATION)
+        integration = sum(
+            source.category is Category.INTEGRATION_LAB_RESULTS for source in self.lab_sources
+        )
         return Counter(
             {
                 Category.PATIENTS: 1,
@@ -537,6 +542,7 @@ class _PatientBuilder:
         self.cases = _hard_cases_of(index)
         self.rng = random.Random(f"{source.seed}:{index}:content")
         self.key = f"{source.seed}:{index}"
+        self.immunizations: list[Immunization] = []  # filled as immunization records are made
         self._free_text_count = 0
 
     def build(self) -> PatientRecord:
@@ -561,6 +567,7 @@ class _PatientBuilder:
             faxes_and_referrals=self._faxes(),
             photo=self._photo(),
         )
+        record.immunizations = self.immunizations
         self._lab_results(record)
         return record
 
@@ -918,7 +925,8 @@ class _PatientBuilder:
         return problems
 
     def _vaccinations(self, document_number: int, received: date) -> tuple[str, ...]:
-        """The vaccines an immunization record lists, by CVX code, given before it arrived.
+        """The vaccines an immunization record lists, by CVX code, given before it arrived;
+        each is also one of the patient's vaccine records (``self.immunizations``).
 
         Its own stream, so the rest of the patient is the same whatever the record lists.
         """
@@ -931,6 +939,17 @@ class _PatientBuilder:
             ),
             key=lambda dated: dated[0],
         )
+        for day, vaccine in given:
+            self.immunizations.append(
+                Immunization(
+                    id=_record_id("immunization", self.index, len(self.immunizations)),
+                    vaccine=vaccine.display,
+                    cvx_code=vaccine.cvx,
+                    administered_on=day,
+                    status="completed",
+                    lot_number=f"{rng.choice('ABCDEFGHJK')}{_between(rng, 10000, 99999)}",
+                )
+            )
         return tuple(
             f"CVX {vaccine.cvx}: {vaccine.display}, given {day:%m/%d/%Y}" for day, vaccine in given
         )
@@ -981,16 +1000,14 @@ class _PatientBuilder:
         for number, source in enumerate(self.plan.lab_sources):
             result_id = _record_id("lab", self.index, number)
             if number == 0 and HardCase.UNREADABLE_RECORD in self.cases:
-                category = (
-                    Category.INTEGRATION_LAB_RESULTS
-                    if source is LabSource.INTEGRATION
-                    else Category.LAB_RESULTS
-                )
                 record.failures.append(
-                    RecordFailure(category, result_id, "lab result message could not be parsed")
+                    RecordFailure(
+                        source.category, result_id, "lab result message could not be parsed"
+                    )
                 )
                 continue
             test = _pick(rng, codes.lab_tests())
+            normal_range = reference_range(test.normal_range, test.units)
             spread = (test.high - test.low) / 2
             value = rng.uniform(float(test.low - spread), float(test.high + spread))
             value_text = f"{max(value, 0):.{test.decimals}f}"
@@ -1013,7 +1030,7 @@ class _PatientBuilder:
                         "",
                         f"{test.display} (LOINC {test.loinc})",
                         f"Result: {value_text} {test.units}    Reference range: "
-                        f"{test.normal_range}    Flag: {flag or 'normal'}",
+                        f"{normal_range}    Flag: {flag or 'normal'}",
                         "Status: Final",
                     ),
                     datetime.combine(performed, time(18)),
@@ -1029,7 +1046,7 @@ class _PatientBuilder:
                     loinc_code=test.loinc,
                     value=value_text,
                     units=test.units,
-                    normal_range=test.normal_range,
+                    normal_range=normal_range,
                     abnormal_flag=flag,
                     status=_pick(rng, ("F", "F", "F", "C", "P")),
                     ordering_provider=provider,

@@ -133,10 +133,21 @@ class InsurancePriority(enum.StrEnum):
 
 
 class LabSource(enum.StrEnum):
+    """How a result reached the practice: entered (or scanned) by hand, or electronically
+    through a lab integration: Quest, LabCorp, or another network (HealthGorilla, ...)."""
+
     MANUAL = "manual"
     QUEST = "quest"
     LABCORP = "labcorp"
     INTEGRATION = "integration"  # HealthGorilla and other integrated lab networks
+
+    @property
+    def category(self) -> Category:
+        """Every result that arrived through a lab integration, whichever the lab, is an
+        Integration Lab Result; the practice's own entries are Lab Results."""
+        if self is LabSource.MANUAL:
+            return Category.LAB_RESULTS
+        return Category.INTEGRATION_LAB_RESULTS
 
 
 class FaxOrReferralKind(enum.StrEnum):
@@ -264,6 +275,20 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Immunization:
+    """A vaccine given (or refused), from the practice's vaccine records."""
+
+    id: str
+    vaccine: str  # the name as the source gives it
+    cvx_code: str = ""  # CDC CVX
+    administered_on: date | None = None
+    status: str = ""  # "completed" (given) unless the source says "refused", "not given", ...
+    lot_number: str = ""
+    manufacturer: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Vitals:
     """As DrChrono records them: US customary units."""
 
@@ -339,7 +364,7 @@ class LabResult:
 
     @property
     def is_integration(self) -> bool:
-        return self.source is LabSource.INTEGRATION
+        return self.source.category is Category.INTEGRATION_LAB_RESULTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +433,7 @@ class PatientRecord:
     medications: list[Medication] = field(default_factory=list)
     allergies: list[Allergy] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    immunizations: list[Immunization] = field(default_factory=list)  # in the C-CDA only
     appointments: list[Appointment] = field(default_factory=list)
     clinical_notes: list[ClinicalNote] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)

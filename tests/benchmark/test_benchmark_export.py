@@ -59,6 +59,7 @@ def test_it_exports_each_size_and_prints_every_stage_memory_growth_baselines_and
             assert row, f"no {label} row in:\n{section}"
             assert float(row.group(1)) > 0
         assert re.search(rf"peak RSS: main process {NUMBER} MB, largest worker {NUMBER}", section)
+        assert re.search(rf"^C-CDA size: mean {NUMBER} KB, largest {NUMBER} KB", section, re.M)
         assert re.search(rf"workbook vs bare openpyxl write-only .* = +{NUMBER}x", section)
         assert re.search(rf"archive vs cp -r of the tree .* = +{NUMBER}x", section)
         if shutil.which("7z"):
@@ -150,6 +151,7 @@ def test_timing_a_batch_records_its_stages_and_changes_nothing_it_writes(tmp_pat
     assert recorded["source"].records == 12
     assert recorded["ccda build"].records == recorded["ccda validate"].records == 12
     assert recorded["ccda build"].bytes > 12 * 1000  # the CCDs' size
+    assert 1000 < recorded["ccda build"].largest < recorded["ccda build"].bytes
     assert (recorded["batch"].records, recorded["batch"].bytes) == (result.files, result.bytes)
     worker_stages = ("source", "ccda build", "ccda validate")
     assert recorded["batch"].seconds > sum(recorded[stage].seconds for stage in worker_stages)

@@ -14,6 +14,7 @@ from exports.sources.records import (
     Allergy,
     Appointment,
     Demographics,
+    Immunization,
     LabResult,
     LabSource,
     Medication,
@@ -103,6 +104,20 @@ def problem(id: str = "pr-1", **changes: object) -> Problem:
             snomed_code="44054006",
             status="active",
             date_onset=date(2015, 1, 1),
+        ),
+        **changes,
+    )
+
+
+def immunization(id: str = "im-1", **changes: object) -> Immunization:
+    return replace(
+        Immunization(
+            id=id,
+            vaccine="influenza, injectable, quadrivalent, preservative free",
+            cvx_code="150",
+            administered_on=date(2022, 10, 3),
+            status="completed",
+            lot_number="FL2291",
         ),
         **changes,
     )

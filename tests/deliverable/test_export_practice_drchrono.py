@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import stat
+from collections import Counter
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from deliverable_helpers import extract_with_seven_zip, read_csv
+from ccda_reader import read_ccda
+from deliverable_helpers import extract_with_seven_zip, read_csv, workbook_sheets
 from django.core.management import CommandError, call_command
 
 from tests.fakes.drchrono_server import (
@@ -190,6 +192,127 @@ def test_drchronos_own_c_cdas_ship_and_the_one_failing_the_schema_gives_way_to_o
     assert b"2.16.840.1.113883.10.20.22.1.2" in shipped["5"]  # a C-CDA R2.1 CCD
     asked = [r.path for r in drchrono.api_requests() if r.path.endswith("/ccda")]
     assert sorted(asked) == [f"/api/patients/{patient_id}/ccda" for patient_id in "12345"]
+
+
+def kept_tree(output: str) -> Path:
+    return Path(output.split("Unpacked tree kept for inspection: ", 1)[1].splitlines()[0])
+
+
+def test_a_drchrono_c_cda_about_another_patient_or_failing_the_schematron_gives_way_to_ours(
+    drchrono, tmp_path
+):
+    practice = drchrono.practice
+    practice.ccda_of_another_patient["2"] = "1"  # Bob's chart answers with Alice's document
+    practice.schematron_failing_ccda_patients.add("3")
+    output = export_drchrono(tmp_path, "--keep-tree")
+
+    tree = kept_tree(output) / "Clinical Data Export"
+    patients = {str(p["id"]): p for p in practice.objects("patients")}
+    shipped = {path.name.split("_", 1)[0]: path for path in tree.glob("CCDA Files/*.xml")}
+    kept = {p.name.split("_", 1)[0]: p for p in tree.glob("CCDA Files/As received from the EHR/*")}
+    assert sorted(shipped) == sorted(patients)
+    assert shipped["1"].read_bytes() == ccda_document(patients["1"])
+    for ours in ("2", "3", "5"):
+        assert b"<softwareName>Export Portal</softwareName>" in shipped[ours].read_bytes()
+    assert sorted(kept) == ["3", "5"]  # Alice's document is not filed under Bob
+    assert kept["3"].name == shipped["3"].name
+    assert kept["3"].read_bytes() == ccda_document(patients["3"], passes_schematron=False)
+
+    rows = workbook_sheets(tree / "Patient_Data_Export.xlsx")["CCDA Files"]
+    status = {(row["Patient ID"], row["Category"]): row["Export Status"] for row in rows}
+    not_used = "exported (generated; the source's C-CDA was not used: "
+    assert status["2", "C-CDA R2.1 CCD"] == (
+        f"{not_used}it is not about this patient (name differs, birth date differs, sex differs,"
+        " id differs))"
+    )
+    schematron = "it fails the C-CDA R2.1 Schematron errors phase (6 problems)"
+    assert status["3", "C-CDA R2.1 CCD"] == (
+        f"{not_used}{schematron}; kept in As received from the EHR/)"
+    )
+    assert status["3", "C-CDA as received from the EHR (not valid)"] == (
+        f"exported (kept as received; not shipped as the patient's C-CDA: {schematron})"
+    )
+    assert len(rows) == len(patients) + len(kept)
+
+    lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
+    from_ehr = lines["C-CDAs from the EHR"]
+    assert (from_ehr["In Source"], from_ehr["Exported"], from_ehr["Excluded"]) == ("5", "4", "1")
+    assert "not used: it is not about this patient (" in from_ehr["Excluded Reasons"]
+    assert lines["CCDA Files"]["Exported"] == "5"
+    assert all(line["Balanced"] == "yes" for line in lines.values())
+    manifest = {row["Path"].split("/CCDA Files/", 1)[-1] for row in read_csv(tree / "manifest.csv")}
+    assert {f"As received from the EHR/{kept[p].name}" for p in kept} <= manifest
+
+
+def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
+    drchrono, settings, tmp_path
+):
+    """Every shipped C-CDA names the workbook's patient; ours (here for every patient) also
+    hold the workbook's medications, allergies and problems, read by ccda-to-fhir."""
+    settings.DRCHRONO_SOURCE_CCDA = False
+    tree = kept_tree(export_drchrono(tmp_path, "--keep-tree")) / "Clinical Data Export"
+
+    sheets = workbook_sheets(tree / "Patient_Data_Export.xlsx")
+    patients = {row["Patient ID"]: row for row in sheets["Patients"]}
+    counts = {
+        sheet: Counter(row["Patient ID"] for row in sheets[sheet])
+        for sheet in ("Medications", "Allergies", "Problems")
+    }
+    assert all(counts[sheet] for sheet in counts)
+    documents = sorted(tree.glob("CCDA Files/*.xml"))
+    assert len(documents) == len(patients)
+    for document in documents:
+        patient_id = document.name.split("_", 1)[0]
+        read = read_ccda(document)
+        row = patients[patient_id]
+        assert (read.given, read.family) == (row["First Name"], row["Last Name"])
+        born = row["Date of Birth"]
+        assert read.birth_date == (born.date() if born else None)
+        assert read.medications == counts["Medications"][patient_id]
+        assert read.allergies == counts["Allergies"][patient_id]
+        assert read.problems == counts["Problems"][patient_id]
+        for sheet, read_statuses in (
+            ("Problems", read.problem_statuses),
+            ("Allergies", read.allergy_statuses),
+        ):
+            rows = [row for row in sheets[sheet] if row["Patient ID"] == patient_id]
+            assert read_statuses == tuple(sorted(row["Status"] for row in rows))
+        assert read.immunizations == 0  # the fake practice keeps no vaccine records
+
+
+def test_drchronos_own_c_cdas_name_the_workbooks_patient_when_read_independently(
+    drchrono, tmp_path
+):
+    tree = kept_tree(export_drchrono(tmp_path, "--keep-tree")) / "Clinical Data Export"
+
+    patients = {
+        row["Patient ID"]: row
+        for row in workbook_sheets(tree / "Patient_Data_Export.xlsx")["Patients"]
+    }
+    for document in tree.glob("CCDA Files/*.xml"):
+        read = read_ccda(document)
+        row = patients[document.name.split("_", 1)[0]]
+        assert (read.given, read.family) == (row["First Name"], row["Last Name"])
+        born = row["Date of Birth"]
+        assert read.birth_date == (born.date() if born else None)
+
+
+def test_drchrono_lab_results_are_filed_by_how_they_arrived_and_ranges_read_alike(
+    drchrono, tmp_path
+):
+    tree = kept_tree(export_drchrono(tmp_path, "--keep-tree")) / "Clinical Data Export"
+
+    sheets = workbook_sheets(tree / "Patient_Data_Export.xlsx")
+    manual = sheets["Lab Results"]
+    electronic = sheets["Integration Lab Results"]
+    assert {row["Category"] for row in manual} == {"manual"}
+    assert len(manual) == len(drchrono.practice.objects("patient_lab_results"))
+    assert sorted((row["Patient ID"], row["Vendor"]) for row in electronic) == [
+        ("1", "Quest"),
+        ("3", "HealthGorilla"),
+    ]
+    assert {row["Normal Range"] for row in manual} == {"4.0-5.6 %"}
+    assert {row["Normal Range"] for row in electronic} == {"70-100 mg/dL"}
 
 
 def test_renewed_tokens_are_saved_owner_only_so_the_grant_survives(drchrono, tmp_path):

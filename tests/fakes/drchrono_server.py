@@ -99,6 +99,10 @@ class FakePractice:
     files: dict[str, FakeFile] = field(default_factory=dict)
     #: patients whose C-CDA breaks the CDA schema (it lacks the required custodian)
     invalid_ccda_patients: set[str] = field(default_factory=set)
+    #: patients whose C-CDA passes the CDA schema but fails the C-CDA R2.1 Schematron
+    schematron_failing_ccda_patients: set[str] = field(default_factory=set)
+    #: patient id -> the patient whose C-CDA the server gives instead (a mixed-up chart)
+    ccda_of_another_patient: dict[str, str] = field(default_factory=dict)
 
     def objects(self, endpoint: str) -> list[dict[str, Any]]:
         return self.lists.setdefault(endpoint, [])
@@ -537,9 +541,14 @@ def _add_message_center(practice: FakePractice) -> None:
         practice.objects("messages").append(message)
 
 
-def ccda_document(patient: dict[str, Any], *, valid: bool = True) -> bytes:
-    """The patient's C-CDA as DrChrono would give it: a small CCD that passes the CDA R2
-    schema, or (``valid=False``) one without the custodian the schema requires."""
+def ccda_document(
+    patient: dict[str, Any], *, valid: bool = True, passes_schematron: bool = True
+) -> bytes:
+    """The patient's C-CDA as DrChrono would give it: a small CCD (every section "no
+    information") that passes the CDA R2 schema and the C-CDA R2.1 Schematron errors phase;
+    with ``passes_schematron=False`` one that passes the schema only (its sections lack their
+    templates, as several vendors' do); with ``valid=False`` one without the custodian the
+    schema requires."""
     born = patient["date_of_birth"].replace("-", "")
     birth = f'<birthTime value="{born}"/>' if born else '<birthTime nullFlavor="UNK"/>'
     gender = {"Male": "M", "Female": "F"}.get(patient["gender"])
@@ -552,13 +561,17 @@ def ccda_document(patient: dict[str, Any], *, valid: bool = True) -> bytes:
         "<custodian><assignedCustodian><representedCustodianOrganization>"
         '<id root="2.16.840.1.113883.3.4424" extension="office-201"/>'
         "<name>Harbour Street Clinic</name>"
+        f'<telecom use="WP" value="tel:5555550100"/>{_CLINIC_ADDRESS}'
         "</representedCustodianOrganization></assignedCustodian></custodian>"
     )
+    sections = _CCDA_SECTIONS if passes_schematron else _UNTEMPLATED_SECTION
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:sdtc="urn:hl7-org:sdtc">
 <realmCode code="US"/>
 <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+<templateId root="2.16.840.1.113883.10.20.22.1.1"/>
 <templateId root="2.16.840.1.113883.10.20.22.1.1" extension="2015-08-01"/>
+<templateId root="2.16.840.1.113883.10.20.22.1.2"/>
 <templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>
 <id root="2.16.840.1.113883.3.4424" extension="ccda-{patient["id"]}"/>
 <code code="34133-9" codeSystem="2.16.840.1.113883.6.1"
@@ -569,20 +582,48 @@ def ccda_document(patient: dict[str, Any], *, valid: bool = True) -> bytes:
 <languageCode code="en-US"/>
 <recordTarget><patientRole>
 <id root="2.16.840.1.113883.3.4424" extension="{patient["id"]}"/>
-<patient><name><given>{patient["first_name"]}</given><family>{patient["last_name"]}</family></name>
-{gender_code}{birth}</patient>
+<addr nullFlavor="UNK"/><telecom nullFlavor="UNK"/>
+<patient><name use="L"><given>{patient["first_name"]}</given>\
+<family>{patient["last_name"]}</family></name>
+{gender_code}{birth}<raceCode nullFlavor="UNK"/><ethnicGroupCode nullFlavor="UNK"/></patient>
 </patientRole></recordTarget>
 <author><time value="20250601120000-0500"/><assignedAuthor>
 <id root="2.16.840.1.113883.4.6" extension="1234567893"/>
+{_CLINIC_ADDRESS}<telecom use="WP" value="tel:5555550100"/>
 <assignedPerson><name><given>Ada</given><family>Quill</family></name></assignedPerson>
 </assignedAuthor></author>
 {custodian if valid else ""}
-<component><structuredBody><component><section>
-<code code="48765-2" codeSystem="2.16.840.1.113883.6.1" displayName="Allergies"/>
-<title>Allergies</title><text>Penicillin: hives</text>
-</section></component></structuredBody></component>
+<documentationOf typeCode="DOC"><serviceEvent classCode="PCPR">
+<effectiveTime><low value="20190501"/><high value="20250601"/></effectiveTime>
+</serviceEvent></documentationOf>
+<component><structuredBody>{sections}</structuredBody></component>
 </ClinicalDocument>
 """.encode()
+
+
+_CLINIC_ADDRESS = (
+    '<addr use="WP"><streetAddressLine>1 Harbour Street</streetAddressLine><city>Portland</city>'
+    "<state>ME</state><postalCode>04101</postalCode><country>US</country></addr>"
+)
+_UNTEMPLATED_SECTION = """<component><section>
+<code code="48765-2" codeSystem="2.16.840.1.113883.6.1" displayName="Allergies"/>
+<title>Allergies</title><text>Penicillin: hives</text>
+</section></component>"""
+_CCDA_SECTIONS = "".join(
+    f"""<component><section nullFlavor="NI">
+<templateId root="{root}"/><templateId root="{root}" extension="{version}"/>
+<code code="{loinc}" codeSystem="2.16.840.1.113883.6.1"/>
+<title>{title}</title><text><paragraph>No information.</paragraph></text>
+</section></component>"""
+    for root, version, loinc, title in (
+        ("2.16.840.1.113883.10.20.22.2.6.1", "2015-08-01", "48765-2", "Allergies"),
+        ("2.16.840.1.113883.10.20.22.2.1.1", "2014-06-09", "10160-0", "Medications"),
+        ("2.16.840.1.113883.10.20.22.2.5.1", "2015-08-01", "11450-4", "Problems"),
+        ("2.16.840.1.113883.10.20.22.2.3.1", "2015-08-01", "30954-2", "Results"),
+        ("2.16.840.1.113883.10.20.22.2.4.1", "2015-08-01", "8716-3", "Vital Signs"),
+        ("2.16.840.1.113883.10.20.22.2.17", "2015-08-01", "29762-2", "Social History"),
+    )
+)
 
 
 # -- Faults ----------------------------------------------------------------------------------
@@ -858,8 +899,16 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if patient is None:
             return self._json(404, {"detail": "Not found."})
-        valid = patient_id not in self.fake.practice.invalid_ccda_patients
-        self._raw(200, ccda_document(patient, valid=valid), "application/xml")
+        practice = self.fake.practice
+        about = practice.ccda_of_another_patient.get(patient_id)
+        if about is not None:
+            patient = next(p for p in practice.objects("patients") if str(p["id"]) == about)
+        document = ccda_document(
+            patient,
+            valid=patient_id not in practice.invalid_ccda_patients,
+            passes_schematron=patient_id not in practice.schematron_failing_ccda_patients,
+        )
+        self._raw(200, document, "application/xml")
 
     def _file(self, path: str, *, truncate: bool) -> None:
         stored = self.fake.practice.files.get(path)

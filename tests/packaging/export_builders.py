@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from exports.ccda.identity import PatientComparison
+from exports.ccda.validate import SourceCcdaVerdict, Stage, ValidationProblem, ValidationResult
 from exports.sources.base import ConnectionReport, PracticeSource
 from exports.sources.records import (
     Allergy,
@@ -173,7 +175,7 @@ def full_patient(patient_id: str = "1001", **overrides: object) -> PatientRecord
     record.lab_results = [
         LabResult(
             id=f"{patient_id}-lab1",
-            source=LabSource.QUEST,
+            source=LabSource.MANUAL,
             test_name="HbA1c",
             date_performed=date(2024, 1, 10),
             value="6.1",
@@ -284,6 +286,10 @@ def validate_ccd(document: bytes) -> list[str]:
     return [] if document.startswith(b"<ClinicalDocument>") else ["not a ClinicalDocument"]
 
 
-def validate_source_ccd(path: Path) -> list[str]:
-    """A stand-in for the CDA schema a source's own C-CDA must pass: any ClinicalDocument."""
-    return validate_ccd(path.read_bytes())
+def validate_source_ccd(path: Path, patient: Demographics) -> SourceCcdaVerdict:
+    """A stand-in for the checks a source's own C-CDA must pass: any ClinicalDocument is
+    about the patient and valid; anything else names no patient and fails the schema."""
+    if not validate_ccd(path.read_bytes()):
+        return SourceCcdaVerdict(PatientComparison(named=True), ValidationResult(()))
+    problem = ValidationProblem(Stage.XSD, 1, "/", "stand-in", "not a ClinicalDocument")
+    return SourceCcdaVerdict(PatientComparison(named=False), ValidationResult((problem,)))

@@ -26,6 +26,7 @@ from exports.sources.demo_files import PdfFile
 from exports.sources.records import (
     Blob,
     Category,
+    LabSource,
     PatientRecord,
     PatientStatus,
     RecordUnavailable,
@@ -170,7 +171,9 @@ def test_the_mix_per_patient_is_realistic():
     for record in records:
         per_patient["locked notes"] += sum(note.locked for note in record.clinical_notes)
         per_patient["documents"] += len(record.documents)
-        per_patient["lab results"] += sum(not r.is_integration for r in record.lab_results)
+        per_patient["lab results"] += sum(
+            r.source is not LabSource.INTEGRATION for r in record.lab_results
+        )
         per_patient["messages"] += len(record.messages)
         per_patient["photos"] += record.photo is not None
     average = {name: total / len(records) for name, total in per_patient.items()}

@@ -202,7 +202,7 @@ def test_counts_in_source_balance_with_what_is_read(source):
     assert dict(counts) == {category: read[category] for category in Category}
     assert counts[Category.PATIENTS] == 5
     assert counts[Category.CLINICAL_NOTES] == 12  # seven locked, five not
-    assert counts[Category.INTEGRATION_LAB_RESULTS] == 1
+    assert counts[Category.INTEGRATION_LAB_RESULTS] == 2  # Quest's for Alice, HealthGorilla's
     assert [f.id for f in source.unattached_records()] == ["1905"]
     assert list(source.records_outside_patients()) == []
 

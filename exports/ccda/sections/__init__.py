@@ -2,12 +2,14 @@
 
 Each ``add_*_section`` writes one section into the structuredBody. A required section with
 nothing to say is still written, with ``nullFlavor="NI"`` and a "no information" paragraph.
-Every allergy, medication and problem of the record becomes an entry: none is skipped.
+Every allergy, medication, problem and immunization of the record becomes an entry: none is
+skipped.
 """
 
 from .allergies import add_allergies_section
 from .common import RecordIds
 from .encounters import add_encounters_section, encounters_held
+from .immunizations import add_immunizations_section
 from .medications import add_medications_section
 from .problems import add_problems_section
 from .results import add_results_section
@@ -18,6 +20,7 @@ __all__ = [
     "RecordIds",
     "add_allergies_section",
     "add_encounters_section",
+    "add_immunizations_section",
     "add_medications_section",
     "add_problems_section",
     "add_results_section",

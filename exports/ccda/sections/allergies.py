@@ -15,6 +15,7 @@ from .common import (
     CONCERN,
     RecordIds,
     SectionKind,
+    add_clinical_status,
     add_table_section,
     add_text_reference,
     day,
@@ -28,7 +29,7 @@ ALLERGIES = SectionKind(
     "No information about allergies or intolerances.",
     row_prefix="allergy",
     headers=("Allergen", "Reaction", "Severity", "Status", "Onset", "Notes"),
-    cell_ids={0: "allergen", 1: "reaction", 2: "severity"},
+    cell_ids={0: "allergen", 1: "reaction", 2: "severity", 3: "status"},
 )
 
 _NO_KNOWN_ALLERGIES = {
@@ -87,6 +88,7 @@ def _add_allergy_entry(entry: Element, allergy: Allergy, row: str, ids: RecordId
         # "No known (drug) allergies": the allergy type, negated, of no particular substance.
         add_code(observation, Code(no_known, voc.SNOMED_CT), tag="value", xsi_type="CD")
         _add_allergen(observation, NullFlavor.NOT_APPLICABLE, None)
+        _add_allergy_status(observation, allergy, row)
         return
     add_code(
         observation,
@@ -96,6 +98,7 @@ def _add_allergy_entry(entry: Element, allergy: Allergy, row: str, ids: RecordId
     )
     allergen: Code | NullFlavor = drug or substance or NullFlavor.OTHER
     _add_allergen(observation, allergen, f"{row}-allergen")
+    _add_allergy_status(observation, allergy, row)
 
     severity = voc.severity_code(allergy.severity) if allergy.severity.strip() else None
     if allergy.reaction.strip() or allergy.snomed_reaction.strip():
@@ -104,6 +107,17 @@ def _add_allergy_entry(entry: Element, allergy: Allergy, row: str, ids: RecordId
             _add_severity(reaction, severity, row)
     elif isinstance(severity, Code):
         _add_severity(observation, severity, row)
+
+
+def _add_allergy_status(observation: Element, allergy: Allergy, row: str) -> None:
+    add_clinical_status(
+        observation,
+        allergy.status,
+        template_root="2.16.840.1.113883.10.20.22.4.28",
+        relationship={"typeCode": "SUBJ", "inversionInd": "true"},
+        value_type="CE",
+        reference=f"{row}-status",
+    )
 
 
 def _add_allergen(observation: Element, allergen: Code | NullFlavor, reference: str | None) -> None:

@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 ASSERTION = Code("ASSERTION", voc.ACT_CODE)
 CONCERN = Code("CONC", voc.ACT_CLASS, "Concern")
+_STATUS = Code("33999-4", voc.LOINC, "Status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,32 @@ def add_entry(section: Element) -> Element:
 def add_text_reference(parent: Element, reference: str) -> None:
     """``<text><reference value="#row"/></text>``: the entry's narrative."""
     add(add(parent, "text"), "reference", {"value": f"#{reference}"})
+
+
+def add_clinical_status(
+    parent: Element,
+    status_text: str,
+    *,
+    template_root: str,
+    relationship: Mapping[str, str],
+    value_type: str,
+    reference: str,
+) -> None:
+    """A Problem Status or Allergy Status observation (V2, 2019-06-20) saying what the source
+    says: active, inactive or resolved. Nothing when the source gives no such status."""
+    status = voc.clinical_status(status_text)
+    if status is None:
+        return
+    observation = add(
+        add(parent, "entryRelationship", relationship),
+        "observation",
+        {"classCode": "OBS", "moodCode": "EVN"},
+    )
+    add_template(observation, template_root, "2019-06-20")
+    add_code(observation, _STATUS)
+    add_text_reference(observation, reference)
+    add(observation, "statusCode", {"code": "completed"})
+    add_code(observation, status, tag="value", xsi_type=value_type)
 
 
 def day(moment: date | datetime | None) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from exports.sources.records import Medication
 
 from .. import vocabulary as voc
-from ..elements import Element, add, add_code, add_interval, add_template
+from ..elements import XSI_TYPE, Element, add, add_code, add_interval, add_template
 from ..vocabulary import Code, NullFlavor
 from .common import RecordIds, SectionKind, add_table_section, add_text_reference, day, pq_value
 
@@ -33,12 +33,6 @@ MEDICATIONS = SectionKind(
     ),
     cell_ids={0: "name"},
 )
-
-_COUNTED_DOSE_UNITS = {
-    "", "tab", "tabs", "tablet", "tablets", "cap", "caps", "capsule", "capsules", "puff",
-    "puffs", "drop", "drops", "patch", "patches", "each", "spray", "sprays", "suppository",
-    "lozenge", "packet", "packets",
-}  # fmt: skip
 
 
 def add_medications_section(
@@ -78,6 +72,7 @@ def _add_medication_entry(entry: Element, medication: Medication, row: str, ids:
         with_high=status in ("completed", "aborted"),
         xsi_type="IVL_TS",
     )
+    _add_frequency(activity, medication)
     _add_dose_quantity(activity, medication)
 
     product = add(add(activity, "consumable"), "manufacturedProduct", {"classCode": "MANU"})
@@ -88,14 +83,28 @@ def _add_medication_entry(entry: Element, medication: Medication, row: str, ids:
     add_code(material, drug, reference=f"{row}-name", translations=(ndc,) if ndc else ())
 
 
+def _add_frequency(activity: Element, medication: Medication) -> None:
+    """How often, as a periodic interval (PIVL_TS, operator "A": it narrows the first
+    effectiveTime), when the source's frequency text says it in a way we can read."""
+    frequency = voc.dose_frequency(medication.frequency)
+    if frequency is None:
+        return
+    attributes = {XSI_TYPE: "PIVL_TS", "operator": "A"}
+    if frequency.institution_specified:
+        attributes["institutionSpecified"] = "true"
+    effective_time = add(activity, "effectiveTime", attributes)
+    add(effective_time, "period", {"value": str(frequency.period), "unit": frequency.unit})
+
+
 def _add_dose_quantity(activity: Element, medication: Medication) -> None:
-    """doseQuantity is required: the amount with its UCUM unit, a bare count for tablets and
-    the like, or nullFlavor when the source's dose cannot be said in UCUM (see narrative)."""
+    """doseQuantity is required: the amount with its unit (UCUM, or a counted dose form such
+    as {tablet}), a bare number when the source gives no unit, or nullFlavor when the dose
+    cannot be said so (the narrative has it as the source wrote it)."""
     quantity = voc.decimal_value(medication.dosage_quantity)
-    unit = voc.ucum_unit(medication.dosage_units)
+    unit = voc.dose_unit(medication.dosage_units)
     if quantity is not None and unit:
         add(activity, "doseQuantity", {"value": pq_value(quantity), "unit": unit})
-    elif quantity is not None and voc.normalize(medication.dosage_units) in _COUNTED_DOSE_UNITS:
+    elif quantity is not None and not medication.dosage_units.strip():
         add(activity, "doseQuantity", {"value": pq_value(quantity)})
     else:
         add(activity, "doseQuantity", {"nullFlavor": NullFlavor.UNKNOWN.value})

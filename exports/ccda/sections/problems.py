@@ -11,7 +11,15 @@ from exports.sources.records import Problem
 from .. import vocabulary as voc
 from ..elements import Element, add, add_code, add_interval, add_template
 from ..vocabulary import Code, NullFlavor
-from .common import CONCERN, RecordIds, SectionKind, add_table_section, add_text_reference, day
+from .common import (
+    CONCERN,
+    RecordIds,
+    SectionKind,
+    add_clinical_status,
+    add_table_section,
+    add_text_reference,
+    day,
+)
 
 PROBLEMS = SectionKind(
     "2.16.840.1.113883.10.20.22.2.5.1",
@@ -30,7 +38,7 @@ PROBLEMS = SectionKind(
         "Resolved",
         "Notes",
     ),
-    cell_ids={0: "name"},
+    cell_ids={0: "name", 3: "status"},
 )
 PROBLEM_TYPE = Code("55607006", voc.SNOMED_CT, "Problem")
 DIAGNOSIS_TYPE = Code("282291009", voc.SNOMED_CT, "Diagnosis interpretation")
@@ -74,6 +82,7 @@ def _add_problem_entry(entry: Element, problem: Problem, row: str, ids: RecordId
         icd10_code=problem.icd10_code,
         text_reference=row,
         value_reference=f"{row}-name",
+        status=(problem.status, f"{row}-status"),
     )
 
 
@@ -90,9 +99,11 @@ def add_problem_observation(
     icd10_code: str,
     text_reference: str,
     value_reference: str,
+    status: tuple[str, str] | None = None,
 ) -> None:
     """A Problem Observation: SNOMED CT in value when known, ICD-10-CM as its translation
-    (or alone beside nullFlavor OTH, which says "coded, but not in SNOMED CT")."""
+    (or alone beside nullFlavor OTH, which says "coded, but not in SNOMED CT"); with
+    ``status`` (the source's text, the narrative cell showing it) its Problem Status."""
     observation = add(relationship, "observation", {"classCode": "OBS", "moodCode": "EVN"})
     add_template(observation, "2.16.840.1.113883.10.20.22.4.4", "2015-08-01")
     ids.add(observation, *record_id)
@@ -110,3 +121,12 @@ def add_problem_observation(
         reference=value_reference,
         translations=(icd10,) if icd10 else (),
     )
+    if status is not None:
+        add_clinical_status(
+            observation,
+            status[0],
+            template_root="2.16.840.1.113883.10.20.22.4.6",
+            relationship={"typeCode": "REFR"},
+            value_type="CD",
+            reference=status[1],
+        )

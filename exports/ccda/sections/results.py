@@ -3,10 +3,9 @@ Result Observation per result: manual, Quest, LabCorp and integration results al
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 
+from exports.sources.lab_ranges import parse_range
 from exports.sources.records import LabResult
 
 from .. import vocabulary as voc
@@ -110,8 +109,7 @@ def _add_result_organizer(
         add_code(organizer, _result_code(first), reference=f"{rows[0]}-name")
     else:
         add_code(organizer, NullFlavor.UNKNOWN)
-    status = statuses.pop() if len(statuses) == 1 else "active"
-    add(organizer, "statusCode", {"code": status})
+    add(organizer, "statusCode", {"code": voc.results_status(statuses)})
     performed = sorted(r.date_performed for r in order if r.date_performed is not None)
     if performed:
         add_interval(organizer, performed[0], performed[-1])
@@ -155,19 +153,17 @@ def _add_result_value(observation: Element, result: LabResult) -> None:
         add(observation, "value", {XSI_TYPE: "ST", "nullFlavor": NullFlavor.UNKNOWN.value})
 
 
-_RANGE = re.compile(r"^\s*([-+]?\d*\.?\d+)\s*(?:-|\u2013|to)\s*([-+]?\d*\.?\d+)\s*$")
-
-
 def _add_reference_range(observation: Element, result: LabResult, row: str) -> None:
-    """The normal range as text, and as low/high quantities when it reads "a - b" in a
-    unit UCUM knows; otherwise as the lab wrote it."""
+    """The normal range as text, and as low/high quantities when it reads "a-b [units]" in
+    a unit UCUM knows; otherwise as the lab wrote it."""
     observation_range = add(add(observation, "referenceRange"), "observationRange")
     add(add(observation_range, "text"), "reference", {"value": f"#{row}-range"})
-    bounds = _RANGE.match(result.normal_range)
-    unit = voc.ucum_unit(result.units) if result.units.strip() else "1"
+    bounds = parse_range(result.normal_range)
+    units = (bounds.units if bounds else "") or result.units
+    unit = voc.ucum_unit(units) if units.strip() else "1"
     if bounds and unit:
         value = add(observation_range, "value", {XSI_TYPE: "IVL_PQ"})
-        for tag, bound in (("low", bounds[1]), ("high", bounds[2])):
-            add(value, tag, {"value": pq_value(Decimal(bound)), "unit": unit})
+        for tag, bound in (("low", bounds.low), ("high", bounds.high)):
+            add(value, tag, {"value": pq_value(bound), "unit": unit})
     else:
         add_text(observation_range, "value", result.normal_range.strip()).set(XSI_TYPE, "ST")

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..lab_ranges import reference_range
 from ..records import (
     Address,
     Allergy,
@@ -341,8 +342,9 @@ def patient_lab_result(raw: Raw, providers: Mapping[str, str], file: FileMaker) 
         loinc_code=_text(raw, "loinc_code"),
         value=_text(raw, "lab_result_value"),
         units=_text(raw, "lab_result_value_units"),
-        normal_range=_joined(
-            _text(raw, "lab_normal_range"), _text(raw, "lab_normal_range_units"), sep=" "
+        normal_range=reference_range(
+            _text(raw, "lab_normal_range"),
+            _text(raw, "lab_normal_range_units") or _text(raw, "lab_result_value_units"),
         ),
         abnormal_flag=_text(raw, "lab_abnormal_flag"),
         status=_text(raw, "lab_order_status"),
@@ -385,7 +387,7 @@ def order_lab_result(
         loinc_code=_text(raw, "observation_code"),
         value=_text(raw, "value"),
         units=_text(raw, "unit"),
-        normal_range=_text(raw, "normal_range"),
+        normal_range=reference_range(_text(raw, "normal_range"), _text(raw, "unit")),
         abnormal_flag=_text(raw, "abnormal_status"),
         status=_text(raw, "status"),
         ordering_provider=_provider(order, "doctor", providers),

@@ -23,7 +23,6 @@ from ..records import (
     FaxOrReferral,
     InsurancePriority,
     LabResult,
-    LabSource,
     PatientRecord,
     PatientUnreadable,
     RecordExclusion,
@@ -469,9 +468,7 @@ class DrChronoSource(PracticeSource):
 
     def _lab_category(self, raw: dict[str, Any]) -> Category:
         _, _, vendor, _ = self._lab_context(raw)
-        if mapping.lab_source_of(vendor) is LabSource.INTEGRATION:
-            return Category.INTEGRATION_LAB_RESULTS
-        return Category.LAB_RESULTS
+        return mapping.lab_source_of(vendor).category
 
     def _spooled_body(self, kind: str, record_id: Any) -> dict[str, Any] | None:
         if record_id is None or isinstance(record_id, dict | list):
@@ -539,7 +536,7 @@ _PATIENT_KINDS = {
 _LISTED_CATEGORY = {
     _PATIENTS: Category.PATIENTS,
     **_PATIENT_KINDS,
-    _LAB_RESULTS: Category.LAB_RESULTS,
+    _LAB_RESULTS: Category.INTEGRATION_LAB_RESULTS,  # every one came through a lab integration
     _MESSAGES: Category.MESSAGES,
 }
 
