@@ -11,6 +11,7 @@ from pathlib import Path
 
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from .encryption import development_key
 from .env import (
@@ -39,7 +40,11 @@ if PRODUCTION:
     SECRET_KEY = env_required_str("SECRET_KEY", min_length=50)
 else:
     SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-never-used-in-production-0123456789")
-DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Debug pages show settings and source: only `make run` turns them on (DJANGO_DEBUG=true);
+# the test runner decides for tests. Production refuses them.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG cannot be on when DJANGO_ENV=production.")
 # Keys for secrets at rest, newest first (exportportal/encryption.py says how to rotate).
 if PRODUCTION:
     FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", required=True)
@@ -82,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
+    "accounts.middleware.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -141,6 +147,9 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 GUARDIAN_RAISE_403 = True
 # Two-factor sign-in (accounts/two_factor.py): the issuer names the entry in authenticator apps.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Export Portal")
+# Revealing an archive password or downloading a manifest asks for a new code unless one was
+# given (signing in included) within this many seconds (accounts/fresh_code.py).
+TWO_FACTOR_FRESH_SECONDS = env_int("TWO_FACTOR_FRESH_SECONDS", 300, minimum=30, maximum=3600)
 # Lockout (django-axes): this many wrong passwords for one username from one address lock that
 # pair out for the cool-off. Behind a reverse proxy, set the number of trusted proxies so the
 # client's own address is read from X-Forwarded-For (accounts/lockout.py).
@@ -185,10 +194,12 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
 # Security. Production is HTTPS-only behind a proxy that sets X-Forwarded-Proto.
 SESSION_COOKIE_HTTPONLY = True
+# The age is an inactivity timeout: accounts.middleware.IdleSessionMiddleware renews it on every
+# request a person makes, and not on the live progress polls a page makes by itself.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
-SESSION_SAVE_EVERY_REQUEST = True  # the age above is an inactivity timeout
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-CSRF_COOKIE_HTTPONLY = True
+# The CSRF token lives in the server-side session, not in a cookie of its own.
+CSRF_USE_SESSIONS = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -1,5 +1,5 @@
-"""Two-factor sign-in: the data team and admins need a code from an authenticator app after the
-password; account managers may choose to."""
+"""Two-factor sign-in: everyone with a role (account managers, the data team, admins) needs a
+code from an authenticator app after the password."""
 
 import re
 
@@ -37,7 +37,12 @@ def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     return f"{totp.token():06d}"
 
 
-@pytest.mark.parametrize("maker", [data_member, admin], ids=["data team", "admin"])
+EVERY_ROLE = pytest.mark.parametrize(
+    "maker", [account_manager, data_member, admin], ids=["account manager", "data team", "admin"]
+)
+
+
+@EVERY_ROLE
 def test_a_password_alone_opens_nothing_but_the_code_page(client, maker):
     user = maker()
     password_step(client, user)
@@ -100,11 +105,29 @@ def test_repeated_wrong_codes_are_throttled(client):
     assert client.get(reverse(DASHBOARD["data"])).status_code == 302
 
 
-@pytest.mark.parametrize("maker", [data_member, admin], ids=["data team", "admin"])
-def test_without_a_device_the_data_team_and_admins_must_enrol_first(client, maker):
+def test_a_throttled_code_says_how_long_to_wait_rather_than_that_it_is_wrong(client):
+    user = data_member()
+    device = confirmed_device(user)
+    password_step(client, user)
+    wrong = f"{(int(current_code(device)) + 1) % 1_000_000:06d}"
+    for _ in range(3):  # waits of 1, 2 and 4 seconds: the last one is still running
+        device.refresh_from_db()
+        device.throttling_failure_timestamp = None  # as if the earlier wait had passed
+        device.save(update_fields=["throttling_failure_timestamp"])
+        client.post(reverse("accounts:verify"), {"code": wrong})
+
+    page = client.post(reverse("accounts:verify"), {"code": current_code(device)})
+
+    text = page.content.decode()
+    assert re.search(r"Too many codes\. Wait [1-4] seconds", text)
+    assert "not right" not in text
+
+
+@EVERY_ROLE
+def test_without_a_device_every_role_must_enrol_first(client, maker):
     user = unenrolled(maker)
     password_step(client, user)
-    response = client.get(reverse(DASHBOARD["data"]))
+    response = client.get(reverse("accounts:home"))
     assert response["Location"].startswith(reverse("accounts:enrol"))
     assert client.get(reverse("accounts:verify"))["Location"] == reverse("accounts:enrol")
 
@@ -162,15 +185,18 @@ def test_a_verified_person_replaces_their_device_and_the_old_one_stops_working(c
     assert not TOTPDevice.objects.filter(pk=old.pk).exists()
 
 
-def test_account_managers_sign_in_with_a_password_and_may_enrol(client):
-    user = account_manager()
+def test_account_managers_enrol_and_then_verify_every_sign_in(client):
+    user = unenrolled(account_manager)
     password_step(client, user)
-    assert client.get(reverse(DASHBOARD["manager"])).status_code == 200
+    assert client.get(reverse(DASHBOARD["manager"]))["Location"].startswith(
+        reverse("accounts:enrol")
+    )
 
     page = client.get(reverse("accounts:enrol"))
-    assert b"Once you have, every sign-in asks for it" in page.content
+    assert b"signing in needs a code from an authenticator app" in page.content
     pending = TOTPDevice.objects.get(user=user)
     client.post(reverse("accounts:enrol"), {"code": current_code(pending)})
+    assert client.get(reverse(DASHBOARD["manager"])).status_code == 200
     client.post(reverse("accounts:logout"))
 
     password_step(client, user)
