@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "accounts",
     "requests_app",
     "exports",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Email: console by default; EMAIL_URL (smtp+tls://user:pass@host:587) in production.
 vars().update(env_email_config("EMAIL_URL", "consolemail://"))
+# Every email goes through the outbox (outbox/sending.py): written with the step, sent by a
+# worker, tried this many times with waits doubling from the backoff, then shown to admins.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 30, minimum=1)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+OUTBOX_RETRY_BACKOFF_SECONDS = env_int("OUTBOX_RETRY_BACKOFF_SECONDS", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Export Portal <export-portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
@@ -278,6 +284,7 @@ EXPORT_TASK_MAX_RETRIES = env_int("EXPORT_TASK_MAX_RETRIES", 6, minimum=0, maxim
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "exports.worker_heartbeat", "schedule": 60.0},
     "sweep-pipeline": {"task": "exports.sweep_pipeline", "schedule": 60.0},
+    "send-due-emails": {"task": "outbox.send_due", "schedule": 60.0},
     "timeline-digest": {
         "task": "requests_app.send_timeline_digest",
         "schedule": crontab(hour=7, minute=0),
