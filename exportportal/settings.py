@@ -229,6 +229,7 @@ CONTENT_SECURITY_POLICY = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probed over plain HTTP from inside the host
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
@@ -297,6 +298,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# /healthz (exportportal/health.py): each check's time limit, and how recently a worker must have
+# recorded its heartbeat (the beat asks every 60 s).
+HEALTH_TIMEOUT_SECONDS = env_int("HEALTH_TIMEOUT_SECONDS", 3, minimum=1, maximum=30)
+HEALTH_WORKER_SEEN_SECONDS = env_int("HEALTH_WORKER_SEEN_SECONDS", 180, minimum=30)
 
 # Export pipeline storage and delivery.
 EXPORT_STAGING_DIR = env_path("EXPORT_STAGING_DIR", DATA_DIR / "staging")
