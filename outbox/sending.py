@@ -110,9 +110,14 @@ def send_due_emails(*, now: datetime | None = None) -> int:
     """Send every email that is due, including any a dead worker was sending. Returns how
     many were sent."""
     now = now or timezone.now()
-    OutboundEmail.objects.filter(state=State.SENDING, claimed_at__lt=now - _ABANDONED_AFTER).update(
-        state=State.PENDING
+    abandoned = OutboundEmail.objects.filter(
+        state=State.SENDING, claimed_at__lt=now - _ABANDONED_AFTER
     )
+    # A send that kills its worker every time must not be tried for ever.
+    abandoned.filter(attempts__gte=settings.OUTBOX_MAX_ATTEMPTS).update(
+        state=State.FAILED, last_error="abandoned while sending"
+    )
+    abandoned.update(state=State.PENDING)
     due = OutboundEmail.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
     ids = list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True))
     return sum(send_email(pk, now=now).state == State.SENT for pk in ids)

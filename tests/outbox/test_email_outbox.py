@@ -141,6 +141,18 @@ def test_an_email_being_sent_is_not_sent_by_another_worker_until_it_is_abandoned
     assert sending.send_due_emails(now=timezone.now() + timedelta(minutes=11)) == 1
 
 
+def test_a_send_abandoned_on_its_last_attempt_is_marked_failed(settings):
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    email = queued()
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        state=OutboundEmail.State.SENDING, claimed_at=timezone.now(), attempts=2
+    )
+    assert sending.send_due_emails(now=timezone.now() + timedelta(minutes=11)) == 0
+    email.refresh_from_db()
+    assert email.state == OutboundEmail.State.FAILED
+    assert email.last_error == "abandoned while sending"
+
+
 def test_admins_see_failed_emails_and_send_one_again(client, settings):
     settings.EMAIL_BACKEND = REFUSING
     settings.OUTBOX_MAX_ATTEMPTS = 1
