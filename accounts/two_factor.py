@@ -50,18 +50,6 @@ def pending_device(user: AbstractBaseUser) -> TOTPDevice:
     return device or TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
 
 
-def confirm_device(device: TOTPDevice, token: str) -> bool:
-    """Confirm an enrolment with the first code the app shows; the user's older devices go,
-    so exactly one authenticator works at a time."""
-    with transaction.atomic():
-        if not device.verify_token(token):
-            return False
-        TOTPDevice.objects.filter(user_id=device.user_id).exclude(pk=device.pk).delete()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-    return True
-
-
 @dataclass(frozen=True)
 class CodeCheck:
     """The answer to a code: accepted, or refused; ``wait_seconds`` > 0 when it was not even
@@ -86,6 +74,18 @@ def check_code(device: TOTPDevice, token: str) -> CodeCheck:
         remaining = (locked_until - timezone.now()).total_seconds() if locked_until else 1
         return CodeCheck(accepted=False, wait_seconds=max(1, math.ceil(remaining)))
     return CodeCheck(accepted=device.verify_token(token))
+
+
+def confirm_device(device: TOTPDevice, token: str) -> CodeCheck:
+    """Confirm an enrolment with the first code the app shows; the user's older devices go,
+    so exactly one authenticator works at a time."""
+    with transaction.atomic():
+        check = check_code(device, token)
+        if check.accepted:
+            TOTPDevice.objects.filter(user_id=device.user_id).exclude(pk=device.pk).delete()
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+    return check
 
 
 def note_code_given(session: SessionBase) -> None:

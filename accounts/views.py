@@ -85,13 +85,19 @@ def enrol(request: HttpRequest) -> HttpResponse:
     device = pending_device(user)
     form = CodeForm(request.POST or None)
     if form.is_valid():
-        if confirm_device(device, form.cleaned_data["code"]):
+        check = confirm_device(device, form.cleaned_data["code"])
+        if check.accepted:
             django_otp.login(request, device)
             request.session.cycle_key()
             note_code_given(request.session)
             logger.info("two-factor device enrolled: user=%s", user.pk)
             return redirect(_next_page(request))
-        form.add_error("code", "That code does not match. Check the app and try the next one.")
+        form.add_error(
+            "code",
+            check.refusal
+            if check.wait_seconds
+            else "That code does not match. Check the app and try the next one.",
+        )
     context = {
         "form": form,
         "qr_svg": qr_code_svg(device),

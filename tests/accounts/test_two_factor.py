@@ -249,3 +249,17 @@ def test_an_admin_removes_a_lost_authenticator_and_its_owner_enrols_again(client
     owner = Client()
     password_step(owner, member)
     assert owner.get(reverse(DASHBOARD["data"]))["Location"].startswith(reverse("accounts:enrol"))
+
+
+def test_enrolment_is_throttled_too_and_says_how_long_to_wait(client):
+    user = unenrolled(data_member)
+    password_step(client, user)
+    client.get(reverse("accounts:enrol"))
+    pending = TOTPDevice.objects.get(user=user, confirmed=False)
+    wrong = f"{(int(current_code(pending)) + 1) % 1_000_000:06d}"
+    client.post(reverse("accounts:enrol"), {"code": wrong})
+
+    page = client.post(reverse("accounts:enrol"), {"code": current_code(pending)})
+
+    assert re.search(r"Too many codes\. Wait [12] seconds", page.content.decode())
+    assert confirmed_device(user) is None
