@@ -39,6 +39,7 @@ stop_everything() {
   log "stopped everything (exit $status)"
 }
 trap stop_everything EXIT
+trap 'exit 130' INT TERM  # through the EXIT trap: nothing started here outlives the stage
 
 start() {  # start NAME COMMAND...: in the background, its output in logs/NAME.log
   local name=$1; shift
@@ -70,7 +71,8 @@ export EXPORT_DEMO_LARGE_DOCUMENT_BYTES=65536  # the demo's "large document": sm
 export LOG_LEVEL=INFO
 
 log "a fresh database $STAGE_DB and Redis DB $STAGE_REDIS_DB"
-psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $STAGE_DB" -c "CREATE DATABASE $STAGE_DB"
+psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $STAGE_DB WITH (FORCE)" \
+  -c "CREATE DATABASE $STAGE_DB"
 redis-cli -h 127.0.0.1 -n "$STAGE_REDIS_DB" flushdb >/dev/null
 
 log "collectstatic and migrate (as the image build and the web entrypoint do)"
