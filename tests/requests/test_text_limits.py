@@ -104,3 +104,35 @@ def test_step_forms_refuse_and_change_nothing(client, action, data):
     r = factories.export_request(status=Status.ADDENDUM_SENT)
     post_action(client, r, action, data)
     assert ExportRequest.objects.get(pk=r.pk).status == Status.ADDENDUM_SENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_takes_override_characters_out_of_stored_text():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("requests_app", "0001_initial")], [("requests_app", "0002_trust_text_limits")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    manager = old.get_model("auth", "User").objects.create(username="mover")
+    practice = old.get_model("requests_app", "Practice").objects.create(
+        name=f"Maple {RIGHT_TO_LEFT_OVERRIDE}evorG",
+        ehr_practice_id="DRC-1",
+        account_manager=manager,
+    )
+    old.get_model("requests_app", "ExportRequest").objects.create(
+        practice=practice,
+        created_by=manager,
+        poc_name=f"Jordan\x1b[2J {RIGHT_TO_LEFT_OVERRIDE}Reyes",
+        poc_email="jordan@example.org",
+        custom_requirements="Line one\r\nLine\ttwo \u2066isolated\u2069",
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+
+    stored = ExportRequest.objects.select_related("practice").get()
+    assert stored.practice.name == "Maple evorG"
+    assert stored.poc_name == "Jordan[2J Reyes"
+    assert stored.custom_requirements == "Line one\r\nLine\ttwo isolated"
