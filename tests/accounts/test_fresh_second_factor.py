@@ -74,6 +74,21 @@ def test_later_a_reveal_asks_for_a_code_and_shows_the_password_once_it_is_given(
         assert delivered_job.request.events.filter(action="password.revealed").count() == 1
 
 
+def test_on_the_request_page_htmx_swaps_in_the_code_form_then_the_password(client, delivered_job):
+    manager = delivered_job.request.practice.account_manager
+    sign_in(client, manager)
+    url = reverse("exports:reveal-passwords", args=[delivered_job.request_id])
+    with later_than_fresh():
+        asked = client.post(url, headers={"HX-Request": "true"}).content.decode()
+        assert "<html" not in asked and f'hx-post="{url}"' in asked
+        assert 'hx-target="#handoff-passwords"' in asked
+
+        code = current_code(confirmed_device(manager))
+        shown = client.post(url, {"code": code}, headers={"HX-Request": "true"}).content.decode()
+
+    assert "<html" not in shown and delivered_job.archive_password in shown
+
+
 def test_a_wrong_code_reveals_nothing(client, delivered_job):
     manager = delivered_job.request.practice.account_manager
     sign_in(client, manager)
