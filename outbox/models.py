@@ -15,7 +15,7 @@ class OutboundEmail(models.Model):
         FAILED = "failed", "Failed: every attempt was refused"
 
     kind = models.CharField(max_length=64, help_text="Which email: its template's name.")
-    subject = models.CharField(max_length=300)
+    subject = models.CharField(max_length=998)  # the longest line SMTP carries
     body = models.TextField(max_length=100_000)
     recipients = models.JSONField(default=list)
     state = models.CharField(

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(help_text="Which email: its template's name.", max_length=64)),
-                ('subject', models.CharField(max_length=300)),
+                ('subject', models.CharField(max_length=998)),
                 ('body', models.TextField(max_length=100000)),
                 ('recipients', models.JSONField(default=list)),
                 ('state', models.CharField(choices=[('pending', 'Waiting to be sent'), ('sending', 'Being sent'), ('sent', 'Sent'), ('failed', 'Failed: every attempt was refused')], db_index=True, default='pending', max_length=16)),
