@@ -48,3 +48,29 @@ class TwoFactorMiddleware:
         if request.method == "GET":  # come back to the page asked for
             url = f"{url}?{urlencode({'next': request.get_full_path()})}"
         return HttpResponseRedirect(url)
+
+
+# Pages fetched by a page on its own (htmx polling), not by the person: they do not count as
+# activity, so a page left open still signs out after SESSION_IDLE_SECONDS.
+_PASSIVE_VIEWS = frozenset({"exports:pipeline-panel"})
+
+
+class IdleSessionMiddleware:
+    """Renews the session's expiry (SESSION_COOKIE_AGE, an inactivity timeout) on every request
+    the person makes, and never on a passive poll.
+
+    Sits after SessionMiddleware, which saves a modified session with a fresh expiry. An expired
+    session is already gone (the session store refuses it), so a poll after the limit finds the
+    person signed out.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        match = request.resolver_match
+        passive = match is not None and match.view_name in _PASSIVE_VIEWS
+        if not passive and request.session.session_key is not None:
+            request.session.modified = True
+        return response

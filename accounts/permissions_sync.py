@@ -17,6 +17,7 @@ ADMIN_PERMISSIONS = {
         "view_requestevent",
     ],
     "exports": ["view_workerheartbeat"],
+    "outbox": ["view_outboundemail"],  # failed emails, and "Send again"
     # Removing a lost authenticator makes its owner enrol a new one at the next sign-in.
     "otp_totp": ["view_totpdevice", "delete_totpdevice"],
 }

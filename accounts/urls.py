@@ -16,5 +16,6 @@ urlpatterns = [
     ),
     path("login/verify/", views.verify, name="verify"),
     path("login/two-factor/", views.enrol, name="enrol"),
+    path("login/confirm/", views.confirm_code, name="confirm-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -8,11 +8,14 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .forms import CodeForm
+from .fresh_code import code_form_if_not_fresh
 from .roles import primary_role
 from .two_factor import (
     base32_secret,
+    check_code,
     confirm_device,
     confirmed_device,
+    note_code_given,
     pending_device,
     qr_code_svg,
     requires_two_factor,
@@ -49,13 +52,27 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(_next_page(request))
     form = CodeForm(request.POST or None)
     if form.is_valid():
-        if django_otp.verify_token(request.user, device.persistent_id, form.cleaned_data["code"]):
+        check = check_code(device, form.cleaned_data["code"])
+        if check.accepted:
             django_otp.login(request, device)
             request.session.cycle_key()  # a new session id for the fully signed-in session
+            note_code_given(request.session)
             return redirect(_next_page(request))
         logger.warning("two-factor code refused: user=%s", request.user.pk)
-        form.add_error("code", "That code is not right, or has been used. Try the next one.")
+        form.add_error("code", check.refusal)
     return render(request, "accounts/verify.html", {"form": form, "next": _next_page(request)})
+
+
+@login_required
+def confirm_code(request: HttpRequest) -> HttpResponse:
+    """A fresh code before a download that shows patients' names (``fresh_code_required``),
+    then back to it."""
+    form = code_form_if_not_fresh(request)
+    if form is None:
+        return redirect(_next_page(request))
+    return render(
+        request, "accounts/confirm_code.html", {"form": form, "next": _next_page(request)}
+    )
 
 
 @login_required
@@ -68,12 +85,19 @@ def enrol(request: HttpRequest) -> HttpResponse:
     device = pending_device(user)
     form = CodeForm(request.POST or None)
     if form.is_valid():
-        if confirm_device(device, form.cleaned_data["code"]):
+        check = confirm_device(device, form.cleaned_data["code"])
+        if check.accepted:
             django_otp.login(request, device)
             request.session.cycle_key()
+            note_code_given(request.session)
             logger.info("two-factor device enrolled: user=%s", user.pk)
             return redirect(_next_page(request))
-        form.add_error("code", "That code does not match. Check the app and try the next one.")
+        form.add_error(
+            "code",
+            check.refusal
+            if check.wait_seconds
+            else "That code does not match. Check the app and try the next one.",
+        )
     context = {
         "form": form,
         "qr_svg": qr_code_svg(device),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from .encryption import development_key
 from .env import (
@@ -39,7 +40,11 @@ if PRODUCTION:
     SECRET_KEY = env_required_str("SECRET_KEY", min_length=50)
 else:
     SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-never-used-in-production-0123456789")
-DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Debug pages show settings and source: only `make run` turns them on (DJANGO_DEBUG=true);
+# the test runner decides for tests. Production refuses them.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG cannot be on when DJANGO_ENV=production.")
 # Keys for secrets at rest, newest first (exportportal/encryption.py says how to rotate).
 if PRODUCTION:
     FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", required=True)
@@ -70,6 +75,7 @@ INSTALLED_APPS = [
     "accounts",
     "requests_app",
     "exports",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -82,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
+    "accounts.middleware.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "exportportal.viewer_time_zone.ViewerTimeZoneMiddleware",
@@ -142,6 +149,9 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 GUARDIAN_RAISE_403 = True
 # Two-factor sign-in (accounts/two_factor.py): the issuer names the entry in authenticator apps.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Export Portal")
+# Revealing an archive password or downloading a manifest asks for a new code unless one was
+# given (signing in included) within this many seconds (accounts/fresh_code.py).
+TWO_FACTOR_FRESH_SECONDS = env_int("TWO_FACTOR_FRESH_SECONDS", 300, minimum=30, maximum=3600)
 # Lockout (django-axes): this many wrong passwords for one username from one address lock that
 # pair out for the cool-off. Behind a reverse proxy, set the number of trusted proxies so the
 # client's own address is read from X-Forwarded-For (accounts/lockout.py).
@@ -180,16 +190,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Email: console by default; EMAIL_URL (smtp+tls://user:pass@host:587) in production.
 vars().update(env_email_config("EMAIL_URL", "consolemail://"))
+# Every email goes through the outbox (outbox/sending.py): written with the step, sent by a
+# worker, tried this many times with waits doubling from the backoff, then shown to admins.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 30, minimum=1)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8, minimum=1, maximum=50)
+OUTBOX_RETRY_BACKOFF_SECONDS = env_int("OUTBOX_RETRY_BACKOFF_SECONDS", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Export Portal <export-portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
 # Security. Production is HTTPS-only behind a proxy that sets X-Forwarded-Proto.
 SESSION_COOKIE_HTTPONLY = True
+# The age is an inactivity timeout: accounts.middleware.IdleSessionMiddleware renews it on every
+# request a person makes, and not on the live progress polls a page makes by itself.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
-SESSION_SAVE_EVERY_REQUEST = True  # the age above is an inactivity timeout
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-CSRF_COOKIE_HTTPONLY = True
+# The CSRF token lives in the server-side session, not in a cookie of its own.
+CSRF_USE_SESSIONS = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -213,6 +230,7 @@ CONTENT_SECURITY_POLICY = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probed over plain HTTP from inside the host
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
@@ -268,6 +286,7 @@ EXPORT_TASK_MAX_RETRIES = env_int("EXPORT_TASK_MAX_RETRIES", 6, minimum=0, maxim
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "exports.worker_heartbeat", "schedule": 60.0},
     "sweep-pipeline": {"task": "exports.sweep_pipeline", "schedule": 60.0},
+    "send-due-emails": {"task": "outbox.send_due", "schedule": 60.0},
     "timeline-digest": {
         "task": "requests_app.send_timeline_digest",
         "schedule": crontab(hour=7, minute=0),
@@ -280,6 +299,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# /healthz (exportportal/health.py): each check's time limit, and how recently a worker must have
+# recorded its heartbeat (the beat asks every 60 s).
+HEALTH_TIMEOUT_SECONDS = env_int("HEALTH_TIMEOUT_SECONDS", 3, minimum=1, maximum=30)
+HEALTH_WORKER_SEEN_SECONDS = env_int("HEALTH_WORKER_SEEN_SECONDS", 180, minimum=30)
 
 # Export pipeline storage and delivery.
 EXPORT_STAGING_DIR = env_path("EXPORT_STAGING_DIR", DATA_DIR / "staging")

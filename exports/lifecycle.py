@@ -32,7 +32,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -53,6 +52,7 @@ from exports.delivery.factory import box_settings
 from exports.delivery.local import LocalFolderBackend
 from exports.models import ExportJob, Stage
 from exports.passwords import generate_archive_password
+from outbox.sending import queue_email
 from requests_app import notifications, permissions
 from requests_app.models import ExportRequest, Status
 from requests_app.services import RequestActionError, record_event, transition_request
@@ -167,8 +167,8 @@ def send_expiry_reminders(now: datetime) -> int:
 
 
 def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
-    """Email the reminder due for one request, unless it went out already. The email is sent
-    before the event commits: a failed send leaves no record, so the next run tries again."""
+    """Email the reminder due for one request, unless it went out already. The email is
+    queued in the outbox in the same transaction as the event: both or neither."""
     with transaction.atomic():
         export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
         if export_request.status != Status.DELIVERED or export_request.access_expires_at is None:
@@ -386,11 +386,11 @@ def _alert_admins(export_request: ExportRequest, message: str) -> None:
         "url": settings.PORTAL_BASE_URL.rstrip("/")
         + reverse("requests_app:detail", args=[export_request.pk]),
     }
-    send_mail(
-        render_to_string("exports/emails/deletion_failed.subject.txt", context).strip(),
-        render_to_string("exports/emails/deletion_failed.txt", context),
-        settings.DEFAULT_FROM_EMAIL,
-        recipients,
+    queue_email(
+        kind="deletion_failed",
+        subject=render_to_string("exports/emails/deletion_failed.subject.txt", context).strip(),
+        body=render_to_string("exports/emails/deletion_failed.txt", context),
+        recipients=recipients,
     )
 
 

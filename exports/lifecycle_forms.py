@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django import forms
 
+from requests_app.text_rules import REASON_MAX_LENGTH, multi_line_text
+
 
 class EarlyDeletionForm(forms.Form):
     reason = forms.CharField(
         label="Why is the data deleted before access ends?",
-        max_length=2000,
+        max_length=REASON_MAX_LENGTH,
+        validators=[multi_line_text],
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "Give a reason: it is kept in the audit."},
     )

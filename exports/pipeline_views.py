@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.fresh_code import fresh_code_required
 from accounts.roles import Role, role_required
 from exports.panel import pipeline_panel_context
 from exports.review import open_manifest
@@ -28,6 +29,7 @@ def pipeline_panel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @never_cache
 @role_required(Role.DATA_TEAM, Role.ADMIN)
+@fresh_code_required  # the manifest lists patients' names and birth dates
 def manifest_download(request: HttpRequest, pk: int) -> HttpResponse:
     get_visible_request_or_404(request, pk)
     try:

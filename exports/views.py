@@ -1,7 +1,8 @@
 """Pages after delivery: revealing the passwords for the handoff, and an admin's early deletion.
 
-The passwords are shown once, in the answer to a POST: never in a URL, never cached, and the
-reveal is recorded on the request (who and when; never the password).
+The passwords are shown once, in the answer to a POST: never in a URL, never cached, only after
+a fresh second factor, and the reveal is recorded on the request (who and when; never the
+password).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.fresh_code import code_form_if_not_fresh
 from accounts.roles import Role, role_required
 from exports import lifecycle
 from exports.lifecycle_forms import EarlyDeletionForm
@@ -25,8 +27,13 @@ from requests_app.views import get_visible_request_or_404
 @role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
 def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
     """The archive password (and the Box link's) for the practice's account manager or an
-    admin, while the export is delivered. htmx swaps it into the handoff card."""
+    admin, while the export is delivered, once they have given a fresh code. htmx swaps the
+    code form, then the passwords, into the handoff card."""
     export_request = get_visible_request_or_404(request, pk)
+    asking = code_form_if_not_fresh(request)
+    if asking is not None:
+        template = "exports/_reveal_code.html" if request.htmx else "exports/reveal_code.html"
+        return render(request, template, {"r": export_request, "form": asking})
     try:
         handoff = lifecycle.reveal_passwords(export_request_id=pk, actor=request.user)
     except RequestActionError as refused:

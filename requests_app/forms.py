@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
 from .models import ExportRequest, Practice, Status
+from .text_rules import REASON_MAX_LENGTH, multi_line_text, single_line_text
 from .timeline import TimelineState
 
 MAX_FEE = Decimal("100000")
@@ -33,6 +34,7 @@ class RequestFilterForm(forms.Form):
         label="Search",
         required=False,
         max_length=100,
+        validators=[single_line_text],
         widget=forms.TextInput(
             attrs={"type": "search", "placeholder": "Practice name, EHR id or EXP-000123"}
         ),
@@ -96,7 +98,8 @@ class NoteForm(forms.Form):
     note = forms.CharField(
         label="Note (optional)",
         required=False,
-        max_length=2000,
+        max_length=REASON_MAX_LENGTH,
+        validators=[multi_line_text],
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -104,7 +107,8 @@ class NoteForm(forms.Form):
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
-        max_length=2000,
+        max_length=REASON_MAX_LENGTH,
+        validators=[multi_line_text],
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Give a reason."},
     )
@@ -124,13 +128,14 @@ class SignedAddendumForm(forms.Form):
 class FeeForm(forms.Form):
     amount = fee_field(label="Amount collected")
     currency = forms.ChoiceField(choices=ExportRequest._meta.get_field("fee_currency").choices)
-    invoice_reference = forms.CharField(max_length=64)
+    invoice_reference = forms.CharField(max_length=64, validators=[single_line_text])
 
 
 class ExtensionForm(forms.Form):
     days = forms.IntegerField(label="Extra days", min_value=1, max_value=365)
     reason = forms.CharField(
         label="Reason (the custom requirement that needs more time)",
-        max_length=2000,
+        max_length=REASON_MAX_LENGTH,
+        validators=[multi_line_text],
         widget=forms.Textarea(attrs={"rows": 2}),
     )

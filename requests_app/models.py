@@ -13,12 +13,20 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 
 from . import audit_chain, permissions
 from .catalog import EXPORTABLE_CODES
+from .text_rules import (
+    REASON_MAX_LENGTH,
+    REQUIREMENTS_MAX_LENGTH,
+    long_text,
+    single_line_text,
+)
 from .timeline import Timeline, TimelineState
 
 
 class Practice(models.Model):
-    name = models.CharField(max_length=200)
-    ehr_practice_id = models.CharField("practice id in the EHR", max_length=64, unique=True)
+    name = models.CharField(max_length=200, validators=[single_line_text])
+    ehr_practice_id = models.CharField(
+        "practice id in the EHR", max_length=64, unique=True, validators=[single_line_text]
+    )
     account_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="managed_practices"
     )
@@ -85,11 +93,17 @@ def _system(instance: ExportRequest, user) -> bool:
 
 class ExportRequest(ConcurrentTransitionMixin, models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="export_requests")
-    poc_name = models.CharField("point of contact", max_length=200)
+    poc_name = models.CharField("point of contact", max_length=200, validators=[single_line_text])
     poc_email = models.EmailField("point of contact's email")
-    poc_phone = models.CharField("point of contact's phone", max_length=40, blank=True)
+    poc_phone = models.CharField(
+        "point of contact's phone", max_length=40, blank=True, validators=[single_line_text]
+    )
     categories = models.JSONField(default=list, help_text="Exportable categories requested.")
-    custom_requirements = models.TextField(blank=True)
+    custom_requirements = models.TextField(
+        blank=True,
+        max_length=REQUIREMENTS_MAX_LENGTH,
+        validators=long_text(REQUIREMENTS_MAX_LENGTH),
+    )
 
     fee_amount = models.DecimalField(
         max_digits=10,
@@ -101,7 +115,7 @@ class ExportRequest(ConcurrentTransitionMixin, models.Model):
     fee_currency = models.CharField(
         max_length=3, default="USD", choices=[("USD", "USD"), ("CAD", "CAD")]
     )
-    invoice_reference = models.CharField(max_length=64, blank=True)
+    invoice_reference = models.CharField(max_length=64, blank=True, validators=[single_line_text])
     fee_collected_at = models.DateTimeField(null=True, blank=True)
 
     addendum_sent_at = models.DateTimeField(null=True, blank=True)
@@ -124,7 +138,9 @@ class ExportRequest(ConcurrentTransitionMixin, models.Model):
         null=True, blank=True, help_text="When the 4-8 week clock started."
     )
     extension_days = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(365)])
-    extension_reason = models.TextField(blank=True)
+    extension_reason = models.TextField(
+        blank=True, max_length=REASON_MAX_LENGTH, validators=long_text(REASON_MAX_LENGTH)
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
     access_expires_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,9 @@
 """Emails about requests. They name the request reference and the practice, never a patient,
-and never carry the archive password."""
+and never carry the archive password.
+
+Each function renders its email and queues it in the outbox, inside the caller's transaction
+when there is one; a worker sends it after the commit (outbox/sending.py), so a mail server's
+trouble never fails the step that caused the email."""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.roles import Role
+from outbox.sending import queue_email
 
 from . import selectors
 from .models import ExportRequest
@@ -37,8 +41,8 @@ def _send(template: str, recipients: Iterable[str], context: dict) -> None:
         return
     subject = render_to_string(f"emails/{template}.subject.txt", context).strip()
     body = render_to_string(f"emails/{template}.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to)
-    logger.info("email %s sent to %d recipients", template, len(to))
+    queue_email(kind=template, subject=subject, body=body, recipients=to)
+    logger.info("email %s queued for %d recipients", template, len(to))
 
 
 def data_team_addresses() -> list[str]:
@@ -115,7 +119,7 @@ def _digest_line(export_request: ExportRequest, now: datetime) -> DigestLine:
 
 def timeline_digest(now: datetime) -> int:
     """Email the at-risk and overdue requests: to each account manager their own, to the data
-    team all of them. Nobody gets an empty digest. Returns the number of emails sent."""
+    team all of them. Nobody gets an empty digest. Returns the number of emails queued."""
     lines_by_manager: dict[str, list[DigestLine]] = defaultdict(list)
     every_line: list[DigestLine] = []
     for export_request in selectors.open_requests_by_timeline(

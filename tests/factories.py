@@ -13,7 +13,12 @@ from django.contrib.auth import get_user_model
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.roles import Role, grant_role
-from accounts.two_factor import confirmed_device, enrol_confirmed_device, requires_two_factor
+from accounts.two_factor import (
+    confirmed_device,
+    enrol_confirmed_device,
+    note_code_given,
+    requires_two_factor,
+)
 from exports.models import ExportJob, ExtractBatch
 from requests_app import services
 from requests_app.catalog import EXPORTABLE_CODES
@@ -60,12 +65,13 @@ def admin(**kwargs):
 
 def sign_in(client, user) -> None:
     """Sign ``user`` in on a Django test client as the sign-in pages would: password and,
-    when the user has an authenticator, a verified code."""
+    when the user has an authenticator, a verified code (given just now)."""
     client.force_login(user)
     device = confirmed_device(user)
     if device is not None:
         session = client.session
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        note_code_given(session)
         session.save()
 
 

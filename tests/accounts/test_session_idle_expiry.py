@@ -1,5 +1,6 @@
 """Sign-out after inactivity (SESSION_IDLE_SECONDS): an idle session ends on the server, however
-long the browser keeps its cookie; every request starts the idle clock again."""
+long the browser keeps its cookie; every request the person makes starts the idle clock again,
+and the live progress poll a page makes by itself does not."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +9,8 @@ import time_machine
 from django.conf import settings
 from django.urls import reverse
 
-from tests.factories import data_member, sign_in
+from requests_app.models import Status
+from tests.factories import data_member, export_request, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +59,19 @@ def test_activity_keeps_the_session_alive_well_past_the_limit(client):
         clock.shift(idle_limit() + timedelta(seconds=1))  # then lunch
 
         assert is_signed_out(client.get(reverse(DASHBOARD)))
+
+
+def test_the_live_progress_poll_does_not_keep_an_unattended_page_signed_in(client):
+    with time_machine.travel(MORNING, tick=False) as clock:
+        member = data_member()
+        request = export_request(status=Status.CLAIMED, claimed_by=member)
+        poll = reverse("exports:pipeline-panel", args=[request.pk])
+        sign_in(client, member)
+        assert client.get(reverse(DASHBOARD)).status_code == 200  # the last thing they did
+
+        half = idle_limit() / 2
+        clock.shift(half)
+        assert client.get(poll, headers={"HX-Request": "true"}).status_code == 200
+        clock.shift(half + timedelta(seconds=1))
+
+        assert is_signed_out(client.get(poll, headers={"HX-Request": "true"}))

@@ -1,10 +1,12 @@
-"""Two-factor sign-in: the data team and admins need a code from an authenticator app after the
-password; account managers may choose to."""
+"""Two-factor sign-in: everyone with a role (account managers, the data team, admins) needs a
+code from an authenticator app after the password."""
 
 import re
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -37,7 +39,12 @@ def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     return f"{totp.token():06d}"
 
 
-@pytest.mark.parametrize("maker", [data_member, admin], ids=["data team", "admin"])
+EVERY_ROLE = pytest.mark.parametrize(
+    "maker", [account_manager, data_member, admin], ids=["account manager", "data team", "admin"]
+)
+
+
+@EVERY_ROLE
 def test_a_password_alone_opens_nothing_but_the_code_page(client, maker):
     user = maker()
     password_step(client, user)
@@ -100,11 +107,29 @@ def test_repeated_wrong_codes_are_throttled(client):
     assert client.get(reverse(DASHBOARD["data"])).status_code == 302
 
 
-@pytest.mark.parametrize("maker", [data_member, admin], ids=["data team", "admin"])
-def test_without_a_device_the_data_team_and_admins_must_enrol_first(client, maker):
+def test_a_throttled_code_says_how_long_to_wait_rather_than_that_it_is_wrong(client):
+    user = data_member()
+    device = confirmed_device(user)
+    password_step(client, user)
+    wrong = f"{(int(current_code(device)) + 1) % 1_000_000:06d}"
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for failure in range(3):  # waits of 1, 2 and 4 seconds, each waited out but the last
+            client.post(reverse("accounts:verify"), {"code": wrong})
+            clock.shift(2**failure)
+        clock.shift(-4)  # the last wait (4 s) has just begun
+
+        page = client.post(reverse("accounts:verify"), {"code": current_code(device)})
+
+    text = page.content.decode()
+    assert "Too many codes. Wait 4 seconds" in text
+    assert "not right" not in text
+
+
+@EVERY_ROLE
+def test_without_a_device_every_role_must_enrol_first(client, maker):
     user = unenrolled(maker)
     password_step(client, user)
-    response = client.get(reverse(DASHBOARD["data"]))
+    response = client.get(reverse("accounts:home"))
     assert response["Location"].startswith(reverse("accounts:enrol"))
     assert client.get(reverse("accounts:verify"))["Location"] == reverse("accounts:enrol")
 
@@ -162,15 +187,18 @@ def test_a_verified_person_replaces_their_device_and_the_old_one_stops_working(c
     assert not TOTPDevice.objects.filter(pk=old.pk).exists()
 
 
-def test_account_managers_sign_in_with_a_password_and_may_enrol(client):
-    user = account_manager()
+def test_account_managers_enrol_and_then_verify_every_sign_in(client):
+    user = unenrolled(account_manager)
     password_step(client, user)
-    assert client.get(reverse(DASHBOARD["manager"])).status_code == 200
+    assert client.get(reverse(DASHBOARD["manager"]))["Location"].startswith(
+        reverse("accounts:enrol")
+    )
 
     page = client.get(reverse("accounts:enrol"))
-    assert b"Once you have, every sign-in asks for it" in page.content
+    assert b"signing in needs a code from an authenticator app" in page.content
     pending = TOTPDevice.objects.get(user=user)
     client.post(reverse("accounts:enrol"), {"code": current_code(pending)})
+    assert client.get(reverse(DASHBOARD["manager"])).status_code == 200
     client.post(reverse("accounts:logout"))
 
     password_step(client, user)
@@ -223,3 +251,17 @@ def test_an_admin_removes_a_lost_authenticator_and_its_owner_enrols_again(client
     owner = Client()
     password_step(owner, member)
     assert owner.get(reverse(DASHBOARD["data"]))["Location"].startswith(reverse("accounts:enrol"))
+
+
+def test_enrolment_is_throttled_too_and_says_how_long_to_wait(client):
+    user = unenrolled(data_member)
+    password_step(client, user)
+    client.get(reverse("accounts:enrol"))
+    pending = TOTPDevice.objects.get(user=user, confirmed=False)
+    wrong = f"{(int(current_code(pending)) + 1) % 1_000_000:06d}"
+    with time_machine.travel(timezone.now(), tick=False):  # the next try comes at once
+        client.post(reverse("accounts:enrol"), {"code": wrong})
+        page = client.post(reverse("accounts:enrol"), {"code": current_code(pending)})
+
+    assert "Too many codes. Wait 1 seconds" in page.content.decode()
+    assert confirmed_device(user) is None

@@ -53,7 +53,7 @@ def test_defaults_need_no_server(load_settings, tmp_path):
     assert s.EXPORT_STAGING_DIR == data / "staging"
     assert s.EXPORT_DELIVERY_BACKEND == "local"
     assert s.EXPORT_LOCAL_DELIVERY_DIR == data / "delivery"
-    assert s.DEBUG is True
+    assert s.DEBUG is False, "debug pages only where asked for (make run)"
     assert data.is_dir() and (data.stat().st_mode & 0o777) == 0o700
 
 
@@ -160,6 +160,23 @@ def test_production_box_delivery_requires_its_credentials(load_settings):
         load_settings(**env)
     with pytest.raises(ImproperlyConfigured, match="BOX_JWT_CONFIG_FILE"):
         load_settings(**env, BOX_AUTH="jwt")
+
+
+def test_debug_is_on_only_when_asked_for_and_never_in_production(load_settings):
+    assert load_settings(DJANGO_DEBUG="true").DEBUG is True
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG"):
+        load_settings(**PRODUCTION, FIELD_ENCRYPTION_KEYS=FERNET_KEY, DJANGO_DEBUG="true")
+
+
+def test_make_run_turns_debug_on():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "run: export DJANGO_DEBUG = true" in makefile
+
+
+def test_csrf_tokens_live_in_the_session():
+    from django.conf import settings
+
+    assert settings.CSRF_USE_SESSIONS is True
 
 
 def test_production_is_https_only(load_settings):

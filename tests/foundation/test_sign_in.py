@@ -44,10 +44,10 @@ def test_each_role_signs_in_and_lands_on_its_own_dashboard(client, role):
     response = client.post(
         reverse("accounts:login"), {"username": user.username, "password": PASSWORD}, follow=True
     )
-    if role is not Role.ACCOUNT_MANAGER:  # the data team and admins give a code as well
-        assert response.redirect_chain[-1][0].startswith(reverse("accounts:verify"))
-        code = current_code(confirmed_device(user))
-        response = client.post(response.redirect_chain[-1][0], {"code": code}, follow=True)
+    # every role gives a code as well
+    assert response.redirect_chain[-1][0].startswith(reverse("accounts:verify"))
+    code = current_code(confirmed_device(user))
+    response = client.post(response.redirect_chain[-1][0], {"code": code}, follow=True)
     assert response.redirect_chain[-1][0] == reverse(DASHBOARDS[role])
     assert response.status_code == 200
 

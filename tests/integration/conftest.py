@@ -110,6 +110,17 @@ def worker_emails(pipeline_settings: dict[str, str]) -> str:
     )
 
 
+def wait_for_delivery_emails(pipeline_settings: dict[str, str]) -> str:
+    """Every email the worker processes sent, once both delivery emails are among them (each
+    email leaves the outbox by a task of its own, so they arrive one by one)."""
+
+    def both_arrived() -> str:
+        emails = worker_emails(pipeline_settings)
+        return emails if "is ready to download" in emails and " delivered (" in emails else ""
+
+    return wait_for(both_arrived, message="the delivery emails from the worker")
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path, pipeline_settings) -> Iterator[WorkerProcess]:
     purge_queues()

@@ -28,7 +28,7 @@ from tests.integration.conftest import (
     purge_queues,
     start_worker,
     wait_for,
-    worker_emails,
+    wait_for_delivery_emails,
 )
 from tests.integration.test_pipeline import claimed_demo_request, status_of
 
@@ -179,7 +179,7 @@ def test_a_demo_export_leaks_no_phi_or_archive_password(
             member,
             start=lambda: pipeline.pipeline_start(export_request_id=request.pk, actor=member),
         )
-        emails = wait_for(lambda: worker_emails(pipeline_settings), message="emails")
+        emails = wait_for_delivery_emails(pipeline_settings)
     finally:
         worker.stop()
 
@@ -252,7 +252,7 @@ def test_drchrono_credentials_appear_nowhere_from_connecting_to_delivery(
                 member,
                 start=lambda: pages.append(post_action(client, request, "start-extraction")),
             )
-            emails = wait_for(lambda: worker_emails(pipeline_settings), message="emails")
+            emails = wait_for_delivery_emails(pipeline_settings)
         finally:
             worker.stop()
 

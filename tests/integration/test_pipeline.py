@@ -9,7 +9,7 @@ from exports import connections, pipeline
 from exports.models import BatchStatus, ExportJob, Stage
 from requests_app.models import ExportRequest, Status
 from tests.factories import data_member, export_request
-from tests.integration.conftest import wait_for, worker_emails
+from tests.integration.conftest import wait_for, wait_for_delivery_emails
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +65,6 @@ def test_a_demo_practice_goes_from_claimed_to_delivered(celery_worker_process, p
         "pipeline.started", "pipeline.extracted", "pipeline.packaged", "pipeline.approved",
         "pipeline.delivered", "delivery.uploaded", "delivery.access_granted",
     ]  # fmt: skip
-    emails = wait_for(lambda: worker_emails(pipeline_settings), message="the delivery emails")
+    emails = wait_for_delivery_emails(pipeline_settings)
     assert "To: poc@example.org" in emails and "is ready to download" in emails
     assert job.archive_password not in emails

@@ -2,16 +2,16 @@
 archive needs an AES-capable tool, and that the password comes another way; never the password."""
 
 import pytest
-from django.core import mail
 
 from exports.models import ExportJob
 from tests.lifecycle.lifecycle_builders import delivered, uploading_job
+from tests.mail import delivered_mail
 
 pytestmark = pytest.mark.django_db
 
 
 def instructions_to_the_contact(export_request) -> str:
-    [email] = [m for m in mail.outbox if m.to == [export_request.poc_email]]
+    [email] = [m for m in delivered_mail() if m.to == [export_request.poc_email]]
     assert "is ready to download" in email.subject
     return email.body
 

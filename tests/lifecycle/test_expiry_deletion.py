@@ -15,6 +15,7 @@ from requests_app.models import Status
 from tests.factories import admin
 from tests.lifecycle.conftest import DELIVERY_TIME
 from tests.lifecycle.lifecycle_builders import delivered, uploading_job
+from tests.mail import delivered_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -154,7 +155,7 @@ def test_a_failing_box_deletion_retries_alerts_the_admins_and_the_request_stays_
     assert not export_request.events.filter(action="deletion.completed").exists()
     failure = event(export_request, "deletion.failed")
     assert failure.note.startswith(f"{export_request.reference}: delete folder: Box answered 500")
-    [alert] = mail.outbox
+    [alert] = delivered_mail()
     assert sorted(alert.to) == sorted(user.email for user in admins)
     assert export_request.reference in alert.subject
     assert "Box answered 500" in alert.body
@@ -186,7 +187,7 @@ def test_a_deletion_that_keeps_failing_alerts_the_admins_once_a_day_not_every_pa
         clock.move_to(EXPIRY + timedelta(hours=hours_after_expiry))
         with django_capture_on_commit_callbacks(execute=True):
             tasks.run_delivery_lifecycle.delay()
-        return len(mail.outbox)
+        return len(delivered_mail())
 
     assert [failing_pass(hours) for hours in (1, 2, 3, 26)] == [1, 1, 1, 2]
     failures = export_request.events.filter(action="deletion.failed")

@@ -9,6 +9,7 @@ from exports import tasks
 from exports.lifecycle import REMINDER_SENT, reminder_due
 from tests.lifecycle.conftest import DELIVERY_TIME
 from tests.lifecycle.lifecycle_builders import delivered, uploading_job
+from tests.mail import delivered_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ def run_pass() -> list[str]:
     """Run the scheduled pass; return the subjects of the emails it sent."""
     mail.outbox.clear()
     tasks.run_delivery_lifecycle.delay()
-    return [message.subject for message in mail.outbox]
+    return [message.subject for message in delivered_mail()]
 
 
 def reminders(export_request) -> list[dict]:
@@ -43,7 +44,7 @@ def test_it_reminds_the_manager_and_the_contact_7_days_and_1_day_before_access_e
             f"{export_request.reference}: the customer's access ends in 7 days",
         ]
     )
-    recipients = sorted(address for message in mail.outbox for address in message.to)
+    recipients = sorted(address for message in delivered_mail() for address in message.to)
     assert recipients == sorted(
         [export_request.poc_email, export_request.practice.account_manager.email]
     )

@@ -5,7 +5,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core import mail
 from django.urls import reverse
 
 from exports import tasks
@@ -14,6 +13,7 @@ from requests_app.models import RequestEvent, Status
 from tests.factories import account_manager, admin, data_member, sign_in
 from tests.lifecycle.conftest import DELIVERY_TIME
 from tests.lifecycle.lifecycle_builders import delivered, uploading_job
+from tests.mail import delivered_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -107,8 +107,8 @@ def test_the_passwords_never_reach_an_email_a_log_line_or_an_event(
     assert export_request.status == Status.EXPIRED
 
     secrets = (job.archive_password, job.shared_link_password)
-    assert all(secrets) and len(mail.outbox) >= 5  # instructions, delivered, 2 x 2 reminders
-    for message in mail.outbox:
+    assert all(secrets) and len(delivered_mail()) >= 5  # instructions, delivered, 2 x 2 reminders
+    for message in delivered_mail():
         assert not any(s in message.subject or s in message.body for s in secrets)
     assert not any(s in caplog.text for s in secrets)
     events = json.dumps(list(RequestEvent.objects.values("note", "details")))

@@ -88,8 +88,11 @@ MATRIX = (
         To("requests_app:dashboard-admin"),
     ),
     Case("accounts:login", *[To("accounts:home")] * 3, anonymous=OK),
-    Case("accounts:verify", To("accounts:enrol"), *[To("accounts:home")] * 2),
+    Case("accounts:verify", *[To("accounts:home")] * 3),
     Case("accounts:enrol", OK, OK, OK),
+    Case("accounts:confirm-code", *[To("accounts:home")] * 3),  # just signed in: fresh
+    # -- health: the same answer for everyone, signed in or not (503: no worker seen here)
+    Case("healthz", 503, 503, 503, anonymous=503),
     Case("accounts:logout", *[To("accounts:login")] * 3, method=POST),
     # -- lists, filing, the audit
     Case("requests_app:dashboard-account-manager", OK, 403, OK),

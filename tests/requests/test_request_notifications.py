@@ -7,7 +7,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.core import mail
 from django.urls import reverse
 
 from exports import pipeline
@@ -15,6 +14,7 @@ from exports.models import ExportJob
 from requests_app import services
 from requests_app.models import ExportRequest, Status
 from tests.lifecycle.lifecycle_builders import uploading_job
+from tests.mail import delivered_mail
 from tests.requests.cast import Cast
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_a_request_that_becomes_ready_is_announced_to_the_data_team(
             invoice_reference="INV-9",
         )
 
-    [message] = mail.outbox
+    [message] = delivered_mail()
     assert sorted(message.to) == sorted([cast.claimant.email, cast.data.email])
     assert "ready to claim" in message.subject
     assert_names_the_request_and_nothing_private(message, r, r.poc_name)
@@ -74,7 +74,7 @@ def test_a_failed_stage_is_reported_to_the_account_manager_and_the_claimant(
     with django_capture_on_commit_callbacks(execute=True):
         pipeline.pipeline_fail(job.pk, message=f"The source refused the chart of {PATIENT}")
 
-    [message] = mail.outbox
+    [message] = delivered_mail()
     assert sorted(message.to) == sorted([cast.manager.email, cast.claimant.email])
     assert "a pipeline stage failed" in message.subject
     assert "stopped in the extracting stage" in message.body
@@ -91,13 +91,13 @@ def test_a_delivery_is_reported_to_the_account_manager_without_the_password(
     with django_capture_on_commit_callbacks(execute=True):
         assert pipeline.job_deliver(job.pk)
 
-    [message] = [m for m in mail.outbox if m.to == [cast.manager.email]]
+    [message] = [m for m in delivered_mail() if m.to == [cast.manager.email]]
     assert "delivered" in message.subject
     assert r.poc_name in message.body, "the manager learns who was sent the instructions"
     assert "reveal it on the request page" in message.body
     assert_names_the_request_and_nothing_private(message, r, job.archive_password)
-    assert [m.to for m in mail.outbox if m is not message] == [[r.poc_email]], "instructions"
-    assert all(job.archive_password not in m.body for m in mail.outbox)
+    assert [m.to for m in delivered_mail() if m is not message] == [[r.poc_email]], "instructions"
+    assert all(job.archive_password not in m.body for m in delivered_mail())
 
 
 def test_plain_text_emails_show_names_as_typed_not_html_escaped(
@@ -113,7 +113,7 @@ def test_plain_text_emails_show_names_as_typed_not_html_escaped(
             export_request_id=r.pk, actor=cast.manager, amount=Decimal("900"), invoice_reference="I"
         )
 
-    [message] = mail.outbox
+    [message] = delivered_mail()
     assert "O'Connor & <Sons> Family Practice" in message.subject
     assert "O'Connor & <Sons> Family Practice" in message.body
     assert "&#x27;" not in message.body and "&amp;" not in message.body

@@ -18,6 +18,6 @@ class Command(BaseCommand):
                 line += f"  authenticator key {login.totp_secret}"
             self.stdout.write(line)
         self.stdout.write(
-            "The data team and admins also give a 6-digit code: add the key to an authenticator "
+            "Everyone also gives a 6-digit code: add the key to an authenticator "
             "app, or print the current code with: python manage.py totp_code USERNAME"
         )
