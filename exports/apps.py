@@ -8,6 +8,6 @@ class ExportsConfig(AppConfig):
     def ready(self) -> None:
         from requests_app import actions
 
-        from .pipeline_actions import PIPELINE_ACTIONS
+        from .actions import PIPELINE_ACTIONS
 
         actions.register(*PIPELINE_ACTIONS)

@@ -51,11 +51,15 @@ from exports.delivery.base import (
 from exports.delivery.box import BoxBackend
 from exports.delivery.factory import box_settings
 from exports.delivery.local import LocalFolderBackend
-from exports.models import ExportJob, Stage
+from exports.models import ExportJob
 from exports.passwords import generate_archive_password
+from exports.pipeline import dispatch
+from exports.selectors import delivered_job
 from requests_app import notifications, permissions
+from requests_app import services as request_services
 from requests_app.models import ExportRequest, Status
-from requests_app.services import RequestActionError, record_event, transition_request
+from requests_app.selectors import request_for_update
+from requests_app.services import RequestActionError
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +82,6 @@ _CONFIRM_LOCAL = "confirm_local_copy_absent"
 _LINK_BACKENDS = frozenset({BoxBackend.kind})
 
 
-def delivered_job(export_request: ExportRequest) -> ExportJob | None:
-    """The attempt whose archive the point of contact can fetch now."""
-    return export_request.jobs.filter(stage=Stage.DELIVERED).order_by("-attempt").first()
-
-
 def _record(
     export_request: ExportRequest,
     action: str,
@@ -91,14 +90,9 @@ def _record(
     note: str = "",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """An event that changes no status: from and to are the request's current status."""
-    record_event(
-        export_request,
-        actor=actor,
-        action=action,
-        from_status=export_request.status,
-        note=note,
-        details=details,
+    """An event that changes no status."""
+    request_services.request_event_record(
+        export_request, actor=actor, action=action, note=note, details=details
     )
 
 
@@ -170,7 +164,7 @@ def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
     """Email the reminder due for one request, unless it went out already. The email is sent
     before the event commits: a failed send leaves no record, so the next run tries again."""
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if export_request.status != Status.DELIVERED or export_request.access_expires_at is None:
             return False
         due = reminder_due(export_request.access_expires_at, now)
@@ -207,7 +201,7 @@ def queue_due_deletions(now: datetime) -> int:
     """Send one deletion task per request due; each retries on its own."""
     queued = 0
     for export_request_id in deletion_requests_due(now):
-        _tasks().delete_delivery.delay(export_request_id)
+        dispatch.send(dispatch.DELETE_DELIVERY, export_request_id)
         queued += 1
     if queued:
         logger.info("deletion queued for %d requests", queued)
@@ -245,7 +239,7 @@ def delete_delivery(export_request_id: int) -> DeletionEvidence | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if export_request.status != Status.DELIVERED or not _deletion_is_due(export_request, now):
             return None
         job = delivered_job(export_request)
@@ -277,7 +271,7 @@ def delete_delivery(export_request_id: int) -> DeletionEvidence | None:
         raise DeliveryError(f"{receipt.request_ref}: the deletion could not be confirmed")
 
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if export_request.status != Status.DELIVERED:
             return None  # another run finished first; its evidence is recorded
         deleted_at = timezone.now()
@@ -286,16 +280,12 @@ def delete_delivery(export_request_id: int) -> DeletionEvidence | None:
             DELETION_COMPLETED,
             details=evidence.to_dict(),
         )
-        ExportJob.objects.filter(request=export_request, stage=Stage.DELIVERED).update(
-            stage=Stage.DELETED, finished_at=deleted_at
-        )
-        transition_request(
-            export_request_id,
-            actor=None,
-            method="expire",
+        export_request.jobs.delivered().update(finished_at=deleted_at)
+        request_services.export_request_expire(
+            export_request_id=export_request_id,
             action=ACCESS_ENDED,
             note="Access ended; the delivered files and every local copy are deleted.",
-            details={"early": export_request.access_expires_at > now},
+            early=export_request.access_expires_at > now,
             at=deleted_at,
         )
     logger.info("request %s: delivery deleted and confirmed absent", export_request_id)
@@ -354,11 +344,7 @@ def deletion_failed(export_request_id: int, *, message: str) -> None:
     and email the admins (at most once a day per request, though every pass retries). The
     request stays delivered; the next scheduled pass tries again."""
     with transaction.atomic():
-        export_request = (
-            ExportRequest.objects.select_for_update()
-            .select_related("practice")
-            .get(pk=export_request_id)
-        )
+        export_request = request_for_update(export_request_id)
         alert = not export_request.events.filter(
             action=DELETION_FAILED,
             details__admins_alerted=True,
@@ -405,7 +391,7 @@ def request_early_deletion(
     if not reason.strip():
         raise RequestActionError("Say why the data is deleted before access ends.")
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if not permissions.is_admin(actor):
             raise permissions.refusal(actor, EARLY_DELETION, export_request_id)
         if export_request.status != Status.DELIVERED:
@@ -419,7 +405,7 @@ def request_early_deletion(
             actor=actor,
             note=reason.strip(),
         )
-        transaction.on_commit(lambda: _tasks().delete_delivery.delay(export_request_id))
+        dispatch.send_on_commit(dispatch.DELETE_DELIVERY, export_request_id)
     return export_request
 
 
@@ -444,11 +430,7 @@ def reveal_passwords(*, export_request_id: int, actor: AbstractBaseUser) -> Hand
     """The delivered export's passwords, for the practice's account manager or an admin. The
     reveal is recorded (who, when, which passwords) before anything is returned."""
     with transaction.atomic():
-        export_request = (
-            ExportRequest.objects.select_for_update()
-            .select_related("practice")
-            .get(pk=export_request_id)
-        )
+        export_request = request_for_update(export_request_id)
         if not permissions.can_manage_request(actor, export_request):
             raise permissions.refusal(actor, PASSWORD_REVEALED, export_request_id)
         job = delivered_job(export_request) if export_request.status == Status.DELIVERED else None
@@ -471,9 +453,3 @@ def reveal_passwords(*, export_request_id: int, actor: AbstractBaseUser) -> Hand
         shared_link_url=receipt.get("access", {}).get("shared_link_url"),
         expires_at=export_request.access_expires_at,
     )
-
-
-def _tasks():
-    from exports import tasks  # tasks import this module: late import breaks the cycle
-
-    return tasks

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
-from accounts.roles import Role, has_role
+from accounts.roles import Role, has_role, log_permission_denied
 
+from .actions import RequestAction, registered
 from .models import CLOSED, ExportRequest, Practice, RequestEvent, Status
 from .timeline import TimelineState
 
@@ -40,6 +42,24 @@ def requests_visible_to(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     if has_role(user, Role.DATA_TEAM):
         visible = visible | base.filter(ready_at__isnull=False)
     return visible
+
+
+def visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
+    """404 for requests the person may not see: their existence is not disclosed to them, but
+    a request that exists is logged as the permission failure it is."""
+    try:
+        return requests_visible_to(request.user).get(pk=pk)
+    except ExportRequest.DoesNotExist:
+        if ExportRequest.objects.filter(pk=pk).exists():
+            log_permission_denied(request, "hidden=request")
+        raise Http404("No such request.") from None
+
+
+def actions_for(user: AbstractBaseUser, export_request: ExportRequest) -> list[RequestAction]:
+    """The one answer to "what can this person do on this request now": every button (this
+    app's and the pipeline's) whose rule allows it, in lifecycle order. The pages offer these;
+    the services refuse anything else by the same rules."""
+    return [action for action in registered() if action.allows(user, export_request)]
 
 
 def requests_managed_by(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
@@ -141,3 +161,9 @@ def open_requests_by_timeline(
     for export_request in started.iterator(chunk_size=500):
         if export_request.timeline_state(now) in wanted:
             yield export_request
+
+
+def request_for_update(export_request_id: int) -> ExportRequest:
+    """The request, row-locked until the transaction ends: taken before the rows of its
+    pipeline, so writers lock in one order. Call inside atomic()."""
+    return ExportRequest.objects.select_for_update().get(pk=export_request_id)

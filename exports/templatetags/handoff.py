@@ -2,7 +2,7 @@
 
 from django import template
 
-from exports.lifecycle import delivered_job
+from exports.selectors import delivered_job
 from requests_app import permissions
 from requests_app.models import Status
 
