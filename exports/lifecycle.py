@@ -34,7 +34,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -56,6 +55,7 @@ from exports.passwords import generate_archive_password
 from exports.pipeline import dispatch
 from exports.selectors import delivered_job
 from requests_app import notifications, permissions
+from requests_app import selectors as request_selectors
 from requests_app import services as request_services
 from requests_app.models import ExportRequest, Status
 from requests_app.selectors import request_for_update
@@ -153,11 +153,9 @@ def reminder_due(expires_at: datetime, now: datetime) -> ReminderDue | None:
 def send_expiry_reminders(now: datetime) -> int:
     """Send the reminders due at ``now``, each at most once. Returns how many were sent."""
     window = now + timedelta(days=max(REMINDER_DAYS))
-    due = ExportRequest.objects.filter(
-        status=Status.DELIVERED, access_expires_at__gt=now, access_expires_at__lte=window
-    ).order_by("pk")
     # Ids only (a few per day), read before any row is locked and written.
-    return sum(send_expiry_reminder(pk, now=now) for pk in list(due.values_list("pk", flat=True)))
+    due = request_selectors.delivered_request_ids(expiring_after=now, expiring_by=window)
+    return sum(send_expiry_reminder(pk, now=now) for pk in due)
 
 
 def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
@@ -170,7 +168,7 @@ def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
         due = reminder_due(export_request.access_expires_at, now)
         if due is None:
             return False
-        if export_request.events.filter(action=REMINDER_SENT, details__mark=due.mark).exists():
+        if request_selectors.has_event(export_request, REMINDER_SENT, mark=due.mark):
             return False
         notifications.access_expiring(export_request.pk, days_left=due.days_left)
         _record(
@@ -191,10 +189,9 @@ def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
 
 def deletion_requests_due(now: datetime) -> list[int]:
     """Delivered requests whose access has ended, or that an admin asked to delete early."""
-    due = ExportRequest.objects.filter(status=Status.DELIVERED).filter(
-        Q(access_expires_at__lte=now) | Q(events__action=EARLY_DELETION)
+    return request_selectors.delivered_request_ids_flagged(
+        expired_by=now, flagged_by=EARLY_DELETION
     )
-    return list(due.values_list("pk", flat=True).distinct().order_by("pk"))
 
 
 def queue_due_deletions(now: datetime) -> int:
@@ -217,7 +214,7 @@ def run_delivery_lifecycle(now: datetime) -> tuple[int, int]:
 def _deletion_is_due(export_request: ExportRequest, now: datetime) -> bool:
     if export_request.access_expires_at is not None and export_request.access_expires_at <= now:
         return True
-    return export_request.events.filter(action=EARLY_DELETION).exists()
+    return request_selectors.has_event(export_request, EARLY_DELETION)
 
 
 def deletion_backend(receipt: DeliveryReceipt) -> DeliveryBackend:
@@ -345,11 +342,12 @@ def deletion_failed(export_request_id: int, *, message: str) -> None:
     request stays delivered; the next scheduled pass tries again."""
     with transaction.atomic():
         export_request = request_for_update(export_request_id)
-        alert = not export_request.events.filter(
-            action=DELETION_FAILED,
-            details__admins_alerted=True,
-            created_at__gt=timezone.now() - ALERT_EVERY,
-        ).exists()
+        alert = not request_selectors.has_event(
+            export_request,
+            DELETION_FAILED,
+            since=timezone.now() - ALERT_EVERY,
+            admins_alerted=True,
+        )
         _record(export_request, DELETION_FAILED, note=message, details={"admins_alerted": alert})
         if alert:
             transaction.on_commit(lambda: _alert_admins(export_request, message))

@@ -18,7 +18,7 @@ from django.db import transaction
 from exports.selectors import latest_job, manifest_on_disk
 from requests_app import permissions
 from requests_app import services as request_services
-from requests_app.models import ExportRequest
+from requests_app.selectors import request_by_id
 from requests_app.services import RequestActionError
 
 MANIFEST_DOWNLOADED = "manifest.downloaded"
@@ -28,7 +28,7 @@ MANIFEST_DOWNLOADED = "manifest.downloaded"
 def manifest_download(*, export_request_id: int, actor: AbstractBaseUser) -> BinaryIO:
     """The latest run's manifest, opened for its operator or an admin; the download is
     recorded before the file is handed over."""
-    export_request = ExportRequest.objects.get(pk=export_request_id)
+    export_request = request_by_id(export_request_id)
     if not permissions.can_operate_request(actor, export_request):
         raise permissions.refusal(actor, MANIFEST_DOWNLOADED, export_request_id)
     job = latest_job(export_request)

@@ -61,7 +61,7 @@ def dashboard_account_manager(request: HttpRequest) -> HttpResponse:
         )
     else:
         state, found = None, mine.exclude(status__in=CLOSED)
-    rows = selectors.in_timeline_state(selectors.by_deadline(found), state, now)
+    rows = selectors.by_deadline(selectors.in_timeline_state(found, state, now))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "now": now, "query": _query_without_page(request)}
     if request.htmx:

@@ -16,8 +16,8 @@ from django.utils import timezone
 from exports.models import ExportJob, SourceConnection, Stage
 from exports.pipeline import clock, dispatch
 from exports.pipeline.staging import remove_staging
+from requests_app import selectors as request_selectors
 from requests_app import services as request_services
-from requests_app.models import ExportRequest
 from requests_app.services import RequestActionError
 
 
@@ -34,7 +34,7 @@ def _live_job(export_request_id: int) -> ExportJob | None:
 @transaction.atomic
 def pipeline_start(*, export_request_id: int, actor) -> ExportJob:
     """Start a new attempt: claimed -> extracting, a fresh staging folder, planning queued."""
-    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+    export_request = request_selectors.request_for_update(export_request_id)
     if not SourceConnection.objects.filter(request=export_request).exists():
         raise RequestActionError("Attach the practice's data source before starting.")
     attempt = (export_request.jobs.aggregate(Max("attempt"))["attempt__max"] or 0) + 1
