@@ -78,6 +78,18 @@ PASSWORD_REVEALED = "password.revealed"  # noqa: S105 (an event name)
 CONFIRMED_ABSENT = "confirmed_absent"
 _CONFIRM_LOCAL = "confirm_local_copy_absent"
 
+
+def _delivered(export_request: ExportRequest) -> bool:
+    return export_request.status == Status.DELIVERED
+
+
+#: an admin ends a delivered export's access early (with a reason)
+DELETE_EARLY = permissions.Rule(
+    may=lambda user, export_request: permissions.is_admin(user), applies=_delivered
+)
+#: the practice's account manager (or an admin) reveals a delivered export's passwords
+REVEAL_PASSWORDS = permissions.Rule(may=permissions.can_manage_request, applies=_delivered)
+
 #: backends that make a password-protected shared link (the others grant access another way)
 _LINK_BACKENDS = frozenset({BoxBackend.kind})
 
@@ -390,9 +402,9 @@ def request_early_deletion(
         raise RequestActionError("Say why the data is deleted before access ends.")
     with transaction.atomic():
         export_request = request_for_update(export_request_id)
-        if not permissions.is_admin(actor):
+        if not DELETE_EARLY.may(actor, export_request):
             raise permissions.refusal(actor, EARLY_DELETION, export_request_id)
-        if export_request.status != Status.DELIVERED:
+        if not DELETE_EARLY.applies(export_request):
             raise RequestActionError(
                 f"This request is {export_request.get_status_display().lower()}; only a "
                 "delivered export can be deleted early."
@@ -429,9 +441,9 @@ def reveal_passwords(*, export_request_id: int, actor: AbstractBaseUser) -> Hand
     reveal is recorded (who, when, which passwords) before anything is returned."""
     with transaction.atomic():
         export_request = request_for_update(export_request_id)
-        if not permissions.can_manage_request(actor, export_request):
+        if not REVEAL_PASSWORDS.may(actor, export_request):
             raise permissions.refusal(actor, PASSWORD_REVEALED, export_request_id)
-        job = delivered_job(export_request) if export_request.status == Status.DELIVERED else None
+        job = delivered_job(export_request) if REVEAL_PASSWORDS.applies(export_request) else None
         if job is None or not job.archive_password:
             raise RequestActionError(
                 "The passwords can be shown only while the export is delivered and accessible."

@@ -17,7 +17,6 @@ from accounts.roles import Role, role_required
 from exports import lifecycle, services
 from exports.lifecycle_forms import EarlyDeletionForm
 from exports.panel import pipeline_panel_context
-from requests_app.models import Status
 from requests_app.selectors import visible_request_or_404
 from requests_app.services import RequestActionError
 
@@ -70,7 +69,7 @@ def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
 def early_deletion(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, with a reason, then end access and delete the data now."""
     export_request = visible_request_or_404(request, pk)
-    if export_request.status != Status.DELIVERED:
+    if not lifecycle.DELETE_EARLY.applies(export_request):
         messages.error(request, "Only a delivered export can be deleted early.")
         return redirect("requests_app:detail", pk=pk)
     form = EarlyDeletionForm(request.POST if request.method == "POST" else None)
