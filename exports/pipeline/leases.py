@@ -197,9 +197,11 @@ def single_task_stage(stage: str) -> Callable[[Callable[[int], bool]], Callable[
 
     Work that raises gives the lease back before the error reaches Celery: its retry must be
     able to claim the stage at once, or it would find a fresh heartbeat and quietly do nothing.
+    Work a stop interrupted ends quietly, its staging removed (``ends_cleanly_if_stopped``).
     """
 
     def decorate(work: Callable[[int], bool]) -> Callable[..., bool]:
+        @ends_cleanly_if_stopped(job_of, dropped=False)
         @functools.wraps(work)
         def run(job_id: int, *, worker: str = "") -> bool:
             if not claim_stage(job_id, stage, worker):

@@ -15,8 +15,6 @@ from exports.pipeline import clock
 from exports.pipeline.failure import pipeline_fail
 from exports.pipeline.leases import (
     StageProgress,
-    ends_cleanly_if_stopped,
-    job_of,
     locked_job,
     single_task_stage,
 )
@@ -30,7 +28,6 @@ from exports.pipeline.staging import (
 from requests_app import services as request_services
 
 
-@ends_cleanly_if_stopped(job_of, dropped=False)
 @single_task_stage(Stage.PACKAGING)
 def job_package(job_id: int) -> bool:
     """Workbook, index, manifest, reconciliation, then the encrypted archive."""
