@@ -115,7 +115,9 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
                 ((state.value, state.label, timeline_counts[state]) for state in TimelineState),
             ),
             "timeline_counts": timeline_counts,
-            "open_requests": selectors.by_deadline(open_requests),
+            "page": Paginator(selectors.by_deadline(open_requests), PAGE_SIZE).get_page(
+                request.GET.get("page")
+            ),
             "now": now,
         },
     )

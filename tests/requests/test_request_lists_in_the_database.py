@@ -76,20 +76,16 @@ def test_a_page_of_a_long_list_reads_only_its_rows_in_deadline_order(client):
     assert len(queries) == 1 and "LIMIT 2" in queries[0]["sql"]
 
 
-def test_the_dashboard_pages_through_requests_in_the_database(client, settings):
+def test_the_dashboard_pages_through_requests_in_the_database(client, monkeypatch):
     from requests_app import views
 
     manager = factories.account_manager()
     practice = factories.practice(manager)
     made = [factories.export_request(practice_=practice) for _ in range(3)]
-    settings.DEBUG = True
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
     factories.sign_in(client, manager)
-    original, views.PAGE_SIZE = views.PAGE_SIZE, 2
-    try:
-        with CaptureQueriesContext(connection) as queries:
-            page = client.get(reverse("requests_app:dashboard-account-manager"), {"page": 2})
-    finally:
-        views.PAGE_SIZE = original
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("requests_app:dashboard-account-manager"), {"page": 2})
 
     shown = [r.reference for r in made if r.reference in page.content.decode()]
     assert len(shown) == 1
@@ -109,3 +105,20 @@ def test_the_counts_by_timeline_and_status_come_from_one_grouped_query_each():
     assert timeline == {TimelineState.ON_TRACK: 3}
     assert statuses[Status.READY] == 3 and sum(statuses.values()) == 3
     assert len(queries) == 2 and all("GROUP BY" in q["sql"] for q in queries)
+
+
+def test_the_admin_overview_pages_its_open_requests_nearest_deadline_first(client, monkeypatch):
+    from requests_app import views
+
+    made = [factories.export_request(status=Status.READY) for _ in range(3)]
+    ExportRequest.objects.filter(pk=made[0].pk).update(extension_days=30)  # due last
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    factories.sign_in(client, factories.admin())
+    overview = reverse("requests_app:dashboard-admin")
+
+    first = client.get(overview).content.decode()
+    second = client.get(overview, {"page": 2}).content.decode()
+
+    assert made[1].reference in first and made[2].reference in first
+    assert made[0].reference not in first and made[0].reference in second
+    assert "Page 1 of 2" in first
