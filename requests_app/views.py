@@ -87,7 +87,7 @@ def dashboard_data_team(request: HttpRequest) -> HttpResponse:
         request,
         "requests_app/dashboard_data_team.html",
         {
-            "queue": selectors.ready_queue(),
+            "page": Paginator(selectors.ready_queue(), PAGE_SIZE).get_page(request.GET.get("page")),
             "jobs": selectors.jobs_of(request.user),
             "now": timezone.now(),
         },

@@ -122,3 +122,19 @@ def test_the_admin_overview_pages_its_open_requests_nearest_deadline_first(clien
     assert made[1].reference in first and made[2].reference in first
     assert made[0].reference not in first and made[0].reference in second
     assert "Page 1 of 2" in first
+
+
+def test_the_ready_queue_pages_in_the_database(client, monkeypatch):
+    from requests_app import views
+
+    made = [factories.export_request(status=Status.READY) for _ in range(3)]
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    factories.sign_in(client, factories.data_member())
+    queue = reverse("requests_app:dashboard-data-team")
+
+    first = client.get(queue).content.decode()
+    second = client.get(queue, {"page": 2}).content.decode()
+
+    assert [r.reference in first for r in made] == [True, True, False]
+    assert made[2].reference in second.split("<h2>My jobs</h2>")[0]
+    assert "Page 2 of 2" in second
