@@ -21,10 +21,6 @@ _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
-def current_request_id() -> str | None:
-    return _request_id.get()
-
-
 class RequestIdMiddleware:
     """Assigns the request id (first in MIDDLEWARE, so every later log line carries it)."""
 

@@ -8,6 +8,9 @@ class ExportsConfig(AppConfig):
     def ready(self) -> None:
         from requests_app import actions
 
-        from .pipeline_actions import PIPELINE_ACTIONS
+        # Registers the Celery tasks in every process (web included): the pipeline sends them by
+        # name (exports.pipeline.dispatch) and never imports this module itself.
+        from . import tasks  # noqa: F401
+        from .actions import PIPELINE_ACTIONS
 
         actions.register(*PIPELINE_ACTIONS)

@@ -14,17 +14,24 @@ from exports.sources.records import SourceError
 from exports.sources.registry import drchrono_credentials, open_source
 from requests_app import permissions
 from requests_app.models import ExportRequest, Status
-from requests_app.services import RequestActionError, record_event
+from requests_app.selectors import request_for_update
+from requests_app.services import RequestActionError, request_event_record
 
 # A running pipeline reads the source: it is not swapped underneath it.
 CONNECTABLE = (Status.CLAIMED, Status.FAILED)
 
+#: the request's operator attaches, changes and tests its source while it is claimed or failed
+CONNECT_SOURCE = permissions.Rule(
+    may=permissions.can_operate_request,
+    applies=lambda export_request: export_request.status in CONNECTABLE,
+)
+
 
 def _locked_request(export_request_id: int, actor) -> ExportRequest:
-    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
-    if not permissions.can_operate_request(actor, export_request):
+    export_request = request_for_update(export_request_id)
+    if not CONNECT_SOURCE.may(actor, export_request):
         raise permissions.refusal(actor, "source.connected", export_request_id)
-    if export_request.status not in CONNECTABLE:
+    if not CONNECT_SOURCE.applies(export_request):
         raise RequestActionError(
             "The data source can be changed only while the request is claimed."
         )
@@ -47,10 +54,9 @@ def _save(
             "last_test_detail": "",
         },
     )
-    record_event(
-        export_request, actor=actor, action="source.connected", from_status=export_request.status,
-        details={"kind": kind, **options},
-    )  # fmt: skip
+    request_event_record(
+        export_request, actor=actor, action="source.connected", details={"kind": kind, **options}
+    )
     return connection
 
 
@@ -120,9 +126,11 @@ def source_test_connection(*, export_request_id: int, actor, spool_dir) -> Sourc
         last_test_patient_count=count,
         last_test_detail=detail[:300],
     )
-    record_event(
-        export_request, actor=actor, action="source.tested", from_status=export_request.status,
+    request_event_record(
+        export_request,
+        actor=actor,
+        action="source.tested",
         details={"ok": ok, "patient_count": count},
-    )  # fmt: skip
+    )
     connection.refresh_from_db()
     return connection

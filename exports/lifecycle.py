@@ -33,7 +33,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -50,12 +49,17 @@ from exports.delivery.base import (
 from exports.delivery.box import BoxBackend
 from exports.delivery.factory import box_settings
 from exports.delivery.local import LocalFolderBackend
-from exports.models import ExportJob, Stage
+from exports.models import ExportJob
 from exports.passwords import generate_archive_password
+from exports.pipeline import dispatch
+from exports.selectors import delivered_job
 from outbox.sending import queue_email
 from requests_app import notifications, permissions
+from requests_app import selectors as request_selectors
+from requests_app import services as request_services
 from requests_app.models import ExportRequest, Status
-from requests_app.services import RequestActionError, record_event, transition_request
+from requests_app.selectors import request_for_update
+from requests_app.services import RequestActionError
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +78,20 @@ PASSWORD_REVEALED = "password.revealed"  # noqa: S105 (an event name)
 CONFIRMED_ABSENT = "confirmed_absent"
 _CONFIRM_LOCAL = "confirm_local_copy_absent"
 
+
+def _delivered(export_request: ExportRequest) -> bool:
+    return export_request.status == Status.DELIVERED
+
+
+#: an admin ends a delivered export's access early (with a reason)
+DELETE_EARLY = permissions.Rule(
+    may=lambda user, export_request: permissions.is_admin(user), applies=_delivered
+)
+#: the practice's account manager (or an admin) reveals a delivered export's passwords
+REVEAL_PASSWORDS = permissions.Rule(may=permissions.can_manage_request, applies=_delivered)
+
 #: backends that make a password-protected shared link (the others grant access another way)
 _LINK_BACKENDS = frozenset({BoxBackend.kind})
-
-
-def delivered_job(export_request: ExportRequest) -> ExportJob | None:
-    """The attempt whose archive the point of contact can fetch now."""
-    return export_request.jobs.filter(stage=Stage.DELIVERED).order_by("-attempt").first()
 
 
 def _record(
@@ -91,14 +102,9 @@ def _record(
     note: str = "",
     details: dict[str, Any] | None = None,
 ) -> None:
-    """An event that changes no status: from and to are the request's current status."""
-    record_event(
-        export_request,
-        actor=actor,
-        action=action,
-        from_status=export_request.status,
-        note=note,
-        details=details,
+    """An event that changes no status."""
+    request_services.request_event_record(
+        export_request, actor=actor, action=action, note=note, details=details
     )
 
 
@@ -159,24 +165,22 @@ def reminder_due(expires_at: datetime, now: datetime) -> ReminderDue | None:
 def send_expiry_reminders(now: datetime) -> int:
     """Send the reminders due at ``now``, each at most once. Returns how many were sent."""
     window = now + timedelta(days=max(REMINDER_DAYS))
-    due = ExportRequest.objects.filter(
-        status=Status.DELIVERED, access_expires_at__gt=now, access_expires_at__lte=window
-    ).order_by("pk")
     # Ids only (a few per day), read before any row is locked and written.
-    return sum(send_expiry_reminder(pk, now=now) for pk in list(due.values_list("pk", flat=True)))
+    due = request_selectors.delivered_request_ids(expiring_after=now, expiring_by=window)
+    return sum(send_expiry_reminder(pk, now=now) for pk in due)
 
 
 def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
     """Email the reminder due for one request, unless it went out already. The email is
     queued in the outbox in the same transaction as the event: both or neither."""
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if export_request.status != Status.DELIVERED or export_request.access_expires_at is None:
             return False
         due = reminder_due(export_request.access_expires_at, now)
         if due is None:
             return False
-        if export_request.events.filter(action=REMINDER_SENT, details__mark=due.mark).exists():
+        if request_selectors.has_event(export_request, REMINDER_SENT, mark=due.mark):
             return False
         notifications.access_expiring(export_request.pk, days_left=due.days_left)
         _record(
@@ -197,17 +201,16 @@ def send_expiry_reminder(export_request_id: int, *, now: datetime) -> bool:
 
 def deletion_requests_due(now: datetime) -> list[int]:
     """Delivered requests whose access has ended, or that an admin asked to delete early."""
-    due = ExportRequest.objects.filter(status=Status.DELIVERED).filter(
-        Q(access_expires_at__lte=now) | Q(events__action=EARLY_DELETION)
+    return request_selectors.delivered_request_ids_flagged(
+        expired_by=now, flagged_by=EARLY_DELETION
     )
-    return list(due.values_list("pk", flat=True).distinct().order_by("pk"))
 
 
 def queue_due_deletions(now: datetime) -> int:
     """Send one deletion task per request due; each retries on its own."""
     queued = 0
     for export_request_id in deletion_requests_due(now):
-        _tasks().delete_delivery.delay(export_request_id)
+        dispatch.send(dispatch.DELETE_DELIVERY, export_request_id)
         queued += 1
     if queued:
         logger.info("deletion queued for %d requests", queued)
@@ -223,7 +226,7 @@ def run_delivery_lifecycle(now: datetime) -> tuple[int, int]:
 def _deletion_is_due(export_request: ExportRequest, now: datetime) -> bool:
     if export_request.access_expires_at is not None and export_request.access_expires_at <= now:
         return True
-    return export_request.events.filter(action=EARLY_DELETION).exists()
+    return request_selectors.has_event(export_request, EARLY_DELETION)
 
 
 def deletion_backend(receipt: DeliveryReceipt) -> DeliveryBackend:
@@ -245,7 +248,7 @@ def delete_delivery(export_request_id: int) -> DeletionEvidence | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if export_request.status != Status.DELIVERED or not _deletion_is_due(export_request, now):
             return None
         job = delivered_job(export_request)
@@ -277,7 +280,7 @@ def delete_delivery(export_request_id: int) -> DeletionEvidence | None:
         raise DeliveryError(f"{receipt.request_ref}: the deletion could not be confirmed")
 
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
         if export_request.status != Status.DELIVERED:
             return None  # another run finished first; its evidence is recorded
         deleted_at = timezone.now()
@@ -286,16 +289,12 @@ def delete_delivery(export_request_id: int) -> DeletionEvidence | None:
             DELETION_COMPLETED,
             details=evidence.to_dict(),
         )
-        ExportJob.objects.filter(request=export_request, stage=Stage.DELIVERED).update(
-            stage=Stage.DELETED, finished_at=deleted_at
-        )
-        transition_request(
-            export_request_id,
-            actor=None,
-            method="expire",
+        export_request.jobs.delivered().update(finished_at=deleted_at)
+        request_services.export_request_expire(
+            export_request_id=export_request_id,
             action=ACCESS_ENDED,
             note="Access ended; the delivered files and every local copy are deleted.",
-            details={"early": export_request.access_expires_at > now},
+            early=export_request.access_expires_at > now,
             at=deleted_at,
         )
     logger.info("request %s: delivery deleted and confirmed absent", export_request_id)
@@ -354,16 +353,13 @@ def deletion_failed(export_request_id: int, *, message: str) -> None:
     and email the admins (at most once a day per request, though every pass retries). The
     request stays delivered; the next scheduled pass tries again."""
     with transaction.atomic():
-        export_request = (
-            ExportRequest.objects.select_for_update()
-            .select_related("practice")
-            .get(pk=export_request_id)
+        export_request = request_for_update(export_request_id)
+        alert = not request_selectors.has_event(
+            export_request,
+            DELETION_FAILED,
+            since=timezone.now() - ALERT_EVERY,
+            admins_alerted=True,
         )
-        alert = not export_request.events.filter(
-            action=DELETION_FAILED,
-            details__admins_alerted=True,
-            created_at__gt=timezone.now() - ALERT_EVERY,
-        ).exists()
         _record(export_request, DELETION_FAILED, note=message, details={"admins_alerted": alert})
         if alert:
             transaction.on_commit(lambda: _alert_admins(export_request, message))
@@ -405,10 +401,10 @@ def request_early_deletion(
     if not reason.strip():
         raise RequestActionError("Say why the data is deleted before access ends.")
     with transaction.atomic():
-        export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
-        if not permissions.is_admin(actor):
+        export_request = request_for_update(export_request_id)
+        if not DELETE_EARLY.may(actor, export_request):
             raise permissions.refusal(actor, EARLY_DELETION, export_request_id)
-        if export_request.status != Status.DELIVERED:
+        if not DELETE_EARLY.applies(export_request):
             raise RequestActionError(
                 f"This request is {export_request.get_status_display().lower()}; only a "
                 "delivered export can be deleted early."
@@ -419,7 +415,7 @@ def request_early_deletion(
             actor=actor,
             note=reason.strip(),
         )
-        transaction.on_commit(lambda: _tasks().delete_delivery.delay(export_request_id))
+        dispatch.send_on_commit(dispatch.DELETE_DELIVERY, export_request_id)
     return export_request
 
 
@@ -444,14 +440,10 @@ def reveal_passwords(*, export_request_id: int, actor: AbstractBaseUser) -> Hand
     """The delivered export's passwords, for the practice's account manager or an admin. The
     reveal is recorded (who, when, which passwords) before anything is returned."""
     with transaction.atomic():
-        export_request = (
-            ExportRequest.objects.select_for_update()
-            .select_related("practice")
-            .get(pk=export_request_id)
-        )
-        if not permissions.can_manage_request(actor, export_request):
+        export_request = request_for_update(export_request_id)
+        if not REVEAL_PASSWORDS.may(actor, export_request):
             raise permissions.refusal(actor, PASSWORD_REVEALED, export_request_id)
-        job = delivered_job(export_request) if export_request.status == Status.DELIVERED else None
+        job = delivered_job(export_request) if REVEAL_PASSWORDS.applies(export_request) else None
         if job is None or not job.archive_password:
             raise RequestActionError(
                 "The passwords can be shown only while the export is delivered and accessible."
@@ -471,9 +463,3 @@ def reveal_passwords(*, export_request_id: int, actor: AbstractBaseUser) -> Hand
         shared_link_url=receipt.get("access", {}).get("shared_link_url"),
         expires_at=export_request.access_expires_at,
     )
-
-
-def _tasks():
-    from exports import tasks  # tasks import this module: late import breaks the cycle
-
-    return tasks

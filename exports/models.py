@@ -78,6 +78,9 @@ class DrChronoRequestHour(models.Model):
 
 
 class Stage(models.TextChoices):
+    """Where an attempt is. Computed, never stored: a live attempt is in its request's status
+    (the values are the request's pipeline statuses); a finished one is stopped or deleted."""
+
     EXTRACTING = "extracting", "Extracting"
     PACKAGING = "packaging", "Packaging"
     AWAITING_REVIEW = "awaiting_review", "Awaiting review"
@@ -88,6 +91,38 @@ class Stage(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
+#: the stages an attempt can be in while it lives: each is also the request's status
+LIVE_STAGES = frozenset(
+    {
+        Stage.EXTRACTING,
+        Stage.PACKAGING,
+        Stage.AWAITING_REVIEW,
+        Stage.UPLOADING,
+        Stage.DELIVERED,
+        Stage.FAILED,
+    }
+)
+RUNNING_STAGES = (Stage.EXTRACTING, Stage.PACKAGING, Stage.UPLOADING)
+
+
+class ExportJobQuerySet(models.QuerySet):
+    def live(self) -> ExportJobQuerySet:
+        """Attempts not ended: at most one per request, the one its status speaks of."""
+        return self.filter(finished_at__isnull=True)
+
+    def in_stage(self, *stages: str) -> ExportJobQuerySet:
+        """Live attempts whose request is in one of these pipeline statuses."""
+        return self.live().filter(request__status__in=stages)
+
+    def stopped(self) -> ExportJobQuerySet:
+        """Attempts stopped or rejected before delivery."""
+        return self.filter(finished_at__isnull=False, delivered_at__isnull=True)
+
+    def delivered(self) -> ExportJobQuerySet:
+        """The attempt whose archive the point of contact can fetch (not yet deleted)."""
+        return self.live().filter(delivered_at__isnull=False)
+
+
 class ExportJob(models.Model):
     """One attempt at exporting a request: its staging folder, batches, archive and delivery."""
 
@@ -95,8 +130,6 @@ class ExportJob(models.Model):
         "requests_app.ExportRequest", on_delete=models.PROTECT, related_name="jobs"
     )
     attempt = models.PositiveIntegerField()
-    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.EXTRACTING)
-    failed_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
     error = models.TextField(blank=True, help_text="What went wrong, without PHI.")
     staging_dir = models.CharField(max_length=500)
     export_date = models.DateField()
@@ -135,7 +168,11 @@ class ExportJob(models.Model):
     extracted_at = models.DateTimeField(null=True, blank=True)
     packaged_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the attempt was stopped, rejected or deleted."
+    )
+
+    objects = ExportJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -145,6 +182,27 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.attempt} of request {self.request_id}"
+
+    @property
+    def stage(self) -> str:
+        """The request's status while the attempt lives; stopped or deleted once it ended."""
+        if self.finished_at is not None:
+            return Stage.DELETED if self.delivered_at is not None else Stage.STOPPED
+        status = self.request.status
+        return Stage(status) if status in LIVE_STAGES else Stage.STOPPED
+
+    @property
+    def stage_label(self) -> str:
+        return Stage(self.stage).label
+
+    @property
+    def failed_stage(self) -> str:
+        """The stage that failed, while the attempt is failed (the request keeps it)."""
+        return self.request.failed_stage if self.stage == Stage.FAILED else ""
+
+    @property
+    def failed_stage_label(self) -> str:
+        return Stage(self.failed_stage).label if self.failed_stage else ""
 
     @property
     def records_failed(self) -> int:
@@ -186,7 +244,3 @@ class ExtractBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.number} of job {self.job_id}"
-
-    @property
-    def patient_total(self) -> int:
-        return len(self.patient_ids)

@@ -5,31 +5,34 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from exports import pipeline, pipeline_actions
-from exports.models import SourceConnection
+from exports import selectors
+from exports.pipeline import stale_after
 from exports.progress import job_progress
-from exports.review import manifest_on_disk
 from requests_app import permissions
-from requests_app.models import ExportRequest
+from requests_app.models import ExportRequest, Status
+from requests_app.selectors import actions_for
 
 
 def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
-    job = pipeline.latest_job(export_request)
+    job = selectors.latest_job(export_request)
     now = timezone.now()
-    progress = job_progress(job, now, stale_after=pipeline.stale_after()) if job else None
+    progress = job_progress(job, now, stale_after=stale_after()) if job else None
     waiting = job is not None and job.source_wait_until is not None and job.source_wait_until > now
     return {
         "r": export_request,
-        "source": SourceConnection.objects.filter(request=export_request).first(),
+        "claimed": export_request.status == Status.CLAIMED,
+        "source": selectors.source_of(export_request),
         "job": job,
         "progress": progress,
         "reconciliation": job.reconciliation if job else None,
         "source_waiting_until": job.source_wait_until if waiting else None,
-        "manifest_downloadable": manifest_on_disk(job) is not None
+        "manifest_downloadable": selectors.manifest_on_disk(job) is not None
         and permissions.can_operate_request(user, export_request),
         "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
+        # The same answer as "Next steps": the card shows the pipeline's share of it.
         "controls": [
             (action, action.form())
-            for action in pipeline_actions.available_to(user, export_request)
+            for action in actions_for(user, export_request)
+            if action.on_pipeline_card
         ],
     }

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
-from exports.models import BatchStatus, ExportJob, ExtractBatch, Stage
+from exports.models import RUNNING_STAGES, BatchStatus, ExportJob, ExtractBatch, Stage
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,27 @@ class JobProgress:
 
     @property
     def is_running(self) -> bool:
-        return self.stage in (Stage.EXTRACTING, Stage.PACKAGING, Stage.UPLOADING)
+        return self.stage in RUNNING_STAGES
+
+    @property
+    def shows_percent(self) -> bool:
+        return self.is_running or self.stage in (Stage.AWAITING_REVIEW, Stage.DELIVERED)
+
+    @property
+    def is_extracting(self) -> bool:
+        return self.stage == Stage.EXTRACTING
+
+    @property
+    def is_packaging(self) -> bool:
+        return self.stage == Stage.PACKAGING
+
+    @property
+    def is_uploading(self) -> bool:
+        return self.stage == Stage.UPLOADING
+
+    @property
+    def is_failed(self) -> bool:
+        return self.stage == Stage.FAILED
 
 
 def job_progress(
@@ -76,13 +96,14 @@ def job_progress(
         )
         for batch in ExtractBatch.objects.filter(job=job, status=BatchStatus.RUNNING)
     )
+    stage = job.stage
     patients_done = totals["patients_done"] or 0
     rate = seconds_left = None
     # Counted from this run's first batch: not planning, not batches done before a retry.
     this_run = job.batches.filter(started_at__gte=job.run_started_at).aggregate(
         since=Min("started_at"), patients_done=Sum("patients_done")
     )
-    if job.stage == Stage.EXTRACTING and this_run["patients_done"]:
+    if stage == Stage.EXTRACTING and this_run["patients_done"]:
         elapsed = (now - this_run["since"]).total_seconds()
         if elapsed > 0:
             per_second = this_run["patients_done"] / elapsed
@@ -90,8 +111,8 @@ def job_progress(
             if job.patient_count:
                 seconds_left = int((job.patient_count - patients_done) / per_second)
     return JobProgress(
-        stage=job.stage,
-        stage_label=job.get_stage_display(),
+        stage=stage,
+        stage_label=job.stage_label,
         patients_total=job.patient_count,
         patients_done=patients_done,
         batches_total=totals["batches"],

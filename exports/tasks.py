@@ -1,4 +1,5 @@
-"""Celery entry points for the pipeline. Thin: take ids, call ``exports.pipeline``."""
+"""Celery entry points for the pipeline. Thin: take ids, call ``exports.pipeline`` (which sends
+these tasks by name, ``exports.pipeline.dispatch``, and so never imports this module)."""
 
 from __future__ import annotations
 

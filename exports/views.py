@@ -1,4 +1,5 @@
-"""Pages after delivery: revealing the passwords for the handoff, and an admin's early deletion.
+"""exports' pages: the pipeline card as an htmx fragment (polled while the pipeline runs), the
+manifest download, and after delivery the password reveal and an admin's early deletion.
 
 The passwords are shown once, in the answer to a POST: never in a URL, never cached, only after
 a fresh second factor, and the reveal is recorded on the request (who and when; never the
@@ -8,18 +9,46 @@ password).
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.fresh_code import code_form_if_not_fresh
+from accounts.fresh_code import code_form_if_not_fresh, fresh_code_required
 from accounts.roles import Role, role_required
-from exports import lifecycle
+from exports import lifecycle, services
 from exports.lifecycle_forms import EarlyDeletionForm
-from requests_app.models import Status
+from exports.panel import pipeline_panel_context
+from requests_app.selectors import visible_request_or_404
 from requests_app.services import RequestActionError
-from requests_app.views import get_visible_request_or_404
+
+
+@require_GET
+@never_cache
+@role_required(Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
+def pipeline_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    export_request = visible_request_or_404(request, pk)
+    return render(
+        request,
+        "exports/_pipeline_panel.html",
+        pipeline_panel_context(request.user, export_request),
+    )
+
+
+@require_GET
+@never_cache
+@role_required(Role.DATA_TEAM, Role.ADMIN)
+@fresh_code_required  # the manifest lists patients' names and birth dates
+def manifest_download(request: HttpRequest, pk: int) -> HttpResponse:
+    visible_request_or_404(request, pk)
+    try:
+        manifest = services.manifest_download(export_request_id=pk, actor=request.user)
+    except RequestActionError as refused:
+        messages.error(request, str(refused))
+        return redirect("requests_app:detail", pk=pk)
+    return FileResponse(
+        manifest, as_attachment=True, filename="manifest.csv", content_type="text/csv"
+    )
 
 
 @require_POST
@@ -29,7 +58,7 @@ def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
     """The archive password (and the Box link's) for the practice's account manager or an
     admin, while the export is delivered, once they have given a fresh code. htmx swaps the
     code form, then the passwords, into the handoff card."""
-    export_request = get_visible_request_or_404(request, pk)
+    export_request = visible_request_or_404(request, pk)
     asking = code_form_if_not_fresh(request)
     if asking is not None:
         template = "exports/_reveal_code.html" if request.htmx else "exports/reveal_code.html"
@@ -47,8 +76,8 @@ def reveal_passwords(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.ADMIN)
 def early_deletion(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, with a reason, then end access and delete the data now."""
-    export_request = get_visible_request_or_404(request, pk)
-    if export_request.status != Status.DELIVERED:
+    export_request = visible_request_or_404(request, pk)
+    if not lifecycle.DELETE_EARLY.applies(export_request):
         messages.error(request, "Only a delivered export can be deleted early.")
         return redirect("requests_app:detail", pk=pk)
     form = EarlyDeletionForm(request.POST if request.method == "POST" else None)

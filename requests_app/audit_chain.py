@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from django.apps import apps
+
 if TYPE_CHECKING:
     from .models import RequestEvent
 
@@ -63,7 +65,9 @@ class ChainReport:
 
 def verify_chain() -> ChainReport:
     """Walk every event in id order (streamed) and report the first broken link, if any."""
-    from .models import AuditChainHead, RequestEvent
+    # By name from the app registry: models import this module, so this one does not import them.
+    RequestEvent = apps.get_model("requests_app", "RequestEvent")
+    AuditChainHead = apps.get_model("requests_app", "AuditChainHead")
 
     expected_previous, checked = GENESIS_HASH, 0
     events = RequestEvent.objects.order_by("id").iterator(chunk_size=2000)

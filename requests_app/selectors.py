@@ -8,14 +8,29 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
-from accounts.roles import Role, has_role
+from accounts.roles import Role, has_role, log_permission_denied
 
+from .actions import RequestAction, registered
 from .models import CLOSED, ExportRequest, Practice, RequestEvent, Status
-from .timeline import TimelineState
+from .timeline import PROMISED_WINDOW, STANDARD_WINDOW, TimelineState
 
 
 def practices_managed_by(user: AbstractBaseUser) -> QuerySet[Practice]:
@@ -40,6 +55,24 @@ def requests_visible_to(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     if has_role(user, Role.DATA_TEAM):
         visible = visible | base.filter(ready_at__isnull=False)
     return visible
+
+
+def visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
+    """404 for requests the person may not see: their existence is not disclosed to them, but
+    a request that exists is logged as the permission failure it is."""
+    try:
+        return requests_visible_to(request.user).get(pk=pk)
+    except ExportRequest.DoesNotExist:
+        if ExportRequest.objects.filter(pk=pk).exists():
+            log_permission_denied(request, "hidden=request")
+        raise Http404("No such request.") from None
+
+
+def actions_for(user: AbstractBaseUser, export_request: ExportRequest) -> list[RequestAction]:
+    """The one answer to "what can this person do on this request now": every button (this
+    app's and the pipeline's) whose rule allows it, in lifecycle order. The pages offer these;
+    the services refuse anything else by the same rules."""
+    return [action for action in registered() if action.allows(user, export_request)]
 
 
 def requests_managed_by(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
@@ -75,24 +108,65 @@ def search_requests(
     return requests
 
 
+def _days(field: str) -> ExpressionWrapper:
+    """A whole-days integer field as a duration, in SQL (PostgreSQL and SQLite alike)."""
+    days = ExpressionWrapper(F(field), output_field=IntegerField())
+    return ExpressionWrapper(days * Value(timedelta(days=1)), output_field=DurationField())
+
+
+def with_timeline(requests: QuerySet[ExportRequest], now: datetime) -> QuerySet[ExportRequest]:
+    """Each request's two marks and its timeline state at ``now``, computed by the database
+    exactly as ``Timeline`` computes them (``requests_app/timeline.py``), so lists filter, sort
+    and count by them in SQL."""
+    extension = _days("extension_days")
+
+    def mark(window: timedelta) -> ExpressionWrapper:
+        return ExpressionWrapper(
+            F("ready_at") + Value(window) + extension, output_field=DateTimeField()
+        )
+
+    S = TimelineState
+    return requests.annotate(
+        standard_due_at=mark(STANDARD_WINDOW),
+        promised_due_at=mark(PROMISED_WINDOW),
+    ).annotate(
+        timeline_state_now=Case(
+            When(ready_at__isnull=True, then=Value(S.NOT_STARTED.value)),
+            When(
+                delivered_at__isnull=False,
+                delivered_at__lt=F("promised_due_at"),
+                then=Value(S.DELIVERED_ON_TIME.value),
+            ),
+            When(delivered_at__isnull=False, then=Value(S.DELIVERED_LATE.value)),
+            When(status=Status.CANCELLED, closed_at__isnull=False, then=Value(S.STOPPED.value)),
+            When(standard_due_at__gt=now, then=Value(S.ON_TRACK.value)),
+            When(promised_due_at__gt=now, then=Value(S.AT_RISK.value)),
+            default=Value(S.OVERDUE.value),
+            output_field=CharField(),
+        )
+    )
+
+
 def in_timeline_state(
-    requests: Iterable[ExportRequest], state: TimelineState | None, now: datetime
-) -> list[ExportRequest]:
-    """The timeline state is derived from dates and extensions, so it is filtered here."""
-    return [r for r in requests if state is None or r.timeline_state(now) == state]
+    requests: QuerySet[ExportRequest], state: TimelineState | None, now: datetime
+) -> QuerySet[ExportRequest]:
+    """The requests whose timeline is in ``state`` at ``now`` (all of them for None)."""
+    requests = with_timeline(requests, now)
+    return requests if state is None else requests.filter(timeline_state_now=state.value)
 
 
-def by_deadline(requests: QuerySet[ExportRequest]) -> list[ExportRequest]:
-    """Nearest promised date first (extensions included). Queues are short: sorted here."""
-    far = timezone.now() + timedelta(days=100 * 365)
-    return sorted(requests, key=lambda r: (r.timeline.promised_due or far, r.pk))
+def by_deadline(requests: QuerySet[ExportRequest]) -> QuerySet[ExportRequest]:
+    """Nearest promised date first (extensions included), requests not started last."""
+    if "promised_due_at" not in requests.query.annotations:
+        requests = with_timeline(requests, timezone.now())
+    return requests.order_by(F("promised_due_at").asc(nulls_last=True), "pk")
 
 
-def ready_queue() -> list[ExportRequest]:
+def ready_queue() -> QuerySet[ExportRequest]:
     return by_deadline(ExportRequest.objects.filter(status=Status.READY).select_related("practice"))
 
 
-def jobs_of(user: AbstractBaseUser) -> list[ExportRequest]:
+def jobs_of(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     mine = ExportRequest.objects.filter(claimed_by=user).exclude(
         status__in=[Status.EXPIRED, Status.CANCELLED]
     )
@@ -100,13 +174,23 @@ def jobs_of(user: AbstractBaseUser) -> list[ExportRequest]:
 
 
 def timeline_counts(requests: QuerySet[ExportRequest], now=None) -> Counter[TimelineState]:
-    now = now or timezone.now()
-    fields = ("ready_at", "extension_days", "delivered_at", "closed_at", "status")
-    return Counter(r.timeline_state(now) for r in requests.select_related(None).only(*fields))
+    """How many requests are in each timeline state, counted by the database."""
+    counted = (
+        with_timeline(requests.select_related(None).order_by(), now or timezone.now())
+        .values("timeline_state_now")
+        .annotate(requests=Count("pk"))
+    )
+    return Counter({TimelineState(row["timeline_state_now"]): row["requests"] for row in counted})
 
 
 def status_counts(requests: QuerySet[ExportRequest]) -> dict[str, int]:
-    counted = Counter(requests.values_list("status", flat=True))
+    counted = dict(
+        requests.select_related(None)
+        .order_by()
+        .values("status")
+        .annotate(requests=Count("pk"))
+        .values_list("status", "requests")
+    )
     return {status: counted.get(status, 0) for status, _ in Status.choices}
 
 
@@ -131,13 +215,56 @@ def open_requests_by_timeline(
     states: Iterable[TimelineState], now: datetime
 ) -> Iterator[ExportRequest]:
     """Started, unfinished requests whose timeline is in ``states``, streamed."""
-    wanted = set(states)
     started = (
         ExportRequest.objects.filter(ready_at__isnull=False, delivered_at__isnull=True)
         .exclude(status__in=CLOSED)
         .select_related("practice__account_manager", "claimed_by")
-        .order_by("ready_at", "pk")
     )
-    for export_request in started.iterator(chunk_size=500):
-        if export_request.timeline_state(now) in wanted:
-            yield export_request
+    wanted = in_timeline_state(started, None, now).filter(
+        timeline_state_now__in=[state.value for state in states]
+    )
+    return wanted.order_by("ready_at", "pk").iterator(chunk_size=500)
+
+
+def request_for_update(export_request_id: int) -> ExportRequest:
+    """The request, row-locked until the transaction ends: taken before the rows of its
+    pipeline, so writers lock in one order. Call inside atomic()."""
+    return ExportRequest.objects.select_for_update().get(pk=export_request_id)
+
+
+def delivered_request_ids(
+    *, expiring_after: datetime | None = None, expiring_by: datetime | None = None
+) -> list[int]:
+    """Ids of delivered requests whose access ends in (``expiring_after``, ``expiring_by``]."""
+    delivered = ExportRequest.objects.filter(status=Status.DELIVERED)
+    if expiring_after is not None:
+        delivered = delivered.filter(access_expires_at__gt=expiring_after)
+    if expiring_by is not None:
+        delivered = delivered.filter(access_expires_at__lte=expiring_by)
+    return list(delivered.order_by("pk").values_list("pk", flat=True))
+
+
+def delivered_request_ids_flagged(*, expired_by: datetime, flagged_by: str) -> list[int]:
+    """Ids of delivered requests whose access ended by ``expired_by`` or that carry an event
+    ``flagged_by`` (e.g. an admin's early deletion)."""
+    due = ExportRequest.objects.filter(status=Status.DELIVERED).filter(
+        Q(access_expires_at__lte=expired_by) | Q(events__action=flagged_by)
+    )
+    return list(due.values_list("pk", flat=True).distinct().order_by("pk"))
+
+
+def has_event(
+    export_request: ExportRequest, action: str, *, since: datetime | None = None, **details
+) -> bool:
+    """Whether the request's history holds an ``action`` event (since ``since``) whose details
+    include ``details``."""
+    events = export_request.events.filter(
+        action=action, **{f"details__{key}": value for key, value in details.items()}
+    )
+    if since is not None:
+        events = events.filter(created_at__gt=since)
+    return events.exists()
+
+
+def request_by_id(export_request_id: int) -> ExportRequest:
+    return ExportRequest.objects.get(pk=export_request_id)

@@ -7,6 +7,7 @@ are queued with ``transaction.on_commit`` so a rolled-back change never notifies
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -316,19 +317,27 @@ def _drop_operator(export_request: ExportRequest) -> None:
 
 # -- admin ---------------------------------------------------------------------------------------
 
+#: admins extend the timeline of a request whose clock has not stopped
+EXTEND_TIMELINE = permissions.Rule(
+    may=lambda user, export_request: permissions.is_admin(user),
+    applies=lambda export_request: (
+        export_request.status not in (Status.DELIVERED, Status.EXPIRED, Status.CANCELLED)
+    ),
+)
+
 
 @transaction.atomic
 def export_request_grant_extension(
     *, export_request_id: int, actor: AbstractBaseUser, days: int, reason: str
 ) -> ExportRequest:
-    if not permissions.is_admin(actor):
+    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+    if not EXTEND_TIMELINE.may(actor, export_request):
         raise permissions.refusal(actor, "request.extension_granted", export_request_id)
     if not reason.strip():
         raise RequestActionError("An extension needs a reason.")
     if not 1 <= days <= 365:
         raise RequestActionError("An extension is 1 to 365 days.")
-    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
-    if export_request.status in (Status.DELIVERED, Status.EXPIRED, Status.CANCELLED):
+    if not EXTEND_TIMELINE.applies(export_request):
         raise RequestActionError("The timeline of this request has already ended.")
     export_request.extension_days += days
     export_request.extension_reason = "\n".join(
@@ -348,3 +357,160 @@ def export_request_grant_extension(
         details={"days": days, "total_days": export_request.extension_days},
     )
     return export_request
+
+
+def request_event_record(
+    export_request: ExportRequest,
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    note: str = "",
+    details: dict[str, Any] | None = None,
+) -> RequestEvent:
+    """Record something that happened to a request without changing its status (a source
+    attached, a download, a reminder sent). Call inside the transaction that did it."""
+    return record_event(
+        export_request,
+        actor=actor,
+        action=action,
+        from_status=export_request.status,
+        note=note,
+        details=details,
+    )
+
+
+# -- the pipeline's moves: exports calls these, never the state machine itself -------------------
+
+
+@transaction.atomic
+def export_request_start_extraction(
+    *, export_request_id: int, actor: AbstractBaseUser, attempt: int
+) -> ExportRequest:
+    return transition_request(
+        export_request_id,
+        actor=actor,
+        method="start_extraction",
+        action="pipeline.started",
+        details={"attempt": attempt},
+    )
+
+
+@transaction.atomic
+def export_request_stop_pipeline(
+    *, export_request_id: int, actor: AbstractBaseUser, reason: str
+) -> ExportRequest:
+    if not reason.strip():
+        raise RequestActionError("Say why the export is stopped.")
+    return transition_request(
+        export_request_id,
+        actor=actor,
+        method="stop_pipeline",
+        action="pipeline.stopped",
+        note=reason,
+    )
+
+
+@transaction.atomic
+def export_request_retry_pipeline(
+    *, export_request_id: int, actor: AbstractBaseUser
+) -> ExportRequest:
+    return transition_request(
+        export_request_id, actor=actor, method="retry", action="pipeline.retried"
+    )
+
+
+@transaction.atomic
+def export_request_finish_extraction(
+    *, export_request_id: int, patients: int, batches: int
+) -> ExportRequest:
+    return transition_request(
+        export_request_id,
+        actor=None,
+        method="start_packaging",
+        action="pipeline.extracted",
+        details={"patients": patients, "batches": batches},
+    )
+
+
+@transaction.atomic
+def export_request_finish_packaging(
+    *, export_request_id: int, files: int, bytes: int, parts: int, records_failed: int
+) -> ExportRequest:
+    return transition_request(
+        export_request_id,
+        actor=None,
+        method="finish_packaging",
+        action="pipeline.packaged",
+        details={"files": files, "bytes": bytes, "parts": parts, "records_failed": records_failed},
+    )
+
+
+@transaction.atomic
+def export_request_approve_delivery(
+    *, export_request_id: int, actor: AbstractBaseUser, records_failed: int
+) -> ExportRequest:
+    return transition_request(
+        export_request_id,
+        actor=actor,
+        method="approve",
+        action="pipeline.approved",
+        details={"records_failed": records_failed},
+    )
+
+
+@transaction.atomic
+def export_request_reject_export(
+    *, export_request_id: int, actor: AbstractBaseUser, reason: str
+) -> ExportRequest:
+    if not reason.strip():
+        raise RequestActionError("Say what is wrong with the export.")
+    return transition_request(
+        export_request_id, actor=actor, method="reject", action="pipeline.rejected", note=reason
+    )
+
+
+@transaction.atomic
+def export_request_fail_stage(*, export_request_id: int, message: str) -> ExportRequest:
+    """The running stage failed: the request shows it, with a message free of PHI."""
+    return transition_request(
+        export_request_id, actor=None, method="fail", action="pipeline.failed", note=message
+    )
+
+
+@transaction.atomic
+def export_request_deliver(
+    *, export_request_id: int, at: datetime, access_days: int, receipt: dict[str, Any]
+) -> ExportRequest:
+    """Delivered: the access window starts now; the upload's receipt is recorded with it."""
+    delivered = transition_request(
+        export_request_id,
+        actor=None,
+        method="deliver",
+        action="pipeline.delivered",
+        at=at,
+        access_days=access_days,
+    )
+    record_event(
+        delivered,
+        actor=None,
+        action="delivery.uploaded",
+        from_status=Status.DELIVERED,
+        details=receipt,
+    )
+    return delivered
+
+
+@transaction.atomic
+def export_request_expire(
+    *, export_request_id: int, action: str, note: str, early: bool, at: datetime
+) -> ExportRequest:
+    """Access ended and the data is proven deleted: the request is closed."""
+    return transition_request(
+        export_request_id,
+        actor=None,
+        method="expire",
+        action=action,
+        note=note,
+        details={"early": early},
+        at=at,
+    )

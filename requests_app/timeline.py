@@ -23,10 +23,6 @@ class TimelineState(enum.StrEnum):
     def label(self) -> str:
         return self.value.replace("_", " ").capitalize()
 
-    @property
-    def is_open(self) -> bool:
-        return self in (TimelineState.ON_TRACK, TimelineState.AT_RISK, TimelineState.OVERDUE)
-
 
 @dataclass(frozen=True)
 class Timeline:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import Role, log_permission_denied, role_required
+from accounts.roles import Role, role_required
 
 from . import actions, audit, permissions, selectors, services
 from .bar_chart import bar_chart
@@ -36,17 +36,6 @@ from .timeline_chart import timeline_chart
 
 PAGE_SIZE = 50
 EVERY_ROLE = (Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
-
-
-def get_visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
-    """404 for requests the person may not see: their existence is not disclosed to them, but
-    a request that exists is logged as the permission failure it is."""
-    try:
-        return selectors.requests_visible_to(request.user).get(pk=pk)
-    except ExportRequest.DoesNotExist:
-        if ExportRequest.objects.filter(pk=pk).exists():
-            log_permission_denied(request, "hidden=request")
-        raise Http404("No such request.") from None
 
 
 # -- lists and dashboards ------------------------------------------------------------------------
@@ -72,7 +61,7 @@ def dashboard_account_manager(request: HttpRequest) -> HttpResponse:
         )
     else:
         state, found = None, mine.exclude(status__in=CLOSED)
-    rows = selectors.in_timeline_state(selectors.by_deadline(found), state, now)
+    rows = selectors.by_deadline(selectors.in_timeline_state(found, state, now))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "now": now, "query": _query_without_page(request)}
     if request.htmx:
@@ -98,7 +87,7 @@ def dashboard_data_team(request: HttpRequest) -> HttpResponse:
         request,
         "requests_app/dashboard_data_team.html",
         {
-            "queue": selectors.ready_queue(),
+            "page": Paginator(selectors.ready_queue(), PAGE_SIZE).get_page(request.GET.get("page")),
             "jobs": selectors.jobs_of(request.user),
             "now": timezone.now(),
         },
@@ -126,7 +115,9 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
                 ((state.value, state.label, timeline_counts[state]) for state in TimelineState),
             ),
             "timeline_counts": timeline_counts,
-            "open_requests": selectors.by_deadline(open_requests),
+            "page": Paginator(selectors.by_deadline(open_requests), PAGE_SIZE).get_page(
+                request.GET.get("page")
+            ),
             "now": now,
         },
     )
@@ -138,7 +129,7 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*EVERY_ROLE)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    export_request = get_visible_request_or_404(request, pk)
+    export_request = selectors.visible_request_or_404(request, pk)
     events = list(export_request.events.select_related("actor"))
     now = timezone.now()
     return render(
@@ -151,7 +142,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "chart": timeline_chart(export_request, events, now),
             "actions": [
                 (action, action.form())
-                for action in actions.available_to(request.user, export_request)
+                for action in selectors.actions_for(request.user, export_request)
             ],
             "may_read_addendum": _may_read_addendum(request.user, export_request),
         },
@@ -166,7 +157,7 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     chosen = actions.ACTIONS_BY_SLUG.get(action)
     if chosen is None:
         raise Http404("No such action.")
-    export_request = get_visible_request_or_404(request, pk)
+    export_request = selectors.visible_request_or_404(request, pk)
     if not chosen.may(request.user, export_request):
         raise permissions.refusal(request.user, chosen.slug, export_request.pk)
     form = chosen.form(request.POST, request.FILES)
@@ -222,7 +213,7 @@ def _may_read_addendum(user, export_request: ExportRequest) -> bool:
 @role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
 def signed_addendum(request: HttpRequest, pk: int) -> FileResponse:
     """The signed addendum, to those who manage the request. Files are never served directly."""
-    export_request = get_visible_request_or_404(request, pk)
+    export_request = selectors.visible_request_or_404(request, pk)
     if not export_request.signed_addendum:
         raise Http404("No signed addendum yet.")
     if not _may_read_addendum(request.user, export_request):

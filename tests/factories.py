@@ -138,8 +138,11 @@ def export_request(
 
 def export_job(*, patients: int, batch_size: int = 4, **fields):
     """An export attempt already planned into batches (no source, no files): for what the
-    portal computes from the job's rows alone, such as progress."""
+    portal computes from the job's rows alone, such as progress. The request is extracting."""
     request = export_request(status=Status.CLAIMED)
+    request = services.export_request_start_extraction(
+        export_request_id=request.pk, actor=request.claimed_by, attempt=1
+    )
     job = ExportJob.objects.create(
         request=request,
         attempt=1,

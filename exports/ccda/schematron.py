@@ -154,10 +154,6 @@ class CompiledSchematron:
                 tuple(self._compile_rule(rule) for rule in rules if rule.get("abstract") != "true")
             )
 
-    @property
-    def rule_count(self) -> int:
-        return sum(len(rules) for rules in self._patterns)
-
     def failed_asserts(self, tree: etree._ElementTree) -> list[FailedAssert]:
         """Every assertion of the phase that ``tree`` fails, with the node it failed on."""
         templates: dict[str, list[etree._Element]] = defaultdict(list)

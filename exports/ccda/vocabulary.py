@@ -30,7 +30,6 @@ OBSERVATION_INTERPRETATION = "2.16.840.1.113883.5.83"
 class NullFlavor(enum.StrEnum):
     """Why a coded value is absent (HL7 V3 NullFlavor)."""
 
-    NO_INFORMATION = "NI"
     UNKNOWN = "UNK"
     ASKED_BUT_UNKNOWN = "ASKU"  # asked, and the patient declined or did not know
     OTHER = "OTH"  # there is a value, but not one of the value set's codes

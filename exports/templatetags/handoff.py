@@ -3,9 +3,8 @@
 from django import template
 
 from exports import passwords
-from exports.lifecycle import delivered_job
-from requests_app import permissions
-from requests_app.models import Status
+from exports.lifecycle import DELETE_EARLY, REVEAL_PASSWORDS
+from exports.selectors import delivered_job
 
 register = template.Library()
 
@@ -14,14 +13,13 @@ register = template.Library()
 def delivery_handoff(context, export_request):
     """``{% load handoff %}{% delivery_handoff r %}``: shown while the export is delivered."""
     user = context["request"].user
-    delivered = export_request.status == Status.DELIVERED
-    job = delivered_job(export_request) if delivered else None
+    job = delivered_job(export_request) if REVEAL_PASSWORDS.applies(export_request) else None
     return {
         "r": export_request,
         "job": job,
         "access": (job.delivery_receipt or {}).get("access", {}) if job else {},
-        "may_reveal": job is not None and permissions.can_manage_request(user, export_request),
-        "may_delete_early": delivered and permissions.is_admin(user),
+        "may_reveal": job is not None and REVEAL_PASSWORDS.may(user, export_request),
+        "may_delete_early": DELETE_EARLY.allows(user, export_request),
         "csrf_token": context.get("csrf_token"),
     }
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from exports import pipeline
 from exports.models import ExportJob, Stage
+from exports.pipeline.staging import ARCHIVE_FOLDER
 from requests_app.models import Status
 from tests import factories
 from tests.deliverable.deliverable_helpers import extract_with_seven_zip
@@ -66,7 +67,7 @@ def test_a_full_staging_disk_fails_clearly_and_a_retry_after_freeing_space_deliv
         assert ballast.exists(), "the disk was filled as the archive began"
         assert (job.failed_stage, job.error) == (Stage.PACKAGING, DISK_FULL)
         assert job.archive_parts == []
-        assert list((Path(job.staging_dir) / pipeline.ARCHIVE_FOLDER).iterdir()) == []
+        assert list((Path(job.staging_dir) / ARCHIVE_FOLDER).iterdir()) == []
         assert not delivery.exists() or not any(delivery.rglob("*"))
         assert not request.events.filter(action="pipeline.delivered").exists()
         client = Client()

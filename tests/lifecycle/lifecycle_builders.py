@@ -13,6 +13,7 @@ from django.utils import timezone
 from exports import pipeline
 from exports.models import ExportJob, Stage
 from exports.passwords import generate_archive_password
+from exports.pipeline.staging import ARCHIVE_FOLDER
 from requests_app.models import ExportRequest, Status
 from requests_app.services import transition_request
 from tests import factories
@@ -37,7 +38,7 @@ def uploading_job(
         ):
             transition_request(export_request.pk, actor=actor, method=method, action=action)
     staging = Path(settings.EXPORT_STAGING_DIR) / f"{export_request.reference}-attempt-1"
-    archive = pipeline.make_private_dir(staging / pipeline.ARCHIVE_FOLDER)
+    archive = pipeline.make_private_dir(staging / ARCHIVE_FOLDER)
     parts = []
     for number, size in enumerate(part_sizes, start=1):
         data = os.urandom(size)
@@ -51,7 +52,6 @@ def uploading_job(
     return ExportJob.objects.create(
         request=export_request,
         attempt=1,
-        stage=Stage.UPLOADING,
         staging_dir=str(staging),
         export_date=timezone.localdate(),
         archive_parts=parts,

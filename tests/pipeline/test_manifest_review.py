@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from exports import pipeline
 from exports.models import ExportJob
-from exports.review import MANIFEST_DOWNLOADED
+from exports.services import MANIFEST_DOWNLOADED
 from tests.factories import admin, data_member, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

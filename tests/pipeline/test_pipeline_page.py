@@ -143,7 +143,6 @@ def test_approving_an_export_with_failed_records_needs_them_acknowledged(client,
               "excluded": 0, "failed": 1, "is_balanced": True, "excluded_reasons": {},
               "failed_reasons": {"unavailable in the source": 1}, "failed_ids": ["9"]}]  # fmt: skip
     ExportJob.objects.filter(pk=job.pk).update(
-        stage=Stage.AWAITING_REVIEW,
         reconciliation={"is_balanced": True, "has_failures": True, "lines": lines},
     )
     sign_in(client, member)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from exports import pipeline, tasks
+from exports import pipeline, stages, tasks
 from exports.models import BatchStatus, ExportJob, ExtractBatch, Stage
 from exports.sources.demo import DemoSource
 from requests_app.models import ExportRequest, Status
@@ -74,7 +74,7 @@ def test_packaging_running_when_the_run_is_stopped_ends_without_leaving_files(
 ):
     """Stopped as the workbook and manifest are done: the task goes on to the archive."""
     export_request, member, job = extracted_job
-    run_package = pipeline.stages.run_package
+    run_package = stages.run_package
 
     def package_then_stop(*args, **kwargs):
         packaged = run_package(*args, **kwargs)
@@ -83,7 +83,7 @@ def test_packaging_running_when_the_run_is_stopped_ends_without_leaving_files(
         )
         return packaged
 
-    monkeypatch.setattr(pipeline.stages, "run_package", package_then_stop)
+    monkeypatch.setattr(stages, "run_package", package_then_stop)
 
     tasks.package_export.apply((job.pk,))
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from exports import pipeline, tasks
 from exports.delivery import local
+from exports.pipeline import clock as pipeline_clock
 from requests_app.models import ExportRequest, Status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,7 +44,7 @@ class PipelineClock:
 def clock(settings, monkeypatch):
     settings.EXPORT_STALE_SECONDS = STALE_SECONDS
     clock = PipelineClock()
-    monkeypatch.setattr(pipeline, "_now", clock)
+    monkeypatch.setattr(pipeline_clock, "now", clock)
     return clock
 
 

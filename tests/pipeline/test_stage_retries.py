@@ -18,6 +18,7 @@ from exports import pipeline, stages, tasks
 from exports.delivery.base import TransientDeliveryError
 from exports.delivery.local import LocalFolderBackend
 from exports.models import ExportJob, Stage
+from exports.pipeline import leases
 from exports.sources.records import SourceAsksToWait, TransientSourceError
 from requests_app.models import ExportRequest, Status
 from tests.factories import sign_in
@@ -87,7 +88,7 @@ def test_a_stage_whose_lease_cannot_be_released_still_reports_its_own_error(appr
     what Celery sees (and retries on), and the lease is left to go stale for the sweeper."""
     _, _, job = approved_job
     outage(LocalFolderBackend, "deliver", BOX_DOWN, times=1)
-    outage(pipeline, "_release_stage", OperationalError("database is locked"), times=1)
+    outage(leases, "release_stage", OperationalError("database is locked"), times=1)
 
     with pytest.raises(TransientDeliveryError):
         pipeline.job_deliver(job.pk)

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.db import transaction
 
 from exports import connections, pipeline
-from exports.models import ExportJob, Stage
+from exports.models import ExportJob
 from requests_app import services
 from requests_app.demo import signed_addendum_pdf
 from requests_app.models import ExportRequest, Status
@@ -95,7 +95,6 @@ def _run_pipeline_to(status: str, export_request: ExportRequest, claimant) -> No
         manifest.parent.mkdir(parents=True)
         manifest.write_text("Path,Bytes,SHA-256\n")
         ExportJob.objects.filter(pk=job.pk).update(
-            stage=Stage.AWAITING_REVIEW,
             reconciliation={"is_balanced": True, "lines": []},
             manifest={"path": str(manifest), "files": 0, "bytes": 0, "sha256": "0" * 64},
         )

@@ -1,7 +1,7 @@
 """The fake DrChrono answers in the shapes DrChrono's own OpenAPI document gives.
 
-The document lives in the shared reference folder beside the repository (about 950 KB);
-``DRCHRONO_OPENAPI`` points elsewhere.
+The document is vendored in ``tests/data/drchrono/`` (about 950 KB; its origin is in
+``tests/data/ORIGIN.md``); ``DRCHRONO_OPENAPI`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.fakes.drchrono_server import LIST_ENDPOINTS, FakeDrChrono
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPENAPI_PATH = Path(
     os.environ.get(
-        "DRCHRONO_OPENAPI", REPO_ROOT.parent / "shared" / "reference" / "drchrono-openapi.yml"
+        "DRCHRONO_OPENAPI", REPO_ROOT / "tests" / "data" / "drchrono" / "drchrono-openapi.yml"
     )
 )
 
@@ -35,8 +35,6 @@ QUERIES = {
 
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
-    if not OPENAPI_PATH.exists():
-        pytest.skip(f"DrChrono OpenAPI document not found at {OPENAPI_PATH}")
     with OPENAPI_PATH.open() as handle:
         return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 

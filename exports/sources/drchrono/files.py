@@ -52,7 +52,6 @@ MEDIA_TYPES = {
     "zip": "application/zip",
 }
 _EXTENSION_ALIASES = {"jpeg": "jpg", "jpe": "jpg", "tiff": "tif", "htm": "html"}
-UNKNOWN_EXTENSION = "bin"
 
 
 def extension_of(url: str, default: str) -> str:

@@ -1,7 +1,9 @@
 """The pipeline's buttons on the request page: the data team's source and run controls.
 
 They are ``RequestAction``\\ s registered with requests_app (see ``ExportsConfig.ready``), so
-they post through the request page's checked view and call the services here.
+``requests_app.selectors.actions_for`` offers them with every other step, they post through the
+request page's checked view, and they call the pipeline's commands. Each run control's rule is
+its request transition's; attaching a source has ``connections.CONNECT_SOURCE``.
 """
 
 from __future__ import annotations
@@ -13,23 +15,16 @@ from django.conf import settings
 
 from exports import connections, pipeline
 from exports.forms import ApproveDeliveryForm, DemoSourceForm, DrChronoSourceForm
-from exports.models import SourceConnection
-from requests_app import permissions
+from exports.selectors import has_source
 from requests_app.actions import RequestAction
 from requests_app.forms import NoInputForm, ReasonForm
-from requests_app.models import ExportRequest, Status
+from requests_app.models import ExportRequest
+from requests_app.permissions import Rule, transition_rule
 
 
-def _status(*statuses: str):
-    return lambda export_request: export_request.status in statuses
-
-
-def _has_source(export_request: ExportRequest) -> bool:
-    return SourceConnection.objects.filter(request=export_request).exists()
-
-
-def _awaiting_review(export_request: ExportRequest) -> bool:
-    return export_request.status == Status.AWAITING_REVIEW
+def _with_source(rule: Rule) -> Rule:
+    """The rule, once the request has a data source attached."""
+    return Rule(may=rule.may, applies=lambda r: rule.applies(r) and has_source(r))
 
 
 def _test_connection(export_request: ExportRequest, user, data):
@@ -49,91 +44,85 @@ PIPELINE_ACTIONS: tuple[RequestAction, ...] = (
     RequestAction(
         slug="connect-demo",
         label="Use a demo practice",
-        may=permissions.can_operate_request,
-        applies=_status(*connections.CONNECTABLE),
+        rule=connections.CONNECT_SOURCE,
         form_class=DemoSourceForm,
         perform=lambda r, user, data: connections.source_connect_demo(
             export_request_id=r.pk, actor=user, patients=data["patients"], seed=data["seed"]
         ),
         done="The demo practice is attached.",
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="connect-drchrono",
         label="Connect DrChrono",
-        may=permissions.can_operate_request,
-        applies=_status(*connections.CONNECTABLE),
+        rule=connections.CONNECT_SOURCE,
         form_class=DrChronoSourceForm,
         perform=lambda r, user, data: connections.source_connect_drchrono(
             export_request_id=r.pk, actor=user, **data
         ),
         done="DrChrono is connected. Its secrets are stored encrypted and will not be shown again.",
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="test-connection",
         label="Test the connection",
-        may=permissions.can_operate_request,
-        applies=lambda r: _status(*connections.CONNECTABLE)(r) and _has_source(r),
+        rule=_with_source(connections.CONNECT_SOURCE),
         form_class=NoInputForm,
         perform=_test_connection,
         done="Connection tested: see the result under Data source.",
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="start-extraction",
         label="Start the export",
-        may=permissions.can_operate_request,
-        applies=lambda r: r.status == Status.CLAIMED and _has_source(r),
+        rule=_with_source(transition_rule("start_extraction")),
         form_class=NoInputForm,
         perform=lambda r, user, data: pipeline.pipeline_start(export_request_id=r.pk, actor=user),
         done="The export has started.",
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="approve-delivery",
         label="Approve and deliver",
-        may=permissions.can_operate_request,
-        applies=_awaiting_review,
+        rule=transition_rule("approve"),
         form_class=ApproveDeliveryForm,
         perform=lambda r, user, data: pipeline.pipeline_approve(
             export_request_id=r.pk, actor=user, acknowledge_failures=data["acknowledge_failures"]
         ),
         done="Approved: the archive is being uploaded.",
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="reject-export",
         label="Reject this export",
-        may=permissions.can_operate_request,
-        applies=_awaiting_review,
+        rule=transition_rule("reject"),
         form_class=ReasonForm,
         perform=lambda r, user, data: pipeline.pipeline_reject(
             export_request_id=r.pk, actor=user, reason=data["reason"]
         ),
         done="The export was discarded; the request is yours to run again.",
         danger=True,
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="retry-pipeline",
         label="Retry the failed stage",
-        may=permissions.can_operate_request,
-        applies=_status(Status.FAILED),
+        rule=transition_rule("retry"),
         form_class=NoInputForm,
         perform=lambda r, user, data: pipeline.pipeline_retry(export_request_id=r.pk, actor=user),
         done="Retrying: finished work is kept.",
+        on_pipeline_card=True,
     ),
     RequestAction(
         slug="stop-pipeline",
         label="Stop and discard this run",
-        may=permissions.can_operate_request,
-        applies=_status(Status.EXTRACTING, Status.PACKAGING, Status.AWAITING_REVIEW, Status.FAILED),
+        rule=transition_rule("stop_pipeline"),
         form_class=ReasonForm,
         perform=lambda r, user, data: pipeline.pipeline_stop(
             export_request_id=r.pk, actor=user, reason=data["reason"]
         ),
         done="The run is stopped and its files removed.",
         danger=True,
+        on_pipeline_card=True,
     ),
 )
-
-
-def available_to(user, export_request: ExportRequest) -> list[RequestAction]:
-    return [
-        a for a in PIPELINE_ACTIONS if a.applies(export_request) and a.may(user, export_request)
-    ]
