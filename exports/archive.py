@@ -23,7 +23,8 @@ tree goes into an inner zip and that zip is the only, encrypted, entry of the ou
 without the password a listing shows nothing but the outer entry's name. That name is the
 file's own name plus ``.contents``: the practice's name and the export date, no patient data,
 nothing the file name on disk does not already say. A neutral ``export.zip`` would hide
-nothing more and would collide when several parts are extracted into one folder.
+nothing more and would collide when several parts are extracted into one folder. Why not one
+7z with encrypted names instead: docs/archive-opening.md.
 
 How it is written
 -----------------
