@@ -68,6 +68,9 @@ PHOTO_STEM = "patient_photo"
 #: characters; and, in the worst case (ids in their short form, no stamp, a one-letter
 #: category, a 10-letter extension, a clash number), for any file
 PATIENT_INNER_RESERVE = 64
+#: characters a message category's folder leaves for its files' names (a message's name with
+#: ids of ~9 characters, an attachment's with shorter ones); a longer name is fitted on its own
+MESSAGE_NAME_RESERVE = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +194,12 @@ class PatientPaths:
         extension: str,
     ) -> PurePosixPath:
         """``<folder>/{ids[0]}_{stamp}[_{ids[1]}].<ext>`` in ``Message Center``, fitted: the
-        folder's name (when it is free text) is shortened first, then the ids."""
+        folder's name (when it is free text) is shortened to leave ``MESSAGE_NAME_RESERVE``
+        characters for file names, whatever this file's name, so a category's files share one
+        folder; then the file's name is fitted."""
         full = folder_of(folder_name, None)
-        name = _name(*_with_stamp(map(id_part, ids), stamp), extension=extension)
-        excess = path_chars(f"{full}/{name}") - (PATH_MAX_CHARS - 1)
-        if excess <= 0:
-            return full / name
-        folder = folder_of(folder_name, path_chars(full.name) - excess)
+        excess = path_chars(str(full)) + 1 + MESSAGE_NAME_RESERVE - (PATH_MAX_CHARS - 1)
+        folder = full if excess <= 0 else folder_of(folder_name, path_chars(full.name) - excess)
         return self._fitted_name(folder, ids, stamp, extension)
 
     def _fitted_name(
