@@ -55,7 +55,6 @@ _BUFFER_BYTES = 1 << 20
 class _WrittenSheet:
     title: str
     part: str  # the zip entry, e.g. "xl/worksheets/sheet3.xml"
-    has_links: bool
 
 
 def write_workbook(
@@ -72,7 +71,8 @@ def write_workbook(
     """Write the workbook to ``path`` (atomically), asking ``sheet_rows`` for each sheet's rows;
     returns the number of data rows written.
 
-    ``max_rows`` counts the header, as Excel does. ``export_date`` stamps the file. Path columns
+    ``max_rows`` counts the header, as Excel does; ``max_links`` bounds a sheet's hyperlinks.
+    ``export_date`` stamps the file. Path columns
     link to their files relative to ``link_base``, the workbook's own folder as a path from the
     archive root (no links when None). The hyperlinks of a sheet wait in a temporary folder
     under ``work_dir`` (default: the system's) until its rows are written.
@@ -99,7 +99,7 @@ def write_workbook(
     return written_rows
 
 
-def sheet_title(sheet: Sheet, part: int) -> str:
+def _sheet_title(sheet: Sheet, part: int) -> str:
     return sheet.name if part == 1 else f"{sheet.name} ({part})"
 
 
@@ -153,7 +153,7 @@ class _SheetWriter:
         self._part += 1
         number = len(self._written) + 1
         self._entry = f"xl/worksheets/sheet{number}.xml"
-        self._title = sheet_title(self._sheet, self._part)
+        self._title = _sheet_title(self._sheet, self._part)
         self._spools = ExitStack()
         self._link_refs = self._spools.enter_context(self._spool(number, "links"))
         self._relationships = self._spools.enter_context(self._spool(number, "relationships"))
@@ -199,7 +199,7 @@ class _SheetWriter:
                     out.write(f'{_XML_DECLARATION}<Relationships xmlns="{_PACKAGE_RELATIONSHIPS}">')
                     _copy_spool(self._relationships, out)
                     out.write("</Relationships>")
-        self._written.append(_WrittenSheet(self._title, self._entry, bool(self._links)))
+        self._written.append(_WrittenSheet(self._title, self._entry))
 
     @contextmanager
     def _spool(self, number: int, kind: str) -> Iterator[TextIO]:
