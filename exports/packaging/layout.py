@@ -71,6 +71,8 @@ PATIENT_INNER_RESERVE = 64
 #: characters a message category's folder leaves for its files' names (a message's name with
 #: ids of ~9 characters, an attachment's with shorter ones); a longer name is fitted on its own
 MESSAGE_NAME_RESERVE = 40
+#: room left for the number ``tree.PatientTree`` adds to a name that clashes (``front_2.jpg``)
+CLASH_NUMBER_ROOM = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,8 @@ class PatientPaths:
         characters for file names, whatever this file's name, so a category's files share one
         folder; then the file's name is fitted."""
         full = folder_of(folder_name, None)
-        excess = path_chars(str(full)) + 1 + MESSAGE_NAME_RESERVE - (PATH_MAX_CHARS - 1)
+        room = PATH_MAX_CHARS - 1 - CLASH_NUMBER_ROOM
+        excess = path_chars(str(full)) + 1 + MESSAGE_NAME_RESERVE - room
         folder = full if excess <= 0 else folder_of(folder_name, path_chars(full.name) - excess)
         return self._fitted_name(folder, ids, stamp, extension)
 
@@ -212,7 +215,7 @@ class PatientPaths:
             (map(short_id_part, ids), stamp),
         ):
             name = _name(*_with_stamp(candidate_ids, candidate_stamp), extension=extension)
-            if path_chars(f"{folder}/{name}") < PATH_MAX_CHARS:
+            if path_chars(f"{folder}/{name}") < PATH_MAX_CHARS - CLASH_NUMBER_ROOM:
                 return folder / name
         return folder / _name(*map(short_id_part, ids), extension=extension)
 
