@@ -49,8 +49,8 @@ How it is written
 - Deterministic: entries in sorted order (directory by directory, names in code point order),
   every entry dated the export date taken from the root's name (1980-01-01 when the name
   carries none), fixed permissions. (The outer entry carries pyzipper's default date,
-  1980-01-01: its public writer takes an entry's name, not a dated record.) Two runs over the same tree write the same inner zip
-  bytes; the outer files differ only by the random AES salt.
+  1980-01-01: its public writer takes an entry's name, not a dated record.) Two runs over the
+  same tree write the same inner zip bytes; the outer files differ only by the random AES salt.
 - Every directory of the tree gets an entry, so empty folders survive the round trip.
 
 Parts
