@@ -23,27 +23,34 @@ tree goes into an inner zip and that zip is the only, encrypted, entry of the ou
 without the password a listing shows nothing but the outer entry's name. That name is the
 file's own name plus ``.contents``: the practice's name and the export date, no patient data,
 nothing the file name on disk does not already say. A neutral ``export.zip`` would hide
-nothing more and would collide when several parts are extracted into one folder.
+nothing more and would collide when several parts are extracted into one folder. Why not one
+7z with encrypted names instead: docs/archive-opening.md.
 
 How it is written
 -----------------
+- Through documented interfaces only: the outer zip by pyzipper's public writer (``AESZipFile``
+  opened for writing with ``WZ_AES``, 256-bit keys), the inner zip by
+  ``exports.zip_writer.StreamingZipWriter`` (the zip format's specification, ``zlib`` and
+  ``struct``), because ``zipfile`` keeps a record of every entry in memory until it ends.
 - Streamed: the inner zip is written straight into the outer encrypted entry (pyzipper
   encrypts an entry opened for writing chunk by chunk) and the outer zip is written to disk
   without seeking back, hashed (SHA-256 for the manifest of parts, SHA-1 for Box) as it goes.
   Memory holds a few 1 MiB buffers and the names of the patient folders (to plan the parts),
-  never a file's contents. The inner zip's record of each entry (its central directory, written
-  at the end, needs them all) is spooled to an unnamed temporary file beside the archive, not
-  kept in memory: a large practice has hundreds of thousands of entries.
+  never a file's contents beyond 1 MiB. The inner zip's record of each entry (its central
+  directory, written at the end, needs them all) is spooled to an unnamed temporary file beside
+  the archive, not kept in memory: a large practice has hundreds of thousands of entries.
 - Zip64 wherever needed: the outer entry always (its size is unknown when its header is
-  written), inner entries larger than 2 GiB, and the inner directory when it passes
+  written), inner entries that may pass 4 GiB, and the inner directory when it passes
   4 GiB or 65,535 entries.
-- Files that are already compressed (PDF, JPEG, PNG, GIF, TIFF, ZIP, Office files, ...) are
-  stored; everything else is deflated. The outer entry is stored: its content is the
-  compressed inner zip.
+- What shrinks is deflated: text, XML, CSV and PDFs (a PDF's fonts and text streams deflate;
+  a file that deflate does not shrink, like a scanned PDF, is stored). Formats that are
+  compressed already (JPEG, PNG, GIF, TIFF, ZIP, Office files, ...) are stored without trying.
+  The outer entry is stored: its content is the compressed inner zip.
 - Deterministic: entries in sorted order (directory by directory, names in code point order),
   every entry dated the export date taken from the root's name (1980-01-01 when the name
-  carries none), fixed permissions. Two runs over the same tree write the same inner zip
-  bytes; the outer files differ only by the random AES salt.
+  carries none), fixed permissions. (The outer entry carries pyzipper's default date,
+  1980-01-01: its public writer takes an entry's name, not a dated record.) Two runs over the
+  same tree write the same inner zip bytes; the outer files differ only by the random AES salt.
 - Every directory of the tree gets an entry, so empty folders survive the round trip.
 
 Parts
@@ -64,15 +71,9 @@ Errors name parts, entry numbers and areas of the tree, never a path: paths are 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import os
-import pickle
 import re
-import secrets
-import stat
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,17 +81,7 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from Cryptodome.Cipher import AES
-from Cryptodome.Util import Counter
-from pyzipper.zipfile_aes import (
-    WZ_AES,
-    WZ_AES_V2,
-    WZ_AES_VENDOR_ID,
-    WZ_SALT_LENGTHS,
-    AESZipFile,
-    AESZipInfo,
-    BaseZipEncrypter,
-)
+import pyzipper
 
 from exports.packaging.layout import (
     CCDA_AS_RECEIVED,
@@ -99,13 +90,16 @@ from exports.packaging.layout import (
     PATIENT_IMAGES_EXPORT,
     PATIENT_RECORDS,
 )
+from exports.zip_writer import StreamingZipWriter
 
 DEFAULT_PART_BYTES: Final = 4 * 1024**3
 
-#: extensions (lower case, no dot) of formats that are compressed already: stored, not deflated
+#: extensions (lower case, no dot) of formats that are compressed already: stored without
+#: trying deflate. PDFs are not here: their text and fonts often deflate well (scans do not,
+#: and the writer then stores them).
 STORED_EXTENSIONS: Final = frozenset(
     {
-        *("pdf", "docx", "xlsx", "pptx"),  # documents
+        *("docx", "xlsx", "pptx"),  # documents
         *("jpg", "jpeg", "png", "gif", "tif", "tiff", "webp", "heic"),  # images
         *("zip", "gz", "7z"),  # archives
         *("mp3", "m4a", "mp4", "mov"),  # audio and video
@@ -126,10 +120,6 @@ _CCDA_FOLDERS: Final = (
     (CLINICAL_DATA_EXPORT, CCDA_FILES, CCDA_AS_RECEIVED),
 )
 _ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
-_FILE_MODE: Final = (stat.S_IFREG | 0o644) << 16
-_DIR_MODE: Final = ((stat.S_IFDIR | 0o755) << 16) | 0x10  # 0x10: the MS-DOS directory bit
-_AES_256: Final = 3  # the WinZip AES "strength" code of 256-bit keys
-_UNIX: Final = 3  # "made by" system; fixed so every worker writes the same bytes
 _MAX_FILE_STEM_BYTES: Final = 200  # leaves room for ".part12-of-12.contents.zip" within 255
 # Upper bounds of zip bookkeeping: an entry's local header + zip64 extra + data descriptor +
 # central directory record + zip64 extra, without its name (counted twice on top of these).
@@ -426,60 +416,6 @@ def _patient_of(parent_parts: tuple[str, ...], name: str, is_dir: bool) -> str |
     return None
 
 
-class _AesZipFile(AESZipFile):
-    """pyzipper's zip writer, encrypting with ``_Aes256Encrypter``."""
-
-    def get_encrypter(self) -> _Aes256Encrypter:
-        return _Aes256Encrypter(self.pwd)
-
-
-class _Aes256Encrypter(BaseZipEncrypter):
-    """WinZip AES-256, AE-2 (as pyzipper's own encrypter writes it), three times as fast:
-    HMAC-SHA1 from OpenSSL (``hmac``) rather than pycryptodome's, and no buffer copies.
-
-    AE-2 leaves the CRC out (it would leak a checksum of the plaintext); the MAC checks the
-    data instead. Key derivation, counter mode and MAC are those of the WinZip AES spec:
-    PBKDF2-HMAC-SHA1 with 1,000 rounds over a random 16-byte salt, AES-CTR with a
-    little-endian counter starting at 1, HMAC-SHA1 of the ciphertext cut to 10 bytes.
-    """
-
-    _KEY_BYTES = 32
-    _MAC_BYTES = 10
-
-    def __init__(self, password: bytes) -> None:
-        self._salt = secrets.token_bytes(WZ_SALT_LENGTHS[_AES_256])
-        keys = hashlib.pbkdf2_hmac(
-            "sha1", password, self._salt, 1000, dklen=2 * self._KEY_BYTES + 2
-        )
-        self._cipher = AES.new(
-            keys[: self._KEY_BYTES],
-            AES.MODE_CTR,
-            counter=Counter.new(128, initial_value=1, little_endian=True),
-        )
-        self._mac = hmac.new(keys[self._KEY_BYTES : 2 * self._KEY_BYTES], digestmod="sha1")
-        self._password_verifier = keys[2 * self._KEY_BYTES :]
-
-    def update_zipinfo(self, zipinfo: AESZipInfo) -> None:
-        zipinfo.wz_aes_vendor_id = WZ_AES_VENDOR_ID
-        zipinfo.wz_aes_strength = _AES_256
-        zipinfo.wz_aes_version = WZ_AES_V2
-
-    def finalize_zipinfo(self, zipinfo: AESZipInfo) -> None:
-        """Nothing to add at the end: AE-2 needs no CRC."""
-
-    def encryption_header(self) -> bytes:
-        return self._salt + self._password_verifier
-
-    def encrypt(self, data: bytes) -> bytearray:
-        encrypted = bytearray(len(data))
-        self._cipher.encrypt(data, output=encrypted)
-        self._mac.update(encrypted)
-        return encrypted
-
-    def flush(self) -> bytes:
-        return self._mac.digest()[: self._MAC_BYTES]
-
-
 def _write_encrypted_zip(
     sink: BinaryIO,
     spool_dir: Path,
@@ -493,109 +429,38 @@ def _write_encrypted_zip(
 ) -> None:
     """Write to ``sink`` the outer AES zip whose one entry is the inner zip of ``entries``
     (its entries' records spooled in ``spool_dir`` until the end)."""
-    outer_info = AESZipInfo(inner_name, date_time)
-    outer_info.compress_type = zipfile.ZIP_STORED
-    outer_info.external_attr = _FILE_MODE
-    outer_info.create_system = _UNIX
-    with _AesZipFile(sink, "w", encryption=WZ_AES) as outer:
+    with pyzipper.AESZipFile(
+        sink,
+        "w",
+        compression=pyzipper.ZIP_STORED,  # the inner zip is compressed already
+        encryption=pyzipper.WZ_AES,
+        encryption_kwargs={"nbits": 256},
+    ) as outer:
         outer.setpassword(password)
         with (
-            outer.open(outer_info, "w", force_zip64=True) as encrypted,
+            outer.open(inner_name, "w", force_zip64=True) as encrypted,
             # coalesces the inner zip's many small header writes into few encrypt calls
             io.BufferedWriter(encrypted, _CHUNK) as buffered,
-            _InnerZipFile(buffered, spool_dir) as inner,
+            StreamingZipWriter(buffered, spool_dir, date_time) as inner,
         ):
             for index, entry in enumerate(entries, start=1):
-                info = zipfile.ZipInfo(entry.arcname, date_time)
-                info.create_system = _UNIX
                 if entry.is_dir:
-                    info.external_attr = _DIR_MODE
-                    info.CRC = info.compress_size = 0
-                    inner.mkdir(info)
+                    inner.add_directory(entry.arcname)
                     continue
-                info.external_attr = _FILE_MODE
-                info.file_size = entry.size  # decides whether the entry needs zip64
-                info.compress_type = (
-                    zipfile.ZIP_STORED if _is_stored(entry.arcname) else zipfile.ZIP_DEFLATED
-                )
-                if not _copy_file(entry.path, inner, info, progress):
+                with open(entry.path, "rb", buffering=0) as source:
+                    complete = inner.add_file(
+                        entry.arcname,
+                        source,
+                        entry.size,
+                        compressible=not _is_stored(entry.arcname),
+                        on_read=progress.read,
+                    )
+                if not complete:
                     raise ArchiveError(
                         f"part {part_number}, entry {index}: the file changed size while it "
                         "was archived"
                     )
                 progress.file_done()
-
-
-class _InnerZipFile(zipfile.ZipFile):
-    """A zip writer that keeps the records of the entries it wrote on disk, not in memory.
-
-    ``zipfile`` keeps a ``ZipInfo`` per entry (~600 bytes with its name) in ``filelist`` and
-    ``NameToInfo`` until it writes the central directory at the end; for a part of 250,000
-    entries that is 150 MB. Here ``filelist`` is a ``_SpooledEntries`` and ``NameToInfo``
-    keeps nothing: it only serves lookups by name (and a duplicate-name warning), and this
-    writer adds entries from a directory walk, whose names are unique.
-    """
-
-    def __init__(self, file: BinaryIO, spool_dir: Path) -> None:
-        super().__init__(file, "w", allowZip64=True)
-        self.filelist = _SpooledEntries(spool_dir)  # type: ignore[assignment]
-        self.NameToInfo = _NoNames()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.filelist.close()
-
-
-class _SpooledEntries:
-    """The list of written entries ``zipfile`` keeps, pickled to an unnamed temporary file.
-
-    ``zipfile`` appends an entry once it is complete and, writing the central directory,
-    counts and iterates them in order; that is all this list offers.
-    """
-
-    def __init__(self, spool_dir: Path) -> None:
-        # Entry names are PHI: kept beside the archive, in a file no other process can open
-        # by name, gone when closed (``close``, called by the zip writer's close).
-        self._file = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115
-        self._count = 0
-
-    def append(self, info: zipfile.ZipInfo) -> None:
-        pickle.dump(info, self._file, pickle.HIGHEST_PROTOCOL)
-        self._count += 1
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[zipfile.ZipInfo]:
-        self._file.seek(0)
-        for _ in range(self._count):
-            yield pickle.load(self._file)  # noqa: S301 (written by this object just before)
-        self._file.seek(0, os.SEEK_END)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class _NoNames(dict):
-    """A ``NameToInfo`` that remembers nothing."""
-
-    def __setitem__(self, name: str, info: zipfile.ZipInfo) -> None:
-        pass
-
-
-def _copy_file(
-    path: str, inner: zipfile.ZipFile, info: zipfile.ZipInfo, progress: _Progress
-) -> bool:
-    """Copy the file's ``info.file_size`` bytes into the zip; False if it has more or fewer."""
-    remaining = info.file_size
-    with open(path, "rb", buffering=0) as source, inner.open(info, "w") as target:
-        while remaining and (chunk := source.read(min(_CHUNK, remaining))):
-            target.write(chunk)
-            remaining -= len(chunk)
-            progress.read(len(chunk))
-        return remaining == 0 and not source.read(1)
 
 
 class _HashingWriter(io.RawIOBase):

@@ -3,8 +3,9 @@
 Every part of a path built from practice data goes through here:
 
 - ``safe_part`` makes free text (names, chart ids, message categories) safe: Unicode NFC
-  normalised and kept (Chinese stays Chinese), control characters and ``<>:"/\\|?*`` replaced by
-  ``-``, whitespace runs collapsed to one space, leading/trailing dots and spaces stripped (no
+  normalised and kept (Chinese stays Chinese), control characters replaced by a space (so
+  ``"Mary\x00Ann"`` stays two words), ``<>:"/\\|?*`` and bidirectional controls by ``-``,
+  whitespace runs collapsed to one space, leading/trailing dots and spaces stripped (no
   ``..``, no hidden files, no names Windows silently truncates), bounded in UTF-8 bytes without
   splitting a character, and an empty result replaced by a placeholder.
 - ``id_part`` makes a record id safe *and injective*: ids made only of ``[0-9a-z-]`` are kept
@@ -17,8 +18,10 @@ Every part of a path built from practice data goes through here:
   (``CON``, ``NUL``, ``COM1``..., with or without an extension) get a leading ``_``.
 
 The per-part byte bounds keep every segment well under 255 bytes (the limit of every common file
-system). Whole paths can still pass Windows' legacy 260-character limit for very long names;
-modern extractors (7-Zip, Windows 10+ with long paths) handle them.
+system). Whole paths stay under ``PATH_MAX_CHARS`` characters (Windows' 260-character limit,
+unpacked into a typical folder): see ``layout``, which shortens the free text of a path first
+(names, the message category) and only then writes an id in its short form
+(``short_id_part``: ``~`` and 12 hex digits of its SHA-256, as unique as the id).
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ PLACEHOLDER = "unknown"
 #: ``dob`` in names when the source has no valid date of birth (missing or impossible)
 UNKNOWN_DOB = "unknown"
 
+#: every path from the archive root has fewer characters than this (UTF-16 code units, as
+#: Windows counts them)
+PATH_MAX_CHARS = 200
 NAME_MAX_BYTES = 48
 CHART_ID_MAX_BYTES = 32
+#: the practice's name in the root folder's name (the root starts every path)
+PRACTICE_MAX_CHARS = 32
 ID_PREFIX_MAX_BYTES = 32
 ID_HASH_LENGTH = 12
 EXTENSION_MAX_LENGTH = 10
@@ -61,6 +69,7 @@ _RESERVED = frozenset(
 def safe_part(text: str, *, max_bytes: int = NAME_MAX_BYTES, placeholder: str = PLACEHOLDER) -> str:
     """``text`` made safe for use inside a file or folder name on every OS; never empty."""
     text = unicodedata.normalize("NFC", text)
+    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
     text = _WHITESPACE.sub(" ", text)
     text = "".join("-" if _is_unsafe_char(char) else char for char in text)
     text = _strip_edges(text)
@@ -78,6 +87,26 @@ def id_part(record_id: str) -> str:
     digest = hashlib.sha256(record_id.encode("utf-8", "surrogatepass")).hexdigest()
     prefix = safe_part(record_id, max_bytes=ID_PREFIX_MAX_BYTES, placeholder="id")
     return f"{prefix.replace('_', '-')}~{digest[:ID_HASH_LENGTH]}"
+
+
+def short_id_part(record_id: str) -> str:
+    """A record id in its short form, for a path that has no room for the whole id:
+    ``~`` and 12 hex digits of its SHA-256. Never contains ``_``, like ``id_part``."""
+    digest = hashlib.sha256(record_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"~{digest[:ID_HASH_LENGTH]}"
+
+
+def path_chars(text: str) -> int:
+    """``text``'s length as Windows counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def shorten(part: str, max_chars: int, *, placeholder: str = PLACEHOLDER) -> str:
+    """A safe part cut to ``max_chars`` characters (at least one), never ending in a dot or
+    space and never splitting a character."""
+    while path_chars(part) > max(max_chars, 1):
+        part = part[:-1]
+    return _strip_edges(part) or placeholder[: max(max_chars, 1)]
 
 
 def dob_part(demographics: Demographics) -> str:
@@ -106,29 +135,42 @@ def extension_part(extension: str, *, fallback: str = "bin") -> str:
     return extension if _PLAIN_EXTENSION.fullmatch(extension) else fallback
 
 
-def patient_folder_name(demographics: Demographics) -> str:
-    """``{id}_{chart_id}_{last}_{first}_{dob}``: unique per patient id, safe everywhere."""
-    return safe_segment(
-        "_".join(
-            (
-                id_part(demographics.id),
-                safe_part(demographics.chart_id, max_bytes=CHART_ID_MAX_BYTES),
-                safe_part(demographics.last_name),
-                safe_part(demographics.first_name),
-                dob_part(demographics),
-            )
-        )
-    )
+def patient_folder_name(demographics: Demographics, max_chars: int | None = None) -> str:
+    """``{id}_{chart_id}_{last}_{first}_{dob}``: unique per patient id, safe everywhere.
+
+    With ``max_chars``, the name fits in that many characters: the last and first names are
+    shortened first (the longer one first), then the chart id; the patient id is written in its
+    short form only when even that is not enough.
+    """
+    patient_id = id_part(demographics.id)
+    chart = safe_part(demographics.chart_id, max_bytes=CHART_ID_MAX_BYTES)
+    names = [safe_part(demographics.last_name), safe_part(demographics.first_name)]
+    dob = dob_part(demographics)
+
+    def joined() -> str:
+        return "_".join((patient_id, chart, *names, dob))
+
+    if max_chars is not None:
+        while path_chars(joined()) > max_chars and max(map(path_chars, names)) > 1:
+            longest = max(range(2), key=lambda index: path_chars(names[index]))
+            names[longest] = shorten(names[longest], path_chars(names[longest]) - 1)
+        if path_chars(joined()) > max_chars:
+            chart = shorten(chart, path_chars(chart) - (path_chars(joined()) - max_chars))
+        if path_chars(joined()) > max_chars:
+            patient_id = short_id_part(demographics.id)
+    return safe_segment(joined())
 
 
 def practice_part(practice_name: str) -> str:
     """The practice's name as it starts the deliverable's root folder.
 
     It never starts with a character spreadsheets read as a formula (``= + - @``), so paths
-    from the archive root go into CSV files verbatim, usable by people and machines alike.
+    from the archive root go into CSV files verbatim, usable by people and machines alike. At
+    most ``PRACTICE_MAX_CHARS`` characters: every path starts with it.
     """
     name = safe_part(practice_name, max_bytes=96, placeholder="Practice")
-    return safe_part(name.lstrip("=+-@"), max_bytes=96, placeholder="Practice")
+    name = safe_part(name.lstrip("=+-@"), max_bytes=96, placeholder="Practice")
+    return shorten(name, PRACTICE_MAX_CHARS, placeholder="Practice")
 
 
 def safe_segment(name: str) -> str:

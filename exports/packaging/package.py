@@ -110,6 +110,7 @@ def package(
             export_date=layout.export_date,
             max_rows=max_rows_per_sheet,
             work_dir=staging,
+            link_base=layout.workbook.parent,
         )
         workbook_stage.bytes += (tree / layout.workbook).stat().st_size
     with (

@@ -49,6 +49,7 @@ class Kind(enum.Enum):
     DATETIME = "datetime"
     NUMBER = "number"
     MONEY = "money"
+    PATH = "path"  # text: a file's path from the archive root (the workbook links it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +78,16 @@ def _datetime(header: str) -> Column:
     return Column(header, Kind.DATETIME, 18)
 
 
+def _path(header: str) -> Column:
+    return Column(header, Kind.PATH, 60)
+
+
 def _number(header: str, width: int = 10) -> Column:
     return Column(header, Kind.NUMBER, width)
 
 
 _PATIENT = (_text("Patient ID", 12), _text("Chart ID", 12), _text("Last Name"), _text("First Name"))
-_PATH = _text("File Path", 60)
+_PATH = _path("File Path")
 _STATUS = _text("Export Status", 24)
 
 PATIENTS = Sheet(
@@ -133,8 +138,8 @@ INSURANCE_HISTORY = Sheet(
         _text("Relationship to Subscriber"),
         _date("Start Date"),
         _date("End Date"),
-        _text("Card Front Path", 60),
-        _text("Card Back Path", 60),
+        _path("Card Front Path"),
+        _path("Card Back Path"),
     ),
 )
 PATIENT_PAYMENTS = Sheet(
@@ -280,7 +285,7 @@ _LAB_COLUMNS = (
     _text("Result Status", 8),
     _text("Ordering Provider", 20),
     _text("Comments", 30),
-    _text("Report File Path", 60),
+    _path("Report File Path"),
     _STATUS,
 )
 LAB_RESULTS = Sheet("lab_results", "Lab Results", _LAB_COLUMNS)
@@ -660,7 +665,7 @@ def _encode(value: Value) -> JsonValue:
 
 
 def _decode(kind: Kind, value: JsonValue) -> Value:
-    if value is None or (value == "" and kind is not Kind.TEXT):
+    if value is None or (value == "" and kind not in (Kind.TEXT, Kind.PATH)):
         return None
     if kind is Kind.DATE:
         return date.fromisoformat(str(value))

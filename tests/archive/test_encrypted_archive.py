@@ -215,6 +215,21 @@ def test_compressed_formats_are_stored_and_text_is_deflated(tmp_path):
     assert [infos[name].compress_type for name in deflated] == [zipfile.ZIP_DEFLATED] * 3
 
 
+def test_a_pdf_that_deflate_shrinks_is_deflated_and_a_jpeg_is_stored_untried(tmp_path):
+    root = make_tree(tmp_path)
+    records = root / "Clinical Data Export" / "Patient Records" / SECRET_PATIENT
+    text_pdf = b"%PDF-1.7\n" + b"BT /F1 12 Tf (Blood pressure 120/80) Tj ET\n" * 500
+    write(records / "Signed Clinical Notes" / "502.pdf", text_pdf)
+    write(records / "Uploaded Documents" / "603.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 5_000)
+
+    (part,) = build_archive(root, tmp_path / "out", PASSWORD)
+
+    infos = inner_infos(part)
+    prefix = f"{ROOT}/Clinical Data Export/Patient Records/{SECRET_PATIENT}"
+    assert infos[f"{prefix}/Signed Clinical Notes/502.pdf"].compress_type == zipfile.ZIP_DEFLATED
+    assert infos[f"{prefix}/Uploaded Documents/603.jpg"].compress_type == zipfile.ZIP_STORED
+
+
 def test_two_runs_over_the_same_tree_write_the_same_inner_zip(tmp_path):
     root = make_tree(tmp_path)
     (first,) = build_archive(root, tmp_path / "one", PASSWORD)

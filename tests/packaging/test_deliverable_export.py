@@ -7,6 +7,7 @@ import hashlib
 import io
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from export_builders import (
@@ -123,6 +124,71 @@ def test_every_workbook_path_exists_and_every_file_is_listed_somewhere(tmp_path)
     assert in_tree == in_workbook | in_index | package_files
     assert len(in_tree) == result.files + 1
     assert all(path.startswith(f"{root}/") for path in in_tree)
+
+
+def test_every_path_cell_links_to_its_file_relative_to_the_workbook(tmp_path):
+    source = ListSource([full_patient("1001"), full_patient("1002")])
+    result = export(source, tmp_path, [["1001", "1002"]])
+
+    workbook_file = result.root / "Clinical Data Export" / "Patient_Data_Export.xlsx"
+    workbook = load_workbook(workbook_file)
+    linked = 0
+    for sheet in workbook.worksheets:
+        headers = [cell.value for cell in sheet[1]]
+        for row in sheet.iter_rows(min_row=2):
+            for header, cell in zip(headers, row, strict=True):
+                if header not in PATH_HEADERS or not cell.value:
+                    continue
+                target = workbook_file.parent / unquote(cell.hyperlink.target)
+                assert target.resolve() == (tmp_path / "tree" / cell.value).resolve()
+                assert target.is_file()
+                linked += 1
+    assert linked == len(workbook_paths(result)) > 10
+
+
+def test_every_path_stays_under_200_characters_with_long_names(tmp_path):
+    long_name = "Wolfeschlegelsteinhausenbergerdorff-Featherstonehaugh"
+    source = ListSource(
+        [
+            full_patient(
+                "1001", last_name=long_name, first_name="Hubert\x00Blaine Wolfe-Schlegel " * 3
+            )
+        ]
+    )
+    layout = ExportLayout("Northwestern Regional Orthopaedic and Sports Medicine", date(2024, 5, 1))
+    for batch_no, patient_ids in enumerate([["1001"]], start=1):
+        extract_batch(
+            source,
+            patient_ids,
+            tmp_path,
+            batch_no,
+            layout=layout,
+            ccda_builder=build_ccd,
+            ccda_validator=validate_ccd,
+            source_ccda_validator=validate_source_ccd,
+        )
+    package(
+        tmp_path,
+        [1],
+        layout=layout,
+        counts_in_source=source.counts_in_source(),
+        unattached=source.unattached_records(),
+        excluded_outside_patients=source.exclusions_outside_patients(),
+    )
+
+    in_tree = files_in_tree(tmp_path)
+    assert len(in_tree) > 10
+    assert max(len(path.encode("utf-16-le")) // 2 for path in in_tree) < 200
+    folders = {path.split("/")[3] for path in in_tree if "/Patient Records/" in path}
+    assert folders == {"1001_SMJO000001_Wolfesc_Hubert_1980-04-02"}  # names cut, ids whole
+    center = [path.split("/")[5:] for path in in_tree if "/Message Center/" in path]
+    message_folders = {
+        folder for folder, _ in center if folder not in ("Faxes", "Referrals", "Lab Results")
+    }
+    assert len(message_folders) == 1  # a message and its attachment stay side by side
+    (category,) = message_folders
+    assert "Onpatient Messages".startswith(category) and len(category) < 18  # cut, not gone
+    assert f"{category}/1001-msg1_2024-03-05T14-30-00.txt" in {"/".join(p) for p in center}
 
 
 def test_the_workbook_lists_every_record_by_patient(tmp_path):

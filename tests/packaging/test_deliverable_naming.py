@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 
 from export_builders import demographics
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exports.packaging.layout import CLASH_NUMBER_ROOM, ExportLayout
 from exports.packaging.naming import (
     PLACEHOLDER,
     UNKNOWN_DOB,
     extension_part,
     id_part,
+    path_chars,
     patient_folder_name,
     practice_part,
     safe_part,
     safe_segment,
     timestamp_part,
 )
+from exports.sources.records import FaxOrReferralKind, InsurancePriority
 
 FORBIDDEN = set('<>:"/\\|?*')
 RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10))}
@@ -103,7 +106,8 @@ def test_trailing_dots_and_spaces_are_stripped():
 def test_control_characters_and_bidi_overrides_are_replaced_whitespace_collapsed():
     assert safe_part("Mary\tAnn\r\nLee") == "Mary Ann Lee"
     assert safe_part("photo\u202egpj.exe") == "photo-gpj.exe"
-    assert safe_part("a\x00b\x7fc") == "a-b-c"
+    assert safe_part("a\x00b\x7fc") == "a b c"  # issue 16 point 5: a space, words stay apart
+    assert safe_part("Mary\x00\x00Ann\x1f") == "Mary Ann"
 
 
 def test_same_name_same_dob_twins_stay_unique():
@@ -189,3 +193,91 @@ def test_any_patient_gets_a_safe_folder_that_starts_with_its_id_part(
     folder = patient_folder_name(patient)
     assert_safe_segment(folder)
     assert folder.startswith(f"{id_part(patient_id)}_")
+
+
+# --- every path under 200 characters (issue 16 point 5) ------------------------------------
+
+hostile_text = st.text(
+    alphabet=st.characters(codec="utf-8", categories=("L", "M", "N", "P", "S", "Z", "Cc", "Cf")),
+    max_size=400,
+)
+plain_ids = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=48)
+any_ids = st.one_of(plain_ids, st.text(min_size=1, max_size=80))
+
+
+def every_path(layout, paths, message_id, attachment_id, category):
+    moment = datetime(2024, 3, 5, 14, 30)
+    return [
+        paths.ccda,
+        paths.message(category, message_id, moment),
+        paths.attachment(category, message_id, moment, attachment_id, "jpeg"),
+        paths.fax_or_referral(FaxOrReferralKind.INBOUND_REFERRAL, message_id, moment, "tiff"),
+        paths.lab_report(message_id, date(2024, 1, 2), "pdf"),
+        paths.clinical_note(message_id),
+        paths.document(attachment_id, "docx"),
+        paths.photo("jpg"),
+        paths.insurance_card(InsurancePriority.SECONDARY, "front", "jpeg"),
+        layout.workbook,
+        layout.image_index,
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    practice=hostile_text,
+    last=hostile_text,
+    first=hostile_text,
+    chart=hostile_text,
+    category=hostile_text,
+    patient_id=any_ids,
+    message_id=any_ids,
+    attachment_id=any_ids,
+)
+def test_every_path_has_fewer_than_200_characters_whatever_the_names_and_ids(
+    practice, last, first, chart, category, patient_id, message_id, attachment_id
+):
+    layout = ExportLayout(practice, date(2026, 11, 23))
+    patient = demographics(id=patient_id, chart_id=chart, last_name=last, first_name=first)
+    paths = layout.for_patient(patient)
+    for path in every_path(layout, paths, message_id, attachment_id, category):
+        # room kept for a clash number ("front_2.jpg"), so even then a path stays under 200
+        assert path_chars(str(path)) < 200 - CLASH_NUMBER_ROOM, str(path)
+        for segment in path.parts:
+            assert_safe_segment(segment)
+
+
+def test_a_long_name_is_shortened_in_its_free_text_and_keeps_its_ids():
+    layout = ExportLayout("Northwestern Regional Orthopaedic Associates", date(2026, 11, 23))
+    patient = demographics(
+        id="123456789",
+        chart_id="WOLF000123",
+        last_name="Wolfeschlegelsteinhausenbergerdorff",
+        first_name="Hubert Blaine Maximilian",
+    )
+    paths = layout.for_patient(patient)
+    moment = datetime(2024, 3, 5, 14, 30)
+    attachment = paths.attachment("Patient Portal Correspondence", "987654321", moment, "55", "pdf")
+
+    assert paths.folder.startswith("123456789_WOLF000123_Wolf")
+    assert paths.folder.endswith("_1980-04-02")
+    assert "987654321_2024-03-05T14-30-00_55.pdf" == attachment.name
+    assert path_chars(str(attachment)) < 200
+    assert layout.root.name.startswith("Northwestern Regional")
+
+
+def test_short_names_and_ids_are_kept_whole():
+    layout = ExportLayout("Sunrise Pediatrics", date(2024, 5, 1))
+    paths = layout.for_patient(demographics())
+    assert paths.folder == "1001_SMJO000001_Smith_Jane_1980-04-02"
+    assert paths.message("Messages", "7", datetime(2024, 3, 5)).name == "7_2024-03-05T00-00-00.txt"
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(any_ids, min_size=2, max_size=6, unique=True), last=hostile_text)
+def test_shortened_folders_stay_unique_per_patient_id(ids, last):
+    layout = ExportLayout("P" * 60, date(2026, 11, 23))
+    folders = {
+        layout.for_patient(demographics(id=patient_id, last_name=last * 3)).folder.casefold()
+        for patient_id in ids
+    }
+    assert len(folders) == len(ids)

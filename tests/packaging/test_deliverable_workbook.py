@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import posixpath
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import PurePosixPath
+from urllib.parse import unquote
 
 import pytest
 from export_builders import demographics
@@ -166,3 +169,86 @@ def test_rows_survive_the_spool_encoding_with_their_types():
     note = rows.CCDA_FILES
     encoded = rows.encode_row(note, ("1", "C", "S", "J", date(2024, 5, 1), "x", "p", "exported"))
     assert rows.decode_row(note, encoded)[4] == date(2024, 5, 1)
+
+
+# --- file paths are links ------------------------------------------------------------------
+
+ROOT = "Sunrise_Data_Export_2026-11-23"
+WORKBOOK_FOLDER = PurePosixPath(ROOT) / "Clinical Data Export"
+
+
+def document(document_id: str, path: str):
+    from exports.sources.records import Document
+
+    row = rows.document_row(
+        demographics(),
+        Document(id=document_id, date=date(2024, 2, 1), description="letter"),
+        PurePosixPath("placeholder"),
+        rows.EXPORTED,
+    )
+    return tuple(path if value == "placeholder" else value for value in row)  # text as given
+
+
+def test_a_file_path_is_a_link_relative_to_the_workbook_that_resolves_to_the_file(tmp_path):
+    note = f"{ROOT}/Clinical Data Export/Patient Records/1001_S_Smith_Jane_1980-04-02/doc 1#.pdf"
+    photo = f"{ROOT}/Patient Images Export/1001_S_Smith_Jane_1980-04-02/patient_photo.jpg"
+    workbook = write(
+        tmp_path,
+        {"uploaded_documents": [document("d1", note), document("d2", photo)]},
+        link_base=WORKBOOK_FOLDER,
+    )
+    sheet = workbook["Uploaded Documents"]
+    column = [cell.value for cell in sheet[1]].index("File Path") + 1
+    cells = [sheet.cell(row=row, column=column) for row in (2, 3)]
+
+    assert [cell.value for cell in cells] == [note, photo]  # the text is still the path
+    targets = [cell.hyperlink.target for cell in cells]
+    assert targets == [
+        "Patient%20Records/1001_S_Smith_Jane_1980-04-02/doc%201%23.pdf",
+        "../Patient%20Images%20Export/1001_S_Smith_Jane_1980-04-02/patient_photo.jpg",
+    ]
+    for cell, target in zip(cells, targets, strict=True):
+        unpacked = posixpath.normpath(posixpath.join(str(WORKBOOK_FOLDER), unquote(target)))
+        assert unpacked == cell.value
+        assert cell.font.u == "single"
+
+
+def test_without_a_link_base_paths_are_plain_text(tmp_path):
+    path = f"{ROOT}/Clinical Data Export/Patient Records/x/1.pdf"
+    sheet = write(tmp_path, {"uploaded_documents": [document("d1", path)]})["Uploaded Documents"]
+    assert all(cell.hyperlink is None for cell in sheet[2])
+
+
+def test_a_formula_like_path_stays_quoted_text_and_links_nowhere_outside(tmp_path):
+    hostile = ['=HYPERLINK("http://evil.example","x")', "http://evil.example/a.pdf"]
+    workbook = write(
+        tmp_path,
+        {"uploaded_documents": [document(f"d{n}", text) for n, text in enumerate(hostile)]},
+        link_base=WORKBOOK_FOLDER,
+    )
+    sheet = workbook["Uploaded Documents"]
+    column = [cell.value for cell in sheet[1]].index("File Path") + 1
+    formula, url = (sheet.cell(row=row, column=column) for row in (2, 3))
+    assert (formula.value, formula.data_type, formula.quotePrefix) == (hostile[0], "s", True)
+    assert formula.hyperlink is None and url.hyperlink is None
+    assert url.value == hostile[1]
+
+
+def test_a_sheet_continues_before_it_passes_excels_limit_of_links(tmp_path):
+    paths = [f"{ROOT}/Clinical Data Export/Patient Records/x/{n}.pdf" for n in range(5)]
+    workbook = write(
+        tmp_path,
+        {"uploaded_documents": [document(f"d{n}", p) for n, p in enumerate(paths)]},
+        link_base=WORKBOOK_FOLDER,
+        max_links=2,
+    )
+    names = [name for name in workbook.sheetnames if name.startswith("Uploaded Documents")]
+    assert names == ["Uploaded Documents", "Uploaded Documents (2)", "Uploaded Documents (3)"]
+    linked = [
+        cell.value
+        for name in names
+        for row in workbook[name].iter_rows(min_row=2)
+        for cell in row
+        if cell.hyperlink is not None
+    ]
+    assert linked == paths
