@@ -44,18 +44,28 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
                 client_secret=secrets["client_secret"],
                 max_attempts=settings.DRCHRONO_MAX_ATTEMPTS,
                 backoff_base=settings.DRCHRONO_BACKOFF_MS / 1000,
+                file_downloads_per_second=settings.DRCHRONO_FILE_DOWNLOADS_PER_SECOND,
             ),
             _tokens_in(secrets),
             token_store=StoredDrChronoTokens(connection.pk),
+            # A spent hour is never slept through by a worker: the stage pauses until the
+            # next hour (SourceAsksToWait) and its tasks are due again then.
             budget=HourlyRequestBudget(
                 settings.DRCHRONO_REQUESTS_PER_HOUR,
                 clock=SystemClock(),
+                max_wait=0,
                 counter=DatabaseHourCounter(client_id),
             ),
             spool_dir=spool_dir,
-            include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
+            include_source_ccda=includes_source_ccda(connection),
         )
     raise ValueError(f"unknown source kind {connection.kind!r}")
+
+
+def includes_source_ccda(connection: SourceConnection) -> bool:
+    """Whether DrChrono's own C-CDAs are fetched (one API call per patient): the data team
+    chooses per request, else the deployment's default."""
+    return bool(connection.options.get("source_ccda", settings.DRCHRONO_SOURCE_CCDA))
 
 
 def drchrono_credentials(*, client_secret: str, tokens: OAuthTokens) -> str:

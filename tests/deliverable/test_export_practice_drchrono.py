@@ -60,7 +60,7 @@ def test_a_drchrono_practice_exports_every_record_and_exits_0(drchrono, tmp_path
     assert archive.name.startswith("Sunrise Pediatrics_Data_Export_")
     assert f"Archive: {archive} (" in output
     assert "Every record exported or excluded with a reason." in output
-    assert drchrono.api_requests("/api/patients")
+    assert drchrono.api_requests("/api/patients_list")  # read in bulk
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no staging
 
 

@@ -5,9 +5,13 @@ OAuth token endpoint (each renewal rotates the refresh token and retires the old
 paging with full ``next`` URLs, DrChrono's page_size caps (250, 25 with ``verbose``), the
 appointments date rules, ``show_inactive``, C-CDA documents and files (real small PDFs and
 JPEGs). List pages carry the list's ``count`` when asked (the OpenAPI document shows none).
+The asynchronous bulk lists (``patients_list``, ``appointments_list``: POST, poll the uuid, up
+to 1,000 a page) answer as DrChrono's support note describes. Files are served from signed
+URLs (an expiry and a signature in the query, as file storage hands them out), and access
+tokens stop working when their lifetime (``expires_in``, may be short) is over.
 Faults are switched on per test: statuses (429 with and without Retry-After, 500s), malformed
 JSON, truncated downloads, a ``next`` link that skips a page, an expired access token, a
-record with a malformed field.
+record with a malformed field, an endpoint refused for good (403/404: a missing scope).
 
     with FakeDrChrono() as server:
         client = ... server.base_url, server.token_url, server.tokens() ...
@@ -18,9 +22,13 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import hashlib
+import hmac
 import io
 import json
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -31,7 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fpdf import FPDF
 from PIL import Image
 
-from exports.sources.drchrono.client import OAuthTokens, renewed_elsewhere
+from exports.sources.drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -39,6 +47,10 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 250
 MAX_VERBOSE_PAGE_SIZE = 25
 MAX_DATE_RANGE_DAYS = 190
+MAX_BULK_PAGE_SIZE = 1000
+#: how long a signed file URL works after the list that handed it out was read
+SIGNED_URL_SECONDS = 3600
+_SIGNING_KEY = b"fake-file-storage"
 #: an access token's expiry far enough away that only a 401 makes a client renew it
 NEVER_EXPIRES = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -65,6 +77,9 @@ LIST_ENDPOINTS = (
     "patient_payments",
     "appointments",
 )
+
+#: The asynchronous bulk lists the fake serves, and the paged list each mirrors.
+BULK_ENDPOINTS = {"patients_list": "patients", "appointments_list": "appointments"}
 
 
 @functools.cache
@@ -620,8 +635,13 @@ class FakeDrChrono:
         expires_in: int = 172_800,
         supports_range: bool = True,
         counts: bool = False,
+        bulk_polls_in_progress: int = 0,
     ) -> None:
         self.practice = practice or build_practice()
+        #: polls of a bulk uuid that answer "In progress" before it is complete
+        self.bulk_polls_in_progress = bulk_polls_in_progress
+        self._bulk_jobs: dict[str, dict[str, Any]] = {}
+        self._access_expires_at = float("inf")
         self.envelope = envelope  # "results" (as the example app reads) or "data" (the OAS)
         self.counts = counts  # pages say how long the whole list is
         self.expires_in = expires_in
@@ -667,6 +687,10 @@ class FakeDrChrono:
     def fail(self, path: str, status: int = 500, *, times: int = 1, retry_after: str | None = None):
         self.faults.append(Fault(path, "status", times, status, retry_after))
 
+    def refuse(self, path: str, status: int = 403) -> None:
+        """Refuse an endpoint for good, as DrChrono does for a scope the application lacks."""
+        self.fail(path, status, times=10**9)
+
     def malformed_json(self, path: str, *, times: int = 1) -> None:
         self.faults.append(Fault(path, "malformed_json", times))
 
@@ -682,6 +706,16 @@ class FakeDrChrono:
         with self._lock:
             self.access_token = "revoked"
 
+    def client_settings(self, **options: Any) -> ClientSettings:
+        """How a client reaches this server, as this server's registered application."""
+        return ClientSettings(
+            base_url=self.base_url,
+            token_url=self.token_url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            **options,
+        )
+
     def tokens(self, *, expires_at: datetime = NEVER_EXPIRES) -> OAuthTokens:
         """The pair issued last, as a client would hold them."""
         return OAuthTokens(self.access_token, self.refresh_token, expires_at)
@@ -696,12 +730,25 @@ class FakeDrChrono:
             if r.path.startswith("/api/") and (path is None or r.path == path)
         ]
 
-    def url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
+    def file_requests(self, path: str | None = None) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith("/media/") and (path is None or r.path == path)
+        ]
+
+    def url(self, path: str, *, expires: float | None = None) -> str:
+        """An absolute URL; a file's is signed, good until ``expires`` (by default an hour)."""
+        if not path.startswith("/media/"):
+            return f"{self.base_url}{path}"
+        expires = int(time.time() + SIGNED_URL_SECONDS if expires is None else expires)
+        query = urlencode({"Expires": expires, "Signature": _signature(path, expires)})
+        return f"{self.base_url}{path}?{query}"
 
     # -- Internals ---------------------------------------------------------------------------
 
     def _issue_tokens(self) -> None:
+        self._access_expires_at = time.time() + self.expires_in
         self._token_serial += 1
         self.access_token = f"access-{self._token_serial}"
         self.refresh_token = f"refresh-{self._token_serial}"
@@ -744,12 +791,20 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        self.fake.requests.append(LoggedRequest("POST", parts.path, {}))
-        if parts.path != "/o/token/":
-            return self._json(404, {"detail": "Not found."})
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.fake.requests.append(LoggedRequest("POST", parts.path, query))
         fault = self.fake._take_fault(parts.path)
         if fault is not None and fault.kind == "status":
             return self._json(fault.status, {"detail": "failure"}, retry_after=fault.retry_after)
+        if parts.path.startswith("/api/"):
+            if not self._authorized():
+                return self._json(401, {"detail": "Authentication credentials were not provided."})
+            name = parts.path.strip("/").split("/")[-1]
+            if name not in BULK_ENDPOINTS:
+                return self._json(404, {"detail": "Not found."})
+            return self._bulk_create(name, query)
+        if parts.path != "/o/token/":
+            return self._json(404, {"detail": "Not found."})
         if (
             form.get("grant_type") != "refresh_token"
             or form.get("client_id") != CLIENT_ID
@@ -779,20 +834,69 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "status":
             return self._json(fault.status, {"detail": "failure"}, retry_after=fault.retry_after)
         if parts.path.startswith("/media/"):
+            if not _signed(parts.path, query):
+                return self._raw(403, b"<Error><Code>AccessDenied</Code></Error>", "text/xml")
             return self._file(parts.path, truncate=fault is not None and fault.kind == "truncate")
         if not parts.path.startswith("/api/"):
             return self._json(404, {"detail": "Not found."})
-        if self.headers.get("Authorization") != f"Bearer {self.fake.access_token}":
+        if not self._authorized():
             return self._json(401, {"detail": "Authentication credentials were not provided."})
         if fault is not None and fault.kind == "malformed_json":
             return self._raw(200, b'{"results": [{"id": 1,', "application/json")
         segments = parts.path.strip("/").split("/")
         if len(segments) == 4 and segments[1] == "patients" and segments[3] == "ccda":
             return self._ccda(segments[2])
+        if len(segments) == 2 and segments[1] in BULK_ENDPOINTS:
+            return self._bulk_poll(query.get("uuid", ""))
         if len(segments) == 2 and segments[1] in LIST_ENDPOINTS:
             skip = fault is not None and fault.kind == "skip_page"
             return self._list(segments[1], query, skip_next_page=skip)
         return self._json(404, {"detail": "Not found."})
+
+    def _authorized(self) -> bool:
+        return (
+            self.headers.get("Authorization") == f"Bearer {self.fake.access_token}"
+            and time.time() < self.fake._access_expires_at
+        )
+
+    # -- Bulk lists --------------------------------------------------------------------------
+
+    def _bulk_create(self, name: str, query: dict[str, str]) -> None:
+        endpoint = BULK_ENDPOINTS[name]
+        if endpoint == "appointments":
+            problem = _appointment_query_problem(query)
+            if problem:
+                return self._json(400, {"detail": problem})
+        page_size = min(int(query.get("page_size") or MAX_BULK_PAGE_SIZE), MAX_BULK_PAGE_SIZE)
+        page = int(query.get("page") or 1)
+        verbose = query.get("verbose") in ("true", "1")
+        items = [self._absolute(item) for item in self._filtered(endpoint, query, verbose)]
+        pages = max(1, -(-len(items) // page_size))
+        job_id = str(uuid.uuid4())
+        self.fake._bulk_jobs[job_id] = {
+            "polls_left": self.fake.bulk_polls_in_progress,
+            "body": {
+                "status": "Complete",
+                "uuid": job_id,
+                "pagination": {
+                    "count": len(items),
+                    "pages": pages,
+                    "page_size": page_size,
+                    "page": page,
+                },
+                "results": items[(page - 1) * page_size : page * page_size],
+            },
+        }
+        self._json(201, {"status": "In progress", "uuid": job_id, "description": name})
+
+    def _bulk_poll(self, job_id: str) -> None:
+        job = self.fake._bulk_jobs.get(job_id)
+        if job is None:
+            return self._json(400, {"detail": "Invalid uuid specified"})
+        if job["polls_left"] > 0:
+            job["polls_left"] -= 1
+            return self._json(200, {"status": "In progress", "uuid": job_id})
+        self._json(200, job["body"])
 
     # -- Lists -------------------------------------------------------------------------------
 
@@ -847,7 +951,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(value, list):
             return [self._absolute(item) for item in value]
         if isinstance(value, str) and value.startswith("/media/"):
-            return self.fake.url(value)
+            return self.fake.url(value)  # signed, as file storage hands it out
         return value
 
     # -- Documents and files -----------------------------------------------------------------
@@ -901,6 +1005,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def _signature(path: str, expires: int) -> str:
+    return hmac.new(_SIGNING_KEY, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _signed(path: str, query: dict[str, str]) -> bool:
+    """Whether a file request carries an unexpired, untampered signature."""
+    try:
+        expires = int(query.get("Expires", ""))
+    except ValueError:
+        return False
+    valid = hmac.compare_digest(query.get("Signature", ""), _signature(path, expires))
+    return valid and time.time() < expires
 
 
 def _appointment_query_problem(query: dict[str, str]) -> str | None:

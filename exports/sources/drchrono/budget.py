@@ -9,6 +9,7 @@ politely (or wait a little) before DrChrono has to throttle it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from ..records import SourceAsksToWait
@@ -81,7 +82,9 @@ class HourlyRequestBudget:
 
     When the hour's requests are spent, waits for the next hour if that is at most
     ``max_wait`` seconds away, else raises ``RequestBudgetExhausted`` so the caller (a Celery
-    task over a resumable spool) can retry later instead of holding a worker for an hour.
+    task over a resumable spool) can retry later instead of holding a worker for an hour. The
+    portal's workers never wait (``max_wait=0``); the command-line export, which has nothing
+    else to do, waits as long as it takes (``max_wait=inf``) and tells ``on_wait`` until when.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class HourlyRequestBudget:
         clock: Clock,
         max_wait: float = 300.0,
         counter: HourCounter | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         if per_hour < 1:
             raise ValueError("per_hour must be at least 1")
@@ -98,6 +102,7 @@ class HourlyRequestBudget:
         self.max_wait = max_wait
         self._clock = clock
         self._counter = counter or ProcessHourCounter()
+        self._on_wait = on_wait
 
     def spend(self) -> None:
         while True:
@@ -108,4 +113,6 @@ class HourlyRequestBudget:
             wait = (hour + 1) * SECONDS_PER_HOUR - now
             if wait > self.max_wait:
                 raise RequestBudgetExhausted(retry_after=wait)
+            if self._on_wait is not None:
+                self._on_wait(now + wait)
             self._clock.sleep(wait)
