@@ -75,6 +75,11 @@ class PracticeSource(abc.ABC):
         """
         return iter(())
 
+    def notes(self) -> list[str]:
+        """What the export lacks because the source refused something auxiliary (a list that
+        only names things, say), one sentence each, shown with the reconciliation. No PHI."""
+        return []
+
     @abc.abstractmethod
     def test_connection(self) -> ConnectionReport:
         """Whether the source answers, and how many patients it can see."""

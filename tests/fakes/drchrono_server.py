@@ -400,6 +400,119 @@ def _add_patient(
 #: when the practice's history was imported into DrChrono
 _IMPORTED = "2019-05-01T09:00:00"
 
+#: DrChrono sublab ids of the demo mix's lab vendors
+_MIX_SUBLABS = {"quest": 311, "labcorp": 312, "integration": 313}
+
+
+def build_demo_mix_practice(patients: int, *, seed: int = 1) -> FakePractice:
+    """A practice of ``patients`` patients with the demo practice's record mix (the record
+    counts ``exports.sources.demo.plan_patient`` draws), in DrChrono's shapes: for the
+    benchmark of API calls and for exports that must outlast an hour's allowance. Records
+    are plain (no hard cases); files are small and share their bytes in memory."""
+    from exports.sources.demo import NoteState, plan_patient
+    from exports.sources.records import LabSource
+
+    practice = FakePractice()
+    practice.objects("doctors").append({"id": 101, "first_name": "Ada", "last_name": "Quill"})
+    practice.objects("offices").append({"id": 201, "name": "Harbour Street Clinic"})
+    practice.objects("sublabs").extend(
+        [
+            {"id": 311, "name": "Quest East", "vendor_name": "Quest"},
+            {"id": 312, "name": "LabCorp", "vendor_name": "LabCorp"},
+            {"id": 313, "name": "HG", "vendor_name": "HealthGorilla"},
+        ]
+    )
+    pdf, jpeg = pdf_bytes("Demo file"), jpeg_bytes(1)
+    serial = iter(range(100_000, 10**9))
+
+    def file(kind: str, extension: str = "pdf") -> str:
+        content, media = (pdf, "application/pdf") if extension == "pdf" else (jpeg, "image/jpeg")
+        return practice.add_file(f"{kind}/{next(serial)}.{extension}", content, media)
+
+    for index in range(patients):
+        plan = plan_patient(seed, index)
+        patient_id = index + 1
+        patient: dict[str, Any] = {
+            "id": patient_id,
+            "chart_id": f"MIX{patient_id:06d}",
+            "first_name": f"Pat{patient_id}",
+            "last_name": "Mix",
+            "date_of_birth": "1970-01-01",
+            "gender": "Female",
+            "patient_status": "A",
+            "doctor": 101,
+        }
+        if plan.has_images:
+            patient["patient_photo"] = file("photos", "jpg")
+        for priority in ("primary", "secondary", "tertiary")[: plan.current_insurances]:
+            coverage = {"insurance_company": "Acme Health", "insurance_id_number": "A1"}
+            if plan.has_images:
+                coverage["photo_front"] = file("cards", "jpg")
+                coverage["photo_back"] = file("cards", "jpg")
+            patient[f"{priority}_insurance"] = coverage
+        practice.objects("patients").append(patient)
+        for number, state in enumerate(plan.notes):
+            note = {NoteState.LOCKED: "locked", NoteState.UNLOCKED: "unlocked"}.get(state)
+            _add_appointment(
+                practice, f"{patient_id}{number:03d}", patient_id, "2021-05-02T09:30:00", note
+            )
+        for endpoint, how_many, fields in (
+            ("medications", plan.medications, {"name": "Aspirin 81 MG", "status": "active"}),
+            ("allergies", plan.allergies, {"description": "Penicillin", "status": "active"}),
+            ("problems", plan.problems, {"name": "Hypertension", "icd_code": "I10"}),
+            ("patient_payments", plan.payments, {"amount": 10.0, "received_date": "2021-05-02"}),
+        ):
+            practice.objects(endpoint).extend(
+                {"id": next(serial), "patient": patient_id, "doctor": 101, **fields}
+                for _ in range(how_many)
+            )
+        practice.objects("documents").extend(
+            {"id": next(serial), "patient": patient_id, "doctor": 101, "date": "2021-02-03",
+             "description": "Letter", "metatags": "", "document": file("documents")}
+            for _ in range(plan.documents)
+        )  # fmt: skip
+        ordered = [source for source in plan.lab_sources if source is not LabSource.MANUAL]
+        practice.objects("patient_lab_results").extend(
+            {"id": next(serial), "patient": patient_id, "ordering_doctor": 101,
+             "title": "Hemoglobin A1c", "date_test_performed": "2021-06-07",
+             "scanned_in_result": file("labs")}
+            for _ in range(len(plan.lab_sources) - len(ordered))
+        )  # fmt: skip
+        for vendor in sorted({source.value for source in ordered}):
+            # One order per vendor; its results share the order's one report.
+            order_id = next(serial)
+            practice.objects("lab_orders").append(
+                {"id": order_id, "patient": patient_id, "doctor": 101,
+                 "sublab": _MIX_SUBLABS[vendor], "timestamp": "2022-01-10T10:00:00"}
+            )  # fmt: skip
+            document_id = next(serial)
+            practice.objects("lab_documents").append(
+                {"id": document_id, "lab_order": order_id, "type": "RES",
+                 "document": file("lab_documents")}
+            )  # fmt: skip
+            for _ in range(sum(source.value == vendor for source in ordered)):
+                test_id = next(serial)
+                practice.objects("lab_tests").append(
+                    {"id": test_id, "lab_order": order_id, "code": "2345-7", "name": "Glucose"}
+                )
+                practice.objects("lab_results").append(
+                    {"id": next(serial), "lab_order": order_id, "lab_test": test_id,
+                     "document": document_id, "observation_code": "2345-7", "value": "98",
+                     "status": "F", "test_performed": "2022-01-11T09:00:00"}
+                )  # fmt: skip
+        practice.objects("patient_messages").extend(
+            {"id": next(serial), "patient": patient_id, "doctor": 101, "subject": "Question",
+             "body": "Hello", "created_at": "2022-09-10T08:00:00",
+             "attachments": [{"attachment": file("attachments")} for _ in range(attachments)]}
+            for attachments in plan.message_attachments
+        )  # fmt: skip
+        practice.objects("messages").extend(
+            {"id": next(serial), "type": "IF", "patient": patient_id, "doctor": 101,
+             "title": "Fax", "received_at": "2023-02-03T11:00:00", "attachment": file("faxes")}
+            for _ in range(plan.faxes)
+        )  # fmt: skip
+    return practice
+
 
 def _add_appointment(
     practice: FakePractice,

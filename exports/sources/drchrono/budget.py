@@ -8,8 +8,11 @@ politely (or wait a little) before DrChrono has to throttle it.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from ..records import SourceAsksToWait
@@ -73,6 +76,27 @@ class ProcessHourCounter:
         if self._spent >= limit:
             return False
         self._spent += 1
+        return True
+
+
+class FileHourCounter:
+    """Counts in a small file (a local export's work folder), so a stopped run resumed in the
+    same hour knows what the hour has already spent. One process counts at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def take(self, hour: int, limit: int) -> bool:
+        try:
+            counted = json.loads(self.path.read_text(encoding="utf-8"))
+            spent = int(counted["spent"]) if counted["hour"] == hour else 0
+        except (OSError, ValueError, KeyError, TypeError):
+            spent = 0
+        if spent >= limit:
+            return False
+        temp = self.path.with_name(self.path.name + ".new")
+        temp.write_text(json.dumps({"hour": hour, "spent": spent + 1}), encoding="utf-8")
+        os.replace(temp, self.path)
         return True
 
 

@@ -180,9 +180,10 @@ class DrChronoClient:
         clock: Clock,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.settings = settings
-        self.usage = Usage()
+        self.usage = usage if usage is not None else Usage()
         self._token_store = token_store
         self._budget = budget
         self._clock = clock

@@ -138,12 +138,14 @@ class DrChronoSource(PracticeSource):
         budget: RequestBudget,
         spool_dir: Path,
         clock: Clock | None = None,
+        usage: Usage | None = None,
         **options: Any,
     ) -> DrChronoSource:
-        """A source with its own client, spending from ``budget``."""
+        """A source with its own client, spending from ``budget`` (and counting in ``usage``
+        when given, to be read after the source is closed)."""
         clock = clock or SystemClock()
         client = DrChronoClient(
-            settings, tokens, token_store=token_store, budget=budget, clock=clock
+            settings, tokens, token_store=token_store, budget=budget, clock=clock, usage=usage
         )
         return cls(client, spool_dir, clock=clock, **options)
 
