@@ -6,8 +6,10 @@ class ExportsConfig(AppConfig):
     verbose_name = "Export pipeline"
 
     def ready(self) -> None:
-        from requests_app import actions
+        from requests_app import actions, timeline_chart
 
         from .pipeline_actions import PIPELINE_ACTIONS
+        from .plan import finish_marks
 
         actions.register(*PIPELINE_ACTIONS)
+        timeline_chart.register_marks(finish_marks)

@@ -323,41 +323,7 @@ class DrChronoSource(PracticeSource):
     # -- Spooling ----------------------------------------------------------------------------
 
     def _walks(self) -> Iterator[_Walk]:
-        yield _Walk("doctors", "doctors", "/api/doctors", if_refused=_NO_PROVIDER_NAMES)
-        yield _Walk("offices", "offices", "/api/offices", if_refused=_NO_OFFICE_NAMES)
-        yield _Walk(
-            _PATIENTS, _PATIENTS, "/api/patients", _PATIENT_PARAMS, bulk_path="/api/patients_list"
-        )
-        yield _Walk("sublabs", "sublabs", "/api/sublabs", if_refused=_NO_LAB_VENDORS)
-        yield _Walk("lab_orders", "lab_orders", "/api/lab_orders", owner=_patient_field)
-        yield _Walk("lab_tests", "lab_tests", "/api/lab_tests", if_refused=_NO_LAB_TESTS)
-        yield _Walk("lab_documents", "lab_documents", "/api/lab_documents")
-        # After lab_orders: a result names its order, and the order its patient.
-        yield _Walk(_LAB_RESULTS, _LAB_RESULTS, "/api/lab_results", owner=self._order_patient)
-        for kind in (
-            "medications",
-            "allergies",
-            "problems",
-            "documents",
-            _PATIENT_LAB_RESULTS,
-            _PATIENT_MESSAGES,
-        ):
-            yield _Walk(kind, kind, f"/api/{kind}", owner=_patient_field)
-        # Every type: faxes and referrals, incoming labs, Direct messages, generated files, ...
-        yield _Walk(_MESSAGES, _MESSAGES, "/api/messages", owner=_patient_field)
-        yield _Walk(_PAYMENTS, _PAYMENTS, "/api/patient_payments", owner=_patient_field)
-        # clinical_note and vitals come only with verbose, which caps the paged list at 25 a
-        # page; the bulk list gives them at 1,000 a page.
-        yield _Walk(
-            _APPOINTMENTS,
-            _APPOINTMENTS,
-            "/api/appointments",
-            {"since": APPOINTMENTS_CHANGED_SINCE, "show_archived": "true", "verbose": "true"},
-            owner=_patient_field,
-            breaks_kind=_BREAKS,
-            bulk_path="/api/appointments_list",
-            page_size=VERBOSE_PAGE_SIZE,
-        )
+        return practice_walks(self._order_patient)
 
     def _refused(self, walk: _Walk, refusal: SourceError) -> None:
         """An auxiliary list DrChrono refuses is noted and done with; a list of patient data
@@ -635,6 +601,48 @@ class DrChronoSource(PracticeSource):
             }
             self._names = {"doctors": doctors, "offices": offices}
         return self._names
+
+
+def practice_walks(
+    order_patient: Callable[[dict[str, Any]], str | None] | None = None,
+) -> Iterator[_Walk]:
+    """Every list the source spools, in order. ``order_patient`` finds a lab result's patient
+    through its order (the spool knows; nothing else needs it)."""
+    yield _Walk("doctors", "doctors", "/api/doctors", if_refused=_NO_PROVIDER_NAMES)
+    yield _Walk("offices", "offices", "/api/offices", if_refused=_NO_OFFICE_NAMES)
+    yield _Walk(
+        _PATIENTS, _PATIENTS, "/api/patients", _PATIENT_PARAMS, bulk_path="/api/patients_list"
+    )
+    yield _Walk("sublabs", "sublabs", "/api/sublabs", if_refused=_NO_LAB_VENDORS)
+    yield _Walk("lab_orders", "lab_orders", "/api/lab_orders", owner=_patient_field)
+    yield _Walk("lab_tests", "lab_tests", "/api/lab_tests", if_refused=_NO_LAB_TESTS)
+    yield _Walk("lab_documents", "lab_documents", "/api/lab_documents")
+    # After lab_orders: a result names its order, and the order its patient.
+    yield _Walk(_LAB_RESULTS, _LAB_RESULTS, "/api/lab_results", owner=order_patient)
+    for kind in (
+        "medications",
+        "allergies",
+        "problems",
+        "documents",
+        _PATIENT_LAB_RESULTS,
+        _PATIENT_MESSAGES,
+    ):
+        yield _Walk(kind, kind, f"/api/{kind}", owner=_patient_field)
+    # Every type: faxes and referrals, incoming labs, Direct messages, generated files, ...
+    yield _Walk(_MESSAGES, _MESSAGES, "/api/messages", owner=_patient_field)
+    yield _Walk(_PAYMENTS, _PAYMENTS, "/api/patient_payments", owner=_patient_field)
+    # clinical_note and vitals come only with verbose, which caps the paged list at 25 a
+    # page; the bulk list gives them at 1,000 a page.
+    yield _Walk(
+        _APPOINTMENTS,
+        _APPOINTMENTS,
+        "/api/appointments",
+        {"since": APPOINTMENTS_CHANGED_SINCE, "show_archived": "true", "verbose": "true"},
+        owner=_patient_field,
+        breaks_kind=_BREAKS,
+        bulk_path="/api/appointments_list",
+        page_size=VERBOSE_PAGE_SIZE,
+    )
 
 
 #: Inactive and deceased patients are listed only when asked for (``date_of_death`` too).
