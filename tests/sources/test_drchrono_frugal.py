@@ -12,7 +12,13 @@ import pytest
 from exports.sources.drchrono import DrChronoSource, HourlyRequestBudget
 from exports.sources.drchrono import source as source_module
 from exports.sources.drchrono.budget import RequestBudgetExhausted
-from exports.sources.records import Category, LabSource, SourceError, TransientSourceError
+from exports.sources.records import (
+    Category,
+    LabSource,
+    SourceAsksToWait,
+    SourceError,
+    TransientSourceError,
+)
 from tests.fakes.drchrono_server import (
     FakeClock,
     FakeDrChrono,
@@ -261,3 +267,29 @@ def test_list_sizes_cost_one_call_each(fake, tmp_path):
     assert sizes["sublabs"] is None
     assert sizes["medications"] == len(fake.practice.objects("medications"))
     assert len(fake.api_requests()) == len(sizes)
+
+
+# -- One retry layer ------------------------------------------------------------------------
+
+
+def test_a_throttle_longer_than_a_short_retry_pauses_the_work_instead_of_sleeping(fake, tmp_path):
+    fake.fail("/api/doctors", 429, retry_after="60")
+    clock = FakeClock()
+    with (
+        open_source(fake, tmp_path, clock=clock) as source,
+        pytest.raises(SourceAsksToWait) as asked,
+    ):
+        source.prepare()
+
+    assert asked.value.retry_after == 60
+    assert clock.sleeps == []
+
+
+def test_transient_failures_are_retried_a_bounded_number_of_times_with_short_waits(fake, tmp_path):
+    fake.fail("/api/doctors", 503, times=99)
+    clock = FakeClock()
+    with open_source(fake, tmp_path, clock=clock) as source, pytest.raises(TransientSourceError):
+        source.prepare()
+
+    assert len(fake.api_requests("/api/doctors")) == 5
+    assert sum(clock.sleeps) <= 30
