@@ -329,3 +329,16 @@ def test_a_refused_list_of_patient_data_fails_the_command_naming_the_list(drchro
         export_drchrono(tmp_path)
 
     assert failed.value.returncode == 2
+
+
+def test_on_a_terminal_the_progress_bar_says_until_when_it_waits():
+    bars = export_practice._ProgressBars(enabled=True)
+    bars.update("patients", 1, 10)
+
+    shown = bars.waiting("DrChrono's hourly allowance is spent: waiting until 2026-12-02 15:00")
+
+    assert shown
+    assert bars.bar.postfix.endswith("waiting until 2026-12-02 15:00")
+    bars.update("patients", 2, 10)
+    assert not bars.bar.postfix
+    bars._close()

@@ -11,7 +11,9 @@ import pytest
 
 from exports.sources.drchrono import DrChronoSource, HourlyRequestBudget
 from exports.sources.drchrono import source as source_module
-from exports.sources.drchrono.budget import RequestBudgetExhausted
+from exports.sources.drchrono.budget import FileHourCounter, RequestBudgetExhausted
+from exports.sources.drchrono.client import DrChronoClient
+from exports.sources.drchrono.files import RemoteFile
 from exports.sources.records import (
     Category,
     LabSource,
@@ -293,3 +295,40 @@ def test_transient_failures_are_retried_a_bounded_number_of_times_with_short_wai
 
     assert len(fake.api_requests("/api/doctors")) == 5
     assert sum(clock.sleeps) <= 30
+
+
+# -- Throttles and counters -----------------------------------------------------------------
+
+
+def test_file_downloads_keep_to_their_own_throttle(fake, tmp_path):
+    clock = FakeClock()
+    store = MemoryTokenStore(fake.tokens())
+    client = DrChronoClient(
+        fake.client_settings(file_downloads_per_second=4),
+        store.tokens,
+        token_store=store,
+        budget=HourlyRequestBudget(clock=clock),
+        clock=clock,
+    )
+    url = fake.url("/media/documents/1301.pdf")
+
+    for _ in range(3):
+        b"".join(RemoteFile(client, url, label="documents 1301", extension="pdf").chunks())
+    client.close()
+
+    assert clock.sleeps == [0.25, 0.25]
+    assert client.usage.file_downloads == 3
+    assert client.usage.api_total == 0
+
+
+def test_a_local_exports_hour_count_survives_the_process_in_its_work_folder(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "calls-this-hour.json"
+    first = HourlyRequestBudget(3, clock=clock, max_wait=0, counter=FileHourCounter(path))
+    for _ in range(2):
+        first.spend()
+
+    again = HourlyRequestBudget(3, clock=clock, max_wait=0, counter=FileHourCounter(path))
+    again.spend()
+    with pytest.raises(RequestBudgetExhausted):
+        again.spend()

@@ -286,6 +286,8 @@ class _ProgressBars:
             self.bar = tqdm(total=total, desc=description, unit=unit, unit_scale=scale)
         assert self.bar is not None
         self.bar.total = total
+        if done > self.bar.n:
+            self.bar.set_postfix_str("", refresh=False)  # moving again: no longer waiting
         self.bar.update(done - self.bar.n)
 
     def waiting(self, message: str) -> bool:

@@ -105,7 +105,6 @@ class Usage:
 
     api_calls: Counter[str] = field(default_factory=Counter)
     file_downloads: int = 0
-    token_renewals: int = 0
 
     @property
     def api_total(self) -> int:
@@ -428,7 +427,6 @@ class DrChronoClient:
                 "the practice must reconnect its DrChrono account"
             )
         renewed = _tokens_from(response, tokens, self._clock.time())
-        self.usage.token_renewals += 1
         logger.info("DrChrono access token renewed")
         return renewed
 
