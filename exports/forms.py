@@ -39,7 +39,7 @@ class DrChronoSourceForm(forms.Form):
         label="Fetch DrChrono's own C-CDAs",
         required=False,
         initial=True,
-        help_text="One API call per patient, fetched last; our generated C-CDA otherwise.",
+        help_text="One API call per patient, after every list; else our generated C-CDA.",
     )
 
 
