@@ -178,6 +178,15 @@ def test_a_refused_bulk_list_falls_back_to_the_paged_list_at_its_largest_page(fa
     assert paged.query["page_size"] == "250"
 
 
+def test_a_bulk_list_that_keeps_failing_gives_way_to_the_paged_list(fake, tmp_path):
+    fake.fail("/api/patients_list", 500, times=10_000)
+    with open_source(fake, tmp_path) as source:
+        source.prepare()
+        assert len(list(source.patient_ids())) == 5
+
+    assert len(fake.api_requests("/api/patients")) == 1
+
+
 def test_every_list_is_read_practice_wide_never_per_patient(fake, tmp_path):
     with open_source(fake, tmp_path) as source:
         source.prepare()
@@ -197,10 +206,10 @@ def test_a_bulk_walk_interrupted_resumes_at_its_next_page(fake, tmp_path, monkey
     def cut_after_the_first_page(*args, **kwargs):
         pages = whole(*args, **kwargs)
         yield next(pages)
-        raise TransientSourceError("the connection dropped")
+        raise RequestBudgetExhausted(retry_after=600)  # the hour is spent: the run stops
 
     monkeypatch.setattr(source_module, "iter_bulk_pages", cut_after_the_first_page)
-    with open_source(fake, tmp_path) as source, pytest.raises(TransientSourceError):
+    with open_source(fake, tmp_path) as source, pytest.raises(RequestBudgetExhausted):
         source.prepare()  # patients read whole, appointments cut after page 1
     monkeypatch.setattr(source_module, "iter_bulk_pages", whole)
     with open_source(fake, tmp_path) as source:

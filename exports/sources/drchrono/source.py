@@ -36,7 +36,9 @@ from ..records import (
     RecordExclusion,
     RecordFailure,
     RecordUnavailable,
+    SourceAsksToWait,
     SourceError,
+    TransientSourceError,
 )
 from . import mapping
 from .budget import Clock, RequestBudget, SystemClock
@@ -352,11 +354,19 @@ class DrChronoSource(PracticeSource):
             try:
                 self._spool_bulk(walk, start)
                 return
+            except SourceAsksToWait:
+                raise
             except (SourceRefused, RecordUnavailable):
                 # No bulk access for this application: the paged list has the same records.
                 logger.info("DrChrono %s refused; reading %s", walk.bulk_path, walk.path)
                 self._spool.set_meta(f"paged:{walk.name}", "1")
-                state = self._spool.walk(walk.name)
+            except TransientSourceError as exc:
+                # The bulk list is an economy; the paged list is the same records. Next run
+                # tries the bulk list again.
+                logger.warning(
+                    "DrChrono %s failing (%s); reading %s", walk.bulk_path, exc, walk.path
+                )
+            state = self._spool.walk(walk.name)
         start_url = state.next_url
         if start_url is not None and start_url.startswith(_BULK_PAGE):
             start_url = None
