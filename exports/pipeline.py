@@ -26,7 +26,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
-from exports import lifecycle, stages
+from exports import lifecycle, plan, stages
 from exports.delivery.factory import delivery_backend
 from exports.models import BatchStatus, ExportJob, ExtractBatch, SourceConnection, Stage
 from exports.passwords import generate_archive_password
@@ -689,6 +689,8 @@ def source_asks_to_wait(job_id: int, *, seconds: float) -> None:
     until = _now() + timedelta(seconds=seconds)
     ExportJob.objects.filter(pk=job_id).update(source_wait_until=until)
     logger.info("job %s: the source asked to wait %.0f s", job_id, seconds)
+    # A pause is when the plan, recomputed from what was spent, may slip past the promise.
+    plan.warn_if_late(ExportJob.objects.values_list("request_id", flat=True).get(pk=job_id))
 
 
 def sweep_stale_work() -> SweepReport:

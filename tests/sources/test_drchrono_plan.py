@@ -12,8 +12,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from exports import connections
-from exports.models import DrChronoRequestHour, SourceConnection
+from exports import connections, pipeline
+from exports.models import DrChronoRequestHour, ExportJob, SourceConnection
 from exports.plan import finish_time, plan_for
 from exports.sources.drchrono.cost import reading_cost
 from exports.sources.registry import open_source
@@ -178,3 +178,21 @@ def test_every_api_call_an_export_makes_is_counted_on_its_connection(fake, tmp_p
 
     spent = SourceConnection.objects.get(pk=connection.pk).api_calls_spent
     assert spent == len(fake.api_requests()) > 0
+
+
+def test_a_running_export_that_pauses_past_its_promise_warns_once(fake, tmp_path, settings):
+    request, member = connected_and_tested(fake, tmp_path)
+    assert not mail.outbox
+    job = ExportJob.objects.create(
+        request=request, attempt=1, staging_dir=str(tmp_path / "staging"),
+        export_date=timezone.now().date(), batch_size=250,
+    )  # fmt: skip
+    ExportRequest.objects.filter(pk=request.pk).update(
+        status=Status.EXTRACTING, ready_at=timezone.now() - timedelta(weeks=8)
+    )
+
+    for _ in range(2):
+        pipeline.source_asks_to_wait(job.pk, seconds=1800)
+
+    (warning,) = [m for m in mail.outbox if "misses the promised date" in m.subject]
+    assert member.email in warning.to
