@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-source clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,6 +32,12 @@ lint: $(VENV)/.installed
 SIZES ?= 1000,4000,16000
 bench: $(VENV)/.installed
 	$(BIN)/python manage.py benchmark_export --sizes $(SIZES)
+
+# DrChrono's cost in API calls against the loopback fake (a few minutes): 100, 400 and 1,600
+# patients with the demo's record mix; `make bench-source SOURCE_SIZES=100` for a quick look.
+SOURCE_SIZES ?= 100,400,1600
+bench-source: $(VENV)/.installed
+	$(BIN)/python -m tests.sources.bench_source --sizes $(SOURCE_SIZES)
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .

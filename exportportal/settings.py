@@ -342,6 +342,9 @@ DRCHRONO_BACKOFF_MS = env_int("DRCHRONO_BACKOFF_MS", 1000, minimum=1)
 # Ship DrChrono's own C-CDA (when it passes the CDA schema) rather than ours: one request per
 # patient from the hourly budget, so about 20 more hours for 10,000 patients at 500 an hour.
 DRCHRONO_SOURCE_CCDA = env_bool("DRCHRONO_SOURCE_CCDA", True)
+# Files come from signed URLs (file storage), not the API: they spend none of the hourly
+# allowance and have a throttle of their own, downloads started per second per worker (0: none).
+DRCHRONO_FILE_DOWNLOADS_PER_SECOND = env_int("DRCHRONO_FILE_DOWNLOADS_PER_SECOND", 20, minimum=0)
 if PRODUCTION and EXPORT_DELIVERY_BACKEND == "box":
     if BOX_AUTH == "ccg":
         BOX_CLIENT_ID = env_required_str("BOX_CLIENT_ID")

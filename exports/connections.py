@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exports.models import SourceConnection, SourceKind
+from exports.plan import warn_if_late
 from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
 from exports.sources.drchrono.client import OAuthTokens
 from exports.sources.records import SourceError
@@ -52,6 +53,9 @@ def _save(
             "last_test_ok": None,
             "last_test_patient_count": None,
             "last_test_detail": "",
+            "last_test_list_sizes": {},
+            "api_calls_spent": 0,
+            "plan_warned_at": None,
         },
     )
     request_event_record(
@@ -88,6 +92,7 @@ def source_connect_drchrono(
     access_token: str,
     refresh_token: str,
     expires_at: datetime,
+    source_ccda: bool = True,
 ) -> SourceConnection:
     """The secrets are stored encrypted and never shown again; only the client id is."""
     if not all(value.strip() for value in (client_id, client_secret, access_token, refresh_token)):
@@ -104,7 +109,7 @@ def source_connect_drchrono(
         export_request,
         actor,
         kind=SourceKind.DRCHRONO,
-        options={"client_id": client_id.strip()},
+        options={"client_id": client_id.strip(), "source_ccda": source_ccda},
         credentials=drchrono_credentials(client_secret=client_secret.strip(), tokens=tokens),
     )
 
@@ -117,14 +122,17 @@ def source_test_connection(*, export_request_id: int, actor, spool_dir) -> Sourc
     try:
         with open_source(connection, spool_dir=spool_dir) as source:
             report = source.test_connection()
+            sizes = dict(source.list_sizes()) if report.ok else {}
         ok, count, detail = report.ok, report.patient_count, report.detail
     except SourceError as exc:
-        ok, count, detail = False, None, str(exc)
+        ok, count, detail, sizes = False, None, str(exc), {}
     SourceConnection.objects.filter(pk=connection.pk).update(
         last_tested_at=timezone.now(),
         last_test_ok=ok,
         last_test_patient_count=count,
         last_test_detail=detail[:300],
+        last_test_list_sizes=sizes,
+        api_calls_spent=0,
     )
     request_event_record(
         export_request,
@@ -132,5 +140,6 @@ def source_test_connection(*, export_request_id: int, actor, spool_dir) -> Sourc
         action="source.tested",
         details={"ok": ok, "patient_count": count},
     )
+    warn_if_late(export_request.pk)
     connection.refresh_from_db()
     return connection

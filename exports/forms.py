@@ -35,6 +35,12 @@ class DrChronoSourceForm(forms.Form):
         label="Access token expires at",
         help_text="As DrChrono gave it (YYYY-MM-DD HH:MM, UTC). The portal refreshes it.",
     )
+    source_ccda = forms.BooleanField(
+        label="Fetch DrChrono's own C-CDAs",
+        required=False,
+        initial=True,
+        help_text="One API call per patient, after every list; else our generated C-CDA.",
+    )
 
 
 class ApproveDeliveryForm(forms.Form):

@@ -160,6 +160,7 @@ def reconciliation_summary(reconciliation: Reconciliation) -> list[str]:
         )
     for line in reconciliation.lines:
         lines.extend(_reasons(line))
+    lines.extend(f"Unavailable: {note}" for note in reconciliation.notes)
     return lines
 
 

@@ -8,10 +8,11 @@ A spec is what a worker process receives to open its own source.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -25,6 +26,8 @@ from exports.sources.drchrono import (
     OAuthTokens,
     SystemClock,
 )
+from exports.sources.drchrono.budget import Clock, FileHourCounter
+from exports.sources.drchrono.client import Usage
 from exports.sources.records import SourceError
 
 #: an access token given without its expiry is used until DrChrono answers 401, then renewed
@@ -76,6 +79,10 @@ class DrChronoSourceSpec:
     Renewed tokens are written to ``token_file`` (owner-only) at once, so the grant survives
     the run. ``include_source_ccda``: fetch DrChrono's own C-CDA for each patient (one request
     each from the hourly budget) and ship it when it passes the CDA schema.
+
+    A spent hour is waited out (``on_wait`` is told until when). ``work_dir`` keeps the spool,
+    the files already fetched and the hour's count of calls, so a stopped run given the same
+    folder resumes without repeating a call DrChrono already answered.
     """
 
     settings: ClientSettings
@@ -83,16 +90,35 @@ class DrChronoSourceSpec:
     token_file: Path
     requests_per_hour: int = 500
     include_source_ccda: bool = True
+    work_dir: Path | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    on_wait: Callable[[float], None] | None = None
+    #: what the run spent: API calls by endpoint, file downloads
+    usage: Usage = field(default_factory=Usage)
 
     max_workers: ClassVar[int | None] = 1
 
     def open(self, spool_dir: Path) -> PracticeSource:
+        counter = None
+        if self.work_dir is not None:
+            self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # PHI: owner only
+            spool_dir = self.work_dir / "source-spool"
+            counter = FileHourCounter(self.work_dir / "drchrono-calls-this-hour.json")
+        budget = HourlyRequestBudget(
+            self.requests_per_hour,
+            clock=self.clock,
+            max_wait=math.inf,  # nothing else to do: wait for the next hour
+            counter=counter,
+            on_wait=self.on_wait,
+        )
         return DrChronoSource.connect(
             self.settings,
             self.tokens,
             token_store=TokenFile(self.token_file),
-            budget=HourlyRequestBudget(self.requests_per_hour, clock=SystemClock()),
+            budget=budget,
             spool_dir=spool_dir,
+            clock=self.clock,
+            usage=self.usage,
             include_source_ccda=self.include_source_ccda,
         )
 

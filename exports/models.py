@@ -48,6 +48,12 @@ class SourceConnection(models.Model):
     last_test_ok = models.BooleanField(null=True)
     last_test_patient_count = models.PositiveIntegerField(null=True, blank=True)
     last_test_detail = models.CharField(max_length=300, blank=True)
+    #: records in each of the source's lists, as the last connection test read them (the plan)
+    last_test_list_sizes = models.JSONField(default=dict, blank=True)
+    #: API calls the source's exports have spent, counted as they are made (the plan's progress)
+    api_calls_spent = models.PositiveIntegerField(default=0)
+    #: when the data team and account manager were told the plan misses the promised date
+    plan_warned_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

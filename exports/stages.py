@@ -110,6 +110,7 @@ def run_package(
         unattached=source.unattached_records(),
         outside_patients=source.records_outside_patients(),
         excluded_outside_patients=source.exclusions_outside_patients(),
+        notes=source.notes(),
         timings=timings,
         heartbeat=heartbeat,
     )

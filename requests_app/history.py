@@ -49,6 +49,7 @@ HEADLINES = {
     "deletion.failed": "Deletion failed",
     "password.revealed": "Passwords revealed",
     "manifest.downloaded": "Manifest downloaded",
+    "plan.misses_promise": "The export plan misses the promised date",
 }
 
 SOURCE_KINDS = {"demo": "demo practice", "drchrono": "DrChrono"}

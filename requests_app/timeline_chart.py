@@ -10,7 +10,7 @@ Text widths are estimated from the character count at a width per character gene
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,6 +86,17 @@ class TimelineChart:
     marks: list[Mark]
 
 
+#: Marks other apps draw on the chart (key, label, when), e.g. the export plan's finish;
+#: registered at start-up so this module depends on none of them.
+MarkProvider = Callable[[ExportRequest, datetime], Iterable[tuple[str, str, datetime]]]
+_MARK_PROVIDERS: list[MarkProvider] = []
+
+
+def register_marks(provider: MarkProvider) -> None:
+    if provider not in _MARK_PROVIDERS:
+        _MARK_PROVIDERS.append(provider)
+
+
 def status_spans(events: Iterable[RequestEvent], now: datetime) -> list[StatusSpan]:
     """Consecutive periods in one status, from the events (events that keep the status, such as
     an extension, do not split a span). Open spans run to ``now``; closed ones are instants."""
@@ -118,6 +129,8 @@ def timeline_chart(
     mark_times = [(key, label, at) for key, label, at in mark_times if at is not None]
     if export_request.status not in CLOSED:
         mark_times.append(("now", "Now", now))
+    for provider in _MARK_PROVIDERS:
+        mark_times.extend(provider(export_request, now))
 
     instants = [s.start for s in spans] + [s.end for s in spans] + [at for *_, at in mark_times]
     start = min(instants, default=now)

@@ -57,6 +57,7 @@ def package(
     unattached: Iterable[FaxOrReferral],
     outside_patients: Iterable[RecordFailure] = (),
     excluded_outside_patients: Iterable[RecordExclusion] = (),
+    notes: Iterable[str] = (),
     max_rows_per_sheet: int = EXCEL_MAX_ROWS,
     timings: StageTimings | None = None,
     heartbeat: Callable[[], None] | None = None,
@@ -94,7 +95,7 @@ def package(
         tally.failed(failure.category, failure.record_id, failure.reason)
     for exclusion in excluded_outside_patients:
         tally.excluded(exclusion.category, exclusion.reason)
-    reconciliation = reconcile(tally, counts_in_source, unattached)
+    reconciliation = reconcile(tally, counts_in_source, unattached, notes)
     with replacing(tree / layout.reconciliation) as temp:
         temp.write_bytes(reconciliation.to_csv())
 

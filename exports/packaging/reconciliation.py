@@ -154,6 +154,8 @@ class Reconciliation:
     """The export's accounting, one line per category in a fixed order."""
 
     lines: tuple[ReconciliationLine, ...]
+    #: what the source could not give (e.g. names from a list it refused), said with the counts
+    notes: tuple[str, ...] = ()
 
     @property
     def is_balanced(self) -> bool:
@@ -175,6 +177,7 @@ class Reconciliation:
         return {
             "is_balanced": self.is_balanced,
             "has_failures": self.has_failures,
+            "notes": list(self.notes),
             "lines": [
                 {
                     "key": line.key,
@@ -213,11 +216,16 @@ class Reconciliation:
                     ),
                 ]
             )
+        for note in self.notes:
+            writer.writerow([f"Note: {csv_text(note)}"])
         return out.getvalue().encode("utf-8-sig", "replace")
 
 
 def reconcile(
-    tally: Tally, counts_in_source: Mapping[Category, int], unattached: Iterable[FaxOrReferral]
+    tally: Tally,
+    counts_in_source: Mapping[Category, int],
+    unattached: Iterable[FaxOrReferral],
+    notes: Iterable[str] = (),
 ) -> Reconciliation:
     """The reconciliation of an export from its batches' tally and the source's own counts.
 
@@ -242,7 +250,8 @@ def reconcile(
                 failed_ids=tuple(tally.line(key).failed_ids),
             )
             for key in LINE_KEYS
-        )
+        ),
+        notes=tuple(notes),
     )
     for line in reconciliation.unbalanced:
         logger.error(

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.db.models import Q
 
+from exports import plan
 from exports.models import BatchStatus, ExportJob, Stage
 from exports.pipeline import clock, dispatch
 from exports.pipeline.extract import maybe_start_packaging
@@ -31,6 +32,8 @@ def source_asks_to_wait(job_id: int, *, seconds: float) -> None:
     until = clock.now() + timedelta(seconds=seconds)
     ExportJob.objects.filter(pk=job_id).update(source_wait_until=until)
     logger.info("job %s: the source asked to wait %.0f s", job_id, seconds)
+    # A pause is when the plan, recomputed from what was spent, may slip past the promise.
+    plan.warn_if_late(ExportJob.objects.values_list("request_id", flat=True).get(pk=job_id))
 
 
 def sweep_stale_work() -> SweepReport:

@@ -75,6 +75,17 @@ class PracticeSource(abc.ABC):
         """
         return iter(())
 
+    def list_sizes(self) -> Mapping[str, int | None]:
+        """How many records each of the source's lists holds, read cheaply (for the plan);
+        None where the source does not say. Sources without an allowance to plan say nothing.
+        """
+        return {}
+
+    def notes(self) -> list[str]:
+        """What the export lacks because the source refused something auxiliary (a list that
+        only names things, say), one sentence each, shown with the reconciliation. No PHI."""
+        return []
+
     @abc.abstractmethod
     def test_connection(self) -> ConnectionReport:
         """Whether the source answers, and how many patients it can see."""

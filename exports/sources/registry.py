@@ -44,18 +44,28 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
                 client_secret=secrets["client_secret"],
                 max_attempts=settings.DRCHRONO_MAX_ATTEMPTS,
                 backoff_base=settings.DRCHRONO_BACKOFF_MS / 1000,
+                file_downloads_per_second=settings.DRCHRONO_FILE_DOWNLOADS_PER_SECOND,
             ),
             _tokens_in(secrets),
             token_store=StoredDrChronoTokens(connection.pk),
+            # A spent hour is never slept through by a worker: the stage pauses until the
+            # next hour (SourceAsksToWait) and its tasks are due again then.
             budget=HourlyRequestBudget(
                 settings.DRCHRONO_REQUESTS_PER_HOUR,
                 clock=SystemClock(),
-                counter=DatabaseHourCounter(client_id),
+                max_wait=0,
+                counter=DatabaseHourCounter(client_id, connection_id=connection.pk),
             ),
             spool_dir=spool_dir,
-            include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
+            include_source_ccda=includes_source_ccda(connection),
         )
     raise ValueError(f"unknown source kind {connection.kind!r}")
+
+
+def includes_source_ccda(connection: SourceConnection) -> bool:
+    """Whether DrChrono's own C-CDAs are fetched (one API call per patient): the data team
+    chooses per request, else the deployment's default."""
+    return bool(connection.options.get("source_ccda", settings.DRCHRONO_SOURCE_CCDA))
 
 
 def drchrono_credentials(*, client_secret: str, tokens: OAuthTokens) -> str:
@@ -111,12 +121,23 @@ class StoredDrChronoTokens:
 class DatabaseHourCounter:
     """Counts a DrChrono API application's requests in the database, for all workers at once:
     each request is one conditional increment, so workers spending together never count past
-    the limit."""
+    the limit. Each call is also counted on the connection it is made for (the plan's
+    progress)."""
 
-    def __init__(self, client_id: str) -> None:
+    def __init__(self, client_id: str, *, connection_id: int | None = None) -> None:
         self.client_id = client_id
+        self.connection_id = connection_id
 
     def take(self, hour: int, limit: int) -> bool:
+        if not self._take(hour, limit):
+            return False
+        if self.connection_id is not None:
+            SourceConnection.objects.filter(pk=self.connection_id).update(
+                api_calls_spent=F("api_calls_spent") + 1
+            )
+        return True
+
+    def _take(self, hour: int, limit: int) -> bool:
         hour_start = datetime.fromtimestamp(hour * SECONDS_PER_HOUR, tz=UTC)
         if self._count_one(hour_start, limit):
             return True

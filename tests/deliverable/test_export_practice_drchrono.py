@@ -5,6 +5,7 @@ the command never touches the portal's database."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 from collections import Counter
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from ccda_reader import read_ccda
 from deliverable_helpers import extract_with_seven_zip, read_csv, workbook_sheets
 from django.core.management import CommandError, call_command
 
+from exports.management.commands import export_practice
 from tests.fakes.drchrono_server import (
     CLIENT_ID,
     CLIENT_SECRET,
+    FakeClock,
     FakeDrChrono,
     build_practice,
     ccda_document,
@@ -62,7 +65,7 @@ def test_a_drchrono_practice_exports_every_record_and_exits_0(drchrono, tmp_path
     assert archive.name.startswith("Sunrise Pediatrics_Data_Export_")
     assert f"Archive: {archive} (" in output
     assert "Every record exported or excluded with a reason." in output
-    assert drchrono.api_requests("/api/patients")
+    assert drchrono.api_requests("/api/patients_list")  # read in bulk
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no staging
 
 
@@ -356,3 +359,109 @@ def test_it_says_which_drchrono_settings_are_missing(drchrono, tmp_path, monkeyp
 
     with pytest.raises(CommandError, match="--source drchrono needs --client-secret"):
         export_drchrono(tmp_path)
+
+
+# -- Within DrChrono's hourly allowance ----------------------------------------------------
+
+
+class Interrupted(BaseException):
+    """The person running the command stops it (as Ctrl-C would)."""
+
+
+class StoppedWhileWaiting(FakeClock):
+    """A fast clock whose first wait is cut short by the person running the command."""
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 60:
+            raise Interrupted
+        super().sleep(seconds)
+
+
+def add_bare_patients(fake: FakeDrChrono, how_many: int) -> None:
+    """Patients with demographics only: each still costs one API call for its C-CDA."""
+    template = fake.practice.objects("patients")[1]
+    fake.practice.objects("patients").extend(
+        {**template, "id": 100 + n, "chart_id": f"BARE{n:05d}"} for n in range(how_many)
+    )
+
+
+def answered_api_calls(fake: FakeDrChrono) -> list[tuple[str, str, tuple]]:
+    return [
+        (r.method, r.path, tuple(sorted(r.query.items())))
+        for r in fake.api_requests()
+        if "uuid" not in r.query  # a bulk poll names a page asked for anew
+    ]
+
+
+def test_at_the_default_allowance_the_command_waits_for_the_next_hour_and_finishes(
+    drchrono, tmp_path, settings, monkeypatch
+):
+    assert settings.DRCHRONO_REQUESTS_PER_HOUR == 500
+    add_bare_patients(drchrono, 500)  # over 500 API calls with the source C-CDAs
+    clock = FakeClock()
+    monkeypatch.setattr(export_practice, "CLOCK", clock)
+
+    output = export_drchrono(tmp_path, "--workers=1")
+
+    assert len(drchrono.api_requests()) > 500
+    assert len([seconds for seconds in clock.sleeps if seconds > 60]) == 1
+    (until,) = re.findall(r"DrChrono's hourly allowance is spent: waiting until (.*)", output)
+    assert until.endswith(":00:00 UTC")  # the top of the next hour
+    assert "Every record exported or excluded with a reason." in output
+    api_calls = len(drchrono.api_requests())
+    assert f"DrChrono: {api_calls} API calls" in output
+    assert f"{len(drchrono.file_requests())} file downloads" in output
+
+
+def test_a_stopped_run_resumes_from_its_work_dir_repeating_no_answered_call(
+    drchrono, tmp_path, monkeypatch
+):
+    add_bare_patients(drchrono, 500)
+    work_dir = tmp_path / "work"
+    monkeypatch.setattr(export_practice, "CLOCK", StoppedWhileWaiting())
+    with pytest.raises(Interrupted):
+        export_drchrono(tmp_path, "--workers=1", f"--work-dir={work_dir}")
+    first_run = answered_api_calls(drchrono)
+    assert len(drchrono.api_requests()) == 500  # the hour's allowance
+    drchrono.requests.clear()
+    monkeypatch.setattr(export_practice, "CLOCK", FakeClock(FakeClock().now + 3600))
+
+    output = export_drchrono(tmp_path, "--workers=1", f"--work-dir={work_dir}")
+
+    assert "Every record exported or excluded with a reason." in output
+    assert not set(first_run) & set(answered_api_calls(drchrono))
+    assert work_dir.exists()  # kept: the folder was the caller's
+
+
+def test_a_refused_auxiliary_list_is_said_in_the_notes_and_the_export_finishes(drchrono, tmp_path):
+    drchrono.refuse("/api/sublabs", 404)
+
+    output = export_drchrono(tmp_path, "--keep-tree")
+
+    note = "Unavailable: Lab vendor names are unavailable"
+    assert any(line.startswith(note) for line in output.splitlines())
+    tree = Path(output.split("Unpacked tree kept for inspection: ", 1)[1].splitlines()[0])
+    reconciliation = (tree / "Clinical Data Export" / "reconciliation.csv").read_text("utf-8-sig")
+    assert "Note: Lab vendor names are unavailable" in reconciliation
+
+
+def test_a_refused_list_of_patient_data_fails_the_command_naming_the_list(drchrono, tmp_path):
+    drchrono.refuse("/api/medications", 403)
+
+    with pytest.raises(CommandError, match="refused the list /api/medications") as failed:
+        export_drchrono(tmp_path)
+
+    assert failed.value.returncode == 2
+
+
+def test_on_a_terminal_the_progress_bar_says_until_when_it_waits():
+    bars = export_practice._ProgressBars(enabled=True)
+    bars.update("patients", 1, 10)
+
+    shown = bars.waiting("DrChrono's hourly allowance is spent: waiting until 2026-12-02 15:00")
+
+    assert shown
+    assert bars.bar.postfix.endswith("waiting until 2026-12-02 15:00")
+    bars.update("patients", 2, 10)
+    assert not bars.bar.postfix
+    bars._close()

@@ -5,9 +5,13 @@ OAuth token endpoint (each renewal rotates the refresh token and retires the old
 paging with full ``next`` URLs, DrChrono's page_size caps (250, 25 with ``verbose``), the
 appointments date rules, ``show_inactive``, C-CDA documents and files (real small PDFs and
 JPEGs). List pages carry the list's ``count`` when asked (the OpenAPI document shows none).
+The asynchronous bulk lists (``patients_list``, ``appointments_list``: POST, poll the uuid, up
+to 1,000 a page) answer as DrChrono's support note describes. Files are served from signed
+URLs (an expiry and a signature in the query, as file storage hands them out), and access
+tokens stop working when their lifetime (``expires_in``, may be short) is over.
 Faults are switched on per test: statuses (429 with and without Retry-After, 500s), malformed
 JSON, truncated downloads, a ``next`` link that skips a page, an expired access token, a
-record with a malformed field.
+record with a malformed field, an endpoint refused for good (403/404: a missing scope).
 
     with FakeDrChrono() as server:
         client = ... server.base_url, server.token_url, server.tokens() ...
@@ -18,9 +22,13 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import hashlib
+import hmac
 import io
 import json
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -31,7 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fpdf import FPDF
 from PIL import Image
 
-from exports.sources.drchrono.client import OAuthTokens, renewed_elsewhere
+from exports.sources.drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -39,6 +47,10 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 250
 MAX_VERBOSE_PAGE_SIZE = 25
 MAX_DATE_RANGE_DAYS = 190
+MAX_BULK_PAGE_SIZE = 1000
+#: how long a signed file URL works after the list that handed it out was read
+SIGNED_URL_SECONDS = 3600
+_SIGNING_KEY = b"fake-file-storage"
 #: an access token's expiry far enough away that only a 401 makes a client renew it
 NEVER_EXPIRES = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -65,6 +77,9 @@ LIST_ENDPOINTS = (
     "patient_payments",
     "appointments",
 )
+
+#: The asynchronous bulk lists the fake serves, and the paged list each mirrors.
+BULK_ENDPOINTS = {"patients_list": "patients", "appointments_list": "appointments"}
 
 
 @functools.cache
@@ -389,6 +404,119 @@ def _add_patient(
 #: when the practice's history was imported into DrChrono
 _IMPORTED = "2019-05-01T09:00:00"
 
+#: DrChrono sublab ids of the demo mix's lab vendors
+_MIX_SUBLABS = {"quest": 311, "labcorp": 312, "integration": 313}
+
+
+def build_demo_mix_practice(patients: int, *, seed: int = 1) -> FakePractice:
+    """A practice of ``patients`` patients with the demo practice's record mix (the record
+    counts ``exports.sources.demo.plan_patient`` draws), in DrChrono's shapes: for the
+    benchmark of API calls and for exports that must outlast an hour's allowance. Records
+    are plain (no hard cases); files are small and share their bytes in memory."""
+    from exports.sources.demo import NoteState, plan_patient
+    from exports.sources.records import LabSource
+
+    practice = FakePractice()
+    practice.objects("doctors").append({"id": 101, "first_name": "Ada", "last_name": "Quill"})
+    practice.objects("offices").append({"id": 201, "name": "Harbour Street Clinic"})
+    practice.objects("sublabs").extend(
+        [
+            {"id": 311, "name": "Quest East", "vendor_name": "Quest"},
+            {"id": 312, "name": "LabCorp", "vendor_name": "LabCorp"},
+            {"id": 313, "name": "HG", "vendor_name": "HealthGorilla"},
+        ]
+    )
+    pdf, jpeg = pdf_bytes("Demo file"), jpeg_bytes(1)
+    serial = iter(range(100_000, 10**9))
+
+    def file(kind: str, extension: str = "pdf") -> str:
+        content, media = (pdf, "application/pdf") if extension == "pdf" else (jpeg, "image/jpeg")
+        return practice.add_file(f"{kind}/{next(serial)}.{extension}", content, media)
+
+    for index in range(patients):
+        plan = plan_patient(seed, index)
+        patient_id = index + 1
+        patient: dict[str, Any] = {
+            "id": patient_id,
+            "chart_id": f"MIX{patient_id:06d}",
+            "first_name": f"Pat{patient_id}",
+            "last_name": "Mix",
+            "date_of_birth": "1970-01-01",
+            "gender": "Female",
+            "patient_status": "A",
+            "doctor": 101,
+        }
+        if plan.has_images:
+            patient["patient_photo"] = file("photos", "jpg")
+        for priority in ("primary", "secondary", "tertiary")[: plan.current_insurances]:
+            coverage = {"insurance_company": "Acme Health", "insurance_id_number": "A1"}
+            if plan.has_images:
+                coverage["photo_front"] = file("cards", "jpg")
+                coverage["photo_back"] = file("cards", "jpg")
+            patient[f"{priority}_insurance"] = coverage
+        practice.objects("patients").append(patient)
+        for number, state in enumerate(plan.notes):
+            note = {NoteState.LOCKED: "locked", NoteState.UNLOCKED: "unlocked"}.get(state)
+            _add_appointment(
+                practice, f"{patient_id}{number:03d}", patient_id, "2021-05-02T09:30:00", note
+            )
+        for endpoint, how_many, fields in (
+            ("medications", plan.medications, {"name": "Aspirin 81 MG", "status": "active"}),
+            ("allergies", plan.allergies, {"description": "Penicillin", "status": "active"}),
+            ("problems", plan.problems, {"name": "Hypertension", "icd_code": "I10"}),
+            ("patient_payments", plan.payments, {"amount": 10.0, "received_date": "2021-05-02"}),
+        ):
+            practice.objects(endpoint).extend(
+                {"id": next(serial), "patient": patient_id, "doctor": 101, **fields}
+                for _ in range(how_many)
+            )
+        practice.objects("documents").extend(
+            {"id": next(serial), "patient": patient_id, "doctor": 101, "date": "2021-02-03",
+             "description": "Letter", "metatags": "", "document": file("documents")}
+            for _ in range(plan.documents)
+        )  # fmt: skip
+        ordered = [source for source in plan.lab_sources if source is not LabSource.MANUAL]
+        practice.objects("patient_lab_results").extend(
+            {"id": next(serial), "patient": patient_id, "ordering_doctor": 101,
+             "title": "Hemoglobin A1c", "date_test_performed": "2021-06-07",
+             "scanned_in_result": file("labs")}
+            for _ in range(len(plan.lab_sources) - len(ordered))
+        )  # fmt: skip
+        for vendor in sorted({source.value for source in ordered}):
+            # One order per vendor; its results share the order's one report.
+            order_id = next(serial)
+            practice.objects("lab_orders").append(
+                {"id": order_id, "patient": patient_id, "doctor": 101,
+                 "sublab": _MIX_SUBLABS[vendor], "timestamp": "2022-01-10T10:00:00"}
+            )  # fmt: skip
+            document_id = next(serial)
+            practice.objects("lab_documents").append(
+                {"id": document_id, "lab_order": order_id, "type": "RES",
+                 "document": file("lab_documents")}
+            )  # fmt: skip
+            for _ in range(sum(source.value == vendor for source in ordered)):
+                test_id = next(serial)
+                practice.objects("lab_tests").append(
+                    {"id": test_id, "lab_order": order_id, "code": "2345-7", "name": "Glucose"}
+                )
+                practice.objects("lab_results").append(
+                    {"id": next(serial), "lab_order": order_id, "lab_test": test_id,
+                     "document": document_id, "observation_code": "2345-7", "value": "98",
+                     "status": "F", "test_performed": "2022-01-11T09:00:00"}
+                )  # fmt: skip
+        practice.objects("patient_messages").extend(
+            {"id": next(serial), "patient": patient_id, "doctor": 101, "subject": "Question",
+             "body": "Hello", "created_at": "2022-09-10T08:00:00",
+             "attachments": [{"attachment": file("attachments")} for _ in range(attachments)]}
+            for attachments in plan.message_attachments
+        )  # fmt: skip
+        practice.objects("messages").extend(
+            {"id": next(serial), "type": "IF", "patient": patient_id, "doctor": 101,
+             "title": "Fax", "received_at": "2023-02-03T11:00:00", "attachment": file("faxes")}
+            for _ in range(plan.faxes)
+        )  # fmt: skip
+    return practice
+
 
 def _add_appointment(
     practice: FakePractice,
@@ -661,8 +789,13 @@ class FakeDrChrono:
         expires_in: int = 172_800,
         supports_range: bool = True,
         counts: bool = False,
+        bulk_polls_in_progress: int = 0,
     ) -> None:
         self.practice = practice or build_practice()
+        #: polls of a bulk uuid that answer "In progress" before it is complete
+        self.bulk_polls_in_progress = bulk_polls_in_progress
+        self._bulk_jobs: dict[str, dict[str, Any]] = {}
+        self._access_expires_at = float("inf")
         self.envelope = envelope  # "results" (as the example app reads) or "data" (the OAS)
         self.counts = counts  # pages say how long the whole list is
         self.expires_in = expires_in
@@ -708,6 +841,10 @@ class FakeDrChrono:
     def fail(self, path: str, status: int = 500, *, times: int = 1, retry_after: str | None = None):
         self.faults.append(Fault(path, "status", times, status, retry_after))
 
+    def refuse(self, path: str, status: int = 403) -> None:
+        """Refuse an endpoint for good, as DrChrono does for a scope the application lacks."""
+        self.fail(path, status, times=10**9)
+
     def malformed_json(self, path: str, *, times: int = 1) -> None:
         self.faults.append(Fault(path, "malformed_json", times))
 
@@ -723,6 +860,16 @@ class FakeDrChrono:
         with self._lock:
             self.access_token = "revoked"
 
+    def client_settings(self, **options: Any) -> ClientSettings:
+        """How a client reaches this server, as this server's registered application."""
+        return ClientSettings(
+            base_url=self.base_url,
+            token_url=self.token_url,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            **options,
+        )
+
     def tokens(self, *, expires_at: datetime = NEVER_EXPIRES) -> OAuthTokens:
         """The pair issued last, as a client would hold them."""
         return OAuthTokens(self.access_token, self.refresh_token, expires_at)
@@ -737,12 +884,25 @@ class FakeDrChrono:
             if r.path.startswith("/api/") and (path is None or r.path == path)
         ]
 
-    def url(self, path: str) -> str:
-        return f"{self.base_url}{path}"
+    def file_requests(self, path: str | None = None) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith("/media/") and (path is None or r.path == path)
+        ]
+
+    def url(self, path: str, *, expires: float | None = None) -> str:
+        """An absolute URL; a file's is signed, good until ``expires`` (by default an hour)."""
+        if not path.startswith("/media/"):
+            return f"{self.base_url}{path}"
+        expires = int(time.time() + SIGNED_URL_SECONDS if expires is None else expires)
+        query = urlencode({"Expires": expires, "Signature": _signature(path, expires)})
+        return f"{self.base_url}{path}?{query}"
 
     # -- Internals ---------------------------------------------------------------------------
 
     def _issue_tokens(self) -> None:
+        self._access_expires_at = time.time() + self.expires_in
         self._token_serial += 1
         self.access_token = f"access-{self._token_serial}"
         self.refresh_token = f"refresh-{self._token_serial}"
@@ -785,12 +945,20 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        self.fake.requests.append(LoggedRequest("POST", parts.path, {}))
-        if parts.path != "/o/token/":
-            return self._json(404, {"detail": "Not found."})
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.fake.requests.append(LoggedRequest("POST", parts.path, query))
         fault = self.fake._take_fault(parts.path)
         if fault is not None and fault.kind == "status":
             return self._json(fault.status, {"detail": "failure"}, retry_after=fault.retry_after)
+        if parts.path.startswith("/api/"):
+            if not self._authorized():
+                return self._json(401, {"detail": "Authentication credentials were not provided."})
+            name = parts.path.strip("/").split("/")[-1]
+            if name not in BULK_ENDPOINTS:
+                return self._json(404, {"detail": "Not found."})
+            return self._bulk_create(name, query)
+        if parts.path != "/o/token/":
+            return self._json(404, {"detail": "Not found."})
         if (
             form.get("grant_type") != "refresh_token"
             or form.get("client_id") != CLIENT_ID
@@ -820,20 +988,69 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "status":
             return self._json(fault.status, {"detail": "failure"}, retry_after=fault.retry_after)
         if parts.path.startswith("/media/"):
+            if not _signed(parts.path, query):
+                return self._raw(403, b"<Error><Code>AccessDenied</Code></Error>", "text/xml")
             return self._file(parts.path, truncate=fault is not None and fault.kind == "truncate")
         if not parts.path.startswith("/api/"):
             return self._json(404, {"detail": "Not found."})
-        if self.headers.get("Authorization") != f"Bearer {self.fake.access_token}":
+        if not self._authorized():
             return self._json(401, {"detail": "Authentication credentials were not provided."})
         if fault is not None and fault.kind == "malformed_json":
             return self._raw(200, b'{"results": [{"id": 1,', "application/json")
         segments = parts.path.strip("/").split("/")
         if len(segments) == 4 and segments[1] == "patients" and segments[3] == "ccda":
             return self._ccda(segments[2])
+        if len(segments) == 2 and segments[1] in BULK_ENDPOINTS:
+            return self._bulk_poll(query.get("uuid", ""))
         if len(segments) == 2 and segments[1] in LIST_ENDPOINTS:
             skip = fault is not None and fault.kind == "skip_page"
             return self._list(segments[1], query, skip_next_page=skip)
         return self._json(404, {"detail": "Not found."})
+
+    def _authorized(self) -> bool:
+        return (
+            self.headers.get("Authorization") == f"Bearer {self.fake.access_token}"
+            and time.time() < self.fake._access_expires_at
+        )
+
+    # -- Bulk lists --------------------------------------------------------------------------
+
+    def _bulk_create(self, name: str, query: dict[str, str]) -> None:
+        endpoint = BULK_ENDPOINTS[name]
+        if endpoint == "appointments":
+            problem = _appointment_query_problem(query)
+            if problem:
+                return self._json(400, {"detail": problem})
+        page_size = min(int(query.get("page_size") or MAX_BULK_PAGE_SIZE), MAX_BULK_PAGE_SIZE)
+        page = int(query.get("page") or 1)
+        verbose = query.get("verbose") in ("true", "1")
+        items = [self._absolute(item) for item in self._filtered(endpoint, query, verbose)]
+        pages = max(1, -(-len(items) // page_size))
+        job_id = str(uuid.uuid4())
+        self.fake._bulk_jobs[job_id] = {
+            "polls_left": self.fake.bulk_polls_in_progress,
+            "body": {
+                "status": "Complete",
+                "uuid": job_id,
+                "pagination": {
+                    "count": len(items),
+                    "pages": pages,
+                    "page_size": page_size,
+                    "page": page,
+                },
+                "results": items[(page - 1) * page_size : page * page_size],
+            },
+        }
+        self._json(201, {"status": "In progress", "uuid": job_id, "description": name})
+
+    def _bulk_poll(self, job_id: str) -> None:
+        job = self.fake._bulk_jobs.get(job_id)
+        if job is None:
+            return self._json(400, {"detail": "Invalid uuid specified"})
+        if job["polls_left"] > 0:
+            job["polls_left"] -= 1
+            return self._json(200, {"status": "In progress", "uuid": job_id})
+        self._json(200, job["body"])
 
     # -- Lists -------------------------------------------------------------------------------
 
@@ -888,7 +1105,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(value, list):
             return [self._absolute(item) for item in value]
         if isinstance(value, str) and value.startswith("/media/"):
-            return self.fake.url(value)
+            return self.fake.url(value)  # signed, as file storage hands it out
         return value
 
     # -- Documents and files -----------------------------------------------------------------
@@ -950,6 +1167,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def _signature(path: str, expires: int) -> str:
+    return hmac.new(_SIGNING_KEY, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _signed(path: str, query: dict[str, str]) -> bool:
+    """Whether a file request carries an unexpired, untampered signature."""
+    try:
+        expires = int(query.get("Expires", ""))
+    except ValueError:
+        return False
+    valid = hmac.compare_digest(query.get("Signature", ""), _signature(path, expires))
+    return valid and time.time() < expires
 
 
 def _appointment_query_problem(query: dict[str, str]) -> str | None:

@@ -92,3 +92,25 @@ def test_the_fake_c_cdas_pass_the_cda_schema_but_for_the_one_meant_to_fail(fake)
     }
 
     assert valid == {"1": True, "2": True, "3": True, "4": True, "5": False}
+
+
+def test_the_fake_bulk_list_answers_in_the_openapi_shape(openapi, fake):
+    auth = {"Authorization": f"Bearer {fake.access_token}"}
+    created = httpx.post(
+        f"{fake.base_url}/api/patients_list", params={"page_size": 1000, "page": 1}, headers=auth
+    )
+    done = httpx.get(
+        f"{fake.base_url}/api/patients_list", params={"uuid": created.json()["uuid"]}, headers=auth
+    )
+
+    operations = openapi["paths"]["/api/patients_list"]
+    created_schema = operations["post"]["responses"]["201"]["content"]["application/json"]
+    # patients_list's own answer leaves out the pagination that clinical_notes_list (and
+    # DrChrono's bulk endpoints support note) describe for every bulk list.
+    described = openapi["paths"]["/api/clinical_notes_list"]["get"]["responses"]["200"]
+    done_schema = described["content"]["application/json"]
+    assert created.status_code == 201
+    assert set(created.json()) <= set(created_schema["schema"]["properties"])
+    assert set(done.json()) <= set(done_schema["schema"]["properties"])
+    assert done.json()["status"] == "Complete"
+    assert set(done.json()["pagination"]) >= {"count", "pages", "page"}

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django import db
@@ -235,3 +237,17 @@ def test_sources_the_portal_opens_spend_from_their_applications_shared_count(fak
 
     counted = DrChronoRequestHour.objects.get(client_id=CLIENT_ID)
     assert counted.spent == len(fake.api_requests()) > 0
+
+
+def test_a_portal_worker_never_sleeps_through_a_spent_hour(fake, settings):
+    settings.DRCHRONO_REQUESTS_PER_HOUR = 2
+    connection = connect(fake)
+
+    with open_source(connection, spool_dir=Path(settings.EXPORT_STAGING_DIR) / "spool") as source:
+        budget = source._client._budget
+        started = time.monotonic()
+        with pytest.raises(RequestBudgetExhausted):
+            source.prepare()
+
+    assert budget.max_wait == 0
+    assert time.monotonic() - started < 30

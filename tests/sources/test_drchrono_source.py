@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exports.sources.drchrono import ClientSettings, DrChronoSource, HourlyRequestBudget
+from exports.sources.drchrono import DrChronoSource, HourlyRequestBudget
 from exports.sources.records import (
     Category,
     LabSource,
@@ -22,7 +22,6 @@ from exports.sources.records import (
     TransientSourceError,
 )
 from tests.fakes.drchrono_server import (
-    CLIENT_ID,
     CLIENT_SECRET,
     FakeClock,
     FakeDrChrono,
@@ -45,12 +44,7 @@ def open_source(
     store = store or MemoryTokenStore(fake.tokens())
     clock = FakeClock()
     return DrChronoSource.connect(
-        ClientSettings(
-            base_url=fake.base_url,
-            token_url=fake.token_url,
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-        ),
+        fake.client_settings(),
         store.tokens,
         token_store=store,
         budget=HourlyRequestBudget(clock=clock),
@@ -106,6 +100,7 @@ def message_center(fake: FakeDrChrono, patient_id: int | None, *, faxes: bool) -
 
 
 def test_every_patient_is_read_inactive_and_deceased_included(source, fake):
+    fake.refuse("/api/patients_list")  # the paged list, as an application without bulk reads
     records = {record.id: record for record in read_all(source)}
 
     assert sorted(records) == ["1", "2", "3", "4", "5"]
@@ -357,6 +352,7 @@ def test_every_appointment_is_read_whatever_its_date_or_state(source):
 
 
 def test_appointments_are_read_in_one_walk_changed_since_before_any_ehr(source, fake):
+    fake.refuse("/api/appointments_list")  # the paged list, as an application without bulk reads
     source.prepare()
 
     (first, *_) = requests = fake.api_requests("/api/appointments")

@@ -7,7 +7,10 @@ inspection, and the benchmarks' driver. The work is ``exports.local_export``.
 from __future__ import annotations
 
 import os
-from datetime import date
+import shutil
+import tempfile
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -26,11 +29,17 @@ from exports.local_sources import (
 )
 from exports.packaging.errors import PackagingError
 from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
-from exports.sources.drchrono import ClientSettings
-from exports.sources.records import SourceError
+from exports.sources.drchrono import ClientSettings, SystemClock
+from exports.sources.drchrono.budget import Clock
+from exports.sources.records import SourceAsksToWait, SourceError
 from exports.stages import ExportContext
 
 DEMO_PRACTICE_NAME = "Demo Family Practice"
+#: the clock waits are measured and slept on; tests give a fast one
+CLOCK: Clock = SystemClock()
+#: a DrChrono run without --work-dir keeps what it fetched in a folder of its own, removed
+#: when the run ends
+WORK_FOLDER_PREFIX = ".drchrono-work-"
 _BAR_UNITS = {"patients": ("Extracting", "patient", False), "archive": ("Archiving", "B", True)}
 
 
@@ -88,6 +97,12 @@ class Command(BaseCommand):
             "--refresh-token", default=os.environ.get("DRCHRONO_REFRESH_TOKEN", "")
         )
         drchrono.add_argument(
+            "--work-dir",
+            type=Path,
+            help="folder (kept) for what the run fetched from DrChrono: a stopped run started "
+            "again with the same folder resumes without repeating a call already answered",
+        )
+        drchrono.add_argument(
             "--token-file",
             type=Path,
             help="where renewed tokens are saved (owner-only); DrChrono replaces the refresh "
@@ -104,33 +119,16 @@ class Command(BaseCommand):
             started_at=timezone.now(),
         )
         with _ProgressBars(enabled=self.stdout.isatty()) as bars:
-            try:
-                result = run_local_export(
-                    spec,
-                    context,
-                    out_dir=options["out"],
-                    password_file=options["password_file"],
-                    batch_size=options["batch_size"],
-                    workers=options["workers"],
-                    part_bytes=options["part_bytes"],
-                    keep_tree=bool(options["keep_tree"]),
-                    progress=bars.update,
-                )
-            except FileExistsError:
-                raise CommandError(
-                    "the password file already exists: refusing to overwrite it",
-                    returncode=ExitCode.NOT_ARCHIVED,
-                ) from None
-            except (SourceError, PackagingError, ArchiveError) as exc:
-                # Their messages never carry PHI; other exceptions' messages may (file paths,
-                # quoted values), so only their type is shown, and no traceback.
-                raise CommandError(
-                    f"the export failed: {exc}", returncode=ExitCode.NOT_ARCHIVED
-                ) from None
-            except Exception as exc:
-                raise CommandError(
-                    f"the export failed ({type(exc).__name__})", returncode=ExitCode.NOT_ARCHIVED
-                ) from None
+            if not isinstance(spec, DrChronoSourceSpec):
+                result = self._export(spec, context, options, bars)
+            else:
+                spec = replace(spec, on_wait=lambda until: self._waiting(bars, until))
+                try:
+                    result = self._export(spec, context, options, bars)
+                finally:
+                    if options["work_dir"] is None:  # a folder of this run's own
+                        shutil.rmtree(spec.work_dir, ignore_errors=True)
+                self._report_usage(spec)
 
         self.stdout.write(f"Patients read: {result.patients}")
         for part in result.archives:
@@ -157,6 +155,55 @@ class Command(BaseCommand):
                 returncode=result.exit_code,
             )
         self.stdout.write(self.style.SUCCESS("Every record exported or excluded with a reason."))
+
+    def _export(self, spec: SourceSpec, context, options, bars: _ProgressBars):
+        """Run the export; when DrChrono asks to wait (a long throttle), wait and go on: the
+        spool in the work folder keeps every answer already had."""
+        while True:
+            try:
+                return run_local_export(
+                    spec,
+                    context,
+                    out_dir=options["out"],
+                    password_file=options["password_file"],
+                    batch_size=options["batch_size"],
+                    workers=options["workers"],
+                    part_bytes=options["part_bytes"],
+                    keep_tree=bool(options["keep_tree"]),
+                    progress=bars.update,
+                )
+            except FileExistsError:
+                raise CommandError(
+                    "the password file already exists: refusing to overwrite it",
+                    returncode=ExitCode.NOT_ARCHIVED,
+                ) from None
+            except SourceAsksToWait as exc:
+                until = CLOCK.time() + exc.retry_after
+                self._waiting(bars, until)
+                CLOCK.sleep(exc.retry_after)
+            except (SourceError, PackagingError, ArchiveError) as exc:
+                # Their messages never carry PHI; other exceptions' messages may (file paths,
+                # quoted values), so only their type is shown, and no traceback.
+                raise CommandError(
+                    f"the export failed: {exc}", returncode=ExitCode.NOT_ARCHIVED
+                ) from None
+            except Exception as exc:
+                raise CommandError(
+                    f"the export failed ({type(exc).__name__})", returncode=ExitCode.NOT_ARCHIVED
+                ) from None
+
+    def _waiting(self, bars: _ProgressBars, until: float) -> None:
+        when = datetime.fromtimestamp(until, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        message = f"DrChrono's hourly allowance is spent: waiting until {when}"
+        if not bars.waiting(message):
+            self.stdout.write(message)
+
+    def _report_usage(self, spec: DrChronoSourceSpec) -> None:
+        usage = spec.usage
+        self.stdout.write(
+            f"DrChrono: {usage.api_total} API calls (the hourly allowance counts these), "
+            f"{usage.file_downloads} file downloads from signed URLs (not counted)"
+        )
 
     def _source(self, options: dict[str, object]) -> tuple[SourceSpec, str]:
         if options["source"] == "demo":
@@ -203,11 +250,14 @@ class Command(BaseCommand):
                 client_secret=str(options["client_secret"]),
                 max_attempts=settings.DRCHRONO_MAX_ATTEMPTS,
                 backoff_base=settings.DRCHRONO_BACKOFF_MS / 1000,
+                file_downloads_per_second=settings.DRCHRONO_FILE_DOWNLOADS_PER_SECOND,
             ),
             tokens=tokens,
             token_file=token_file,
             requests_per_hour=settings.DRCHRONO_REQUESTS_PER_HOUR,
             include_source_ccda=settings.DRCHRONO_SOURCE_CCDA,
+            work_dir=options["work_dir"] or _private_folder(options["out"]),
+            clock=CLOCK,
         )
         return spec, str(options["practice_name"])
 
@@ -236,9 +286,23 @@ class _ProgressBars:
             self.bar = tqdm(total=total, desc=description, unit=unit, unit_scale=scale)
         assert self.bar is not None
         self.bar.total = total
+        if done > self.bar.n:
+            self.bar.set_postfix_str("", refresh=False)  # moving again: no longer waiting
         self.bar.update(done - self.bar.n)
+
+    def waiting(self, message: str) -> bool:
+        """Say on the bar that the run waits, and until when; False when there is no bar."""
+        if self.bar is None:
+            return False
+        self.bar.set_postfix_str(message)
+        return True
 
     def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _private_folder(parent: Path) -> Path:
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=WORK_FOLDER_PREFIX, dir=parent))  # mode 0700

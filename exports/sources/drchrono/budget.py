@@ -8,7 +8,11 @@ politely (or wait a little) before DrChrono has to throttle it.
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from ..records import SourceAsksToWait
@@ -75,13 +79,36 @@ class ProcessHourCounter:
         return True
 
 
+class FileHourCounter:
+    """Counts in a small file (a local export's work folder), so a stopped run resumed in the
+    same hour knows what the hour has already spent. One process counts at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def take(self, hour: int, limit: int) -> bool:
+        try:
+            counted = json.loads(self.path.read_text(encoding="utf-8"))
+            spent = int(counted["spent"]) if counted["hour"] == hour else 0
+        except (OSError, ValueError, KeyError, TypeError):
+            spent = 0
+        if spent >= limit:
+            return False
+        temp = self.path.with_name(self.path.name + ".new")
+        temp.write_text(json.dumps({"hour": hour, "spent": spent + 1}), encoding="utf-8")
+        os.replace(temp, self.path)
+        return True
+
+
 class HourlyRequestBudget:
     """At most ``per_hour`` requests in each clock hour (the top of the hour resets it),
     counted by ``counter`` (by default in this process).
 
     When the hour's requests are spent, waits for the next hour if that is at most
     ``max_wait`` seconds away, else raises ``RequestBudgetExhausted`` so the caller (a Celery
-    task over a resumable spool) can retry later instead of holding a worker for an hour.
+    task over a resumable spool) can retry later instead of holding a worker for an hour. The
+    portal's workers never wait (``max_wait=0``); the command-line export, which has nothing
+    else to do, waits as long as it takes (``max_wait=inf``) and tells ``on_wait`` until when.
     """
 
     def __init__(
@@ -91,6 +118,7 @@ class HourlyRequestBudget:
         clock: Clock,
         max_wait: float = 300.0,
         counter: HourCounter | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         if per_hour < 1:
             raise ValueError("per_hour must be at least 1")
@@ -98,6 +126,7 @@ class HourlyRequestBudget:
         self.max_wait = max_wait
         self._clock = clock
         self._counter = counter or ProcessHourCounter()
+        self._on_wait = on_wait
 
     def spend(self) -> None:
         while True:
@@ -108,4 +137,6 @@ class HourlyRequestBudget:
             wait = (hour + 1) * SECONDS_PER_HOUR - now
             if wait > self.max_wait:
                 raise RequestBudgetExhausted(retry_after=wait)
+            if self._on_wait is not None:
+                self._on_wait(now + wait)
             self._clock.sleep(wait)

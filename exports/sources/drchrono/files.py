@@ -9,9 +9,12 @@ the record, never the URL (a DrChrono file URL can carry a patient's file name).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,6 +66,53 @@ def extension_of(url: str, default: str) -> str:
     return default
 
 
+def file_key(url: str) -> str:
+    """What stays the same of a file's URL each time the API hands it out: a signed URL's
+    expiry and signature change, its host and path do not."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
+
+
+class FileCache:
+    """Files kept on local disk (in the source's private spool folder) so that a file several
+    records point to, or one a resumed run needs again, is downloaded once. Named by a hash of
+    their key, never by the URL (which can carry a patient's file name). Written to a
+    temporary name and renamed when complete, so a reader never sees half a file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, key: str) -> Path:
+        return self.folder / hashlib.sha256(key.encode()).hexdigest()
+
+    def read(self, key: str) -> Iterator[bytes] | None:
+        """The cached file's chunks, or None when it is not cached."""
+        try:
+            handle = self.path(key).open("rb")
+        except FileNotFoundError:
+            return None
+        return _chunks_of(handle)
+
+    def keep(self, key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """Pass ``chunks`` through, keeping them; cached only if they all arrive."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor, temp_name = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                    yield chunk
+            os.replace(temp_name, self.path(key))
+        finally:
+            Path(temp_name).unlink(missing_ok=True)
+
+
+def _chunks_of(handle) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            yield chunk
+
+
 class _CutShort(Exception):
     """The body ended before the promised length."""
 
@@ -83,8 +133,10 @@ class RemoteFile:
         extension: str,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_attempts: int = 3,
+        cache: FileCache | None = None,
     ) -> None:
         self._client = client
+        self._cache = cache
         self._url = url
         self.label = label  # "documents 123": what the errors name
         self.extension = extension
@@ -97,6 +149,19 @@ class RemoteFile:
         return f"RemoteFile({self.label}, {self.extension})"
 
     def chunks(self) -> Iterator[bytes]:
+        """The file's bytes; from the cache when it has them, kept there when it is given."""
+        if self._cache is None:
+            yield from self._download()
+            return
+        key = file_key(self._url)
+        cached = self._cache.read(key)
+        if cached is None:
+            yield from self._cache.keep(key, self._download())
+            return
+        self.size = self._cache.path(key).stat().st_size
+        yield from cached
+
+    def _download(self) -> Iterator[bytes]:
         delivered = 0
         checked = self.extension not in _MAGIC
         head = b""

@@ -4,11 +4,18 @@
 per-patient calls would cost thousands of DrChrono's 500 an hour) into a SQLite spool keyed by
 patient; ``read_patient()`` then assembles each patient from the spool without a request. Files
 stay on DrChrono until packaging reads their ``Blob``.
+
+Lists are read the cheapest way DrChrono offers: the asynchronous bulk list where one exists
+(1,000 a page), else the paged list at its largest page (250). An auxiliary list (names of
+doctors, offices, lab vendors, lab tests) that DrChrono refuses (403/404: a scope the
+application lacks) leaves what it would have added unavailable, said in ``notes()``; a
+refused list of patient data stops the export, naming the list.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,18 +35,24 @@ from ..records import (
     RecordExclusion,
     RecordFailure,
     RecordUnavailable,
+    SourceAsksToWait,
     SourceError,
+    TransientSourceError,
 )
 from . import mapping
 from .budget import Clock, RequestBudget, SystemClock
+from .bulk import iter_bulk_pages
 from .client import (
+    PAGE_SIZE,
     VERBOSE_PAGE_SIZE,
     ClientSettings,
     DrChronoClient,
     OAuthTokens,
+    SourceRefused,
     TokenStore,
+    Usage,
 )
-from .files import DEFAULT_MAX_BYTES, RemoteFile, extension_of
+from .files import DEFAULT_MAX_BYTES, FileCache, RemoteFile, extension_of, file_key
 from .mapping import MappingError
 from .spool import Spool, SpooledRecord, spool_key
 
@@ -48,6 +61,9 @@ logger = logging.getLogger(__name__)
 #: before any appointment in any EHR was created or updated: ``since`` this lists them all
 APPOINTMENTS_CHANGED_SINCE = "1900-01-01"
 SPOOL_FILE_NAME = "drchrono-spool.sqlite3"
+FILE_CACHE_FOLDER = "files"
+#: where a walk read in bulk stands, in the spool's ``next_url`` column
+_BULK_PAGE = "bulk-page:"
 
 _PATIENTS = "patients"
 _APPOINTMENTS = "appointments"
@@ -70,6 +86,12 @@ class _Walk:
     owner: Callable[[dict[str, Any]], str | None] | None = None
     #: where calendar breaks go: not patient data, but part of the list's length
     breaks_kind: str | None = None
+    #: the asynchronous bulk list with the same records, read first when there is one
+    bulk_path: str | None = None
+    page_size: int = PAGE_SIZE
+    #: what the deliverable loses when DrChrono refuses this list, if it is only auxiliary
+    #: (None: the list holds patient data and a refusal stops the export)
+    if_refused: str | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -96,12 +118,16 @@ class DrChronoSource(PracticeSource):
         *,
         include_source_ccda: bool = True,
         max_file_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Clock | None = None,
     ) -> None:
         self._client = client
+        self._clock = clock or SystemClock()
         self._spool = Spool(Path(spool_dir) / SPOOL_FILE_NAME)
+        self._files = FileCache(Path(spool_dir) / FILE_CACHE_FOLDER)
         self._include_source_ccda = include_source_ccda
         self._max_file_bytes = max_file_bytes
         self._names: dict[str, dict[str, str]] | None = None
+        self._shared_files: set[str] | None = None
 
     @classmethod
     def connect(
@@ -113,14 +139,21 @@ class DrChronoSource(PracticeSource):
         budget: RequestBudget,
         spool_dir: Path,
         clock: Clock | None = None,
+        usage: Usage | None = None,
         **options: Any,
     ) -> DrChronoSource:
-        """A source with its own client, spending from ``budget``."""
+        """A source with its own client, spending from ``budget`` (and counting in ``usage``
+        when given, to be read after the source is closed)."""
         clock = clock or SystemClock()
         client = DrChronoClient(
-            settings, tokens, token_store=token_store, budget=budget, clock=clock
+            settings, tokens, token_store=token_store, budget=budget, clock=clock, usage=usage
         )
-        return cls(client, spool_dir, **options)
+        return cls(client, spool_dir, clock=clock, **options)
+
+    @property
+    def usage(self) -> Usage:
+        """What this source's client spent: API calls by endpoint, file downloads."""
+        return self._client.usage
 
     # -- PracticeSource ----------------------------------------------------------------------
 
@@ -129,7 +162,10 @@ class DrChronoSource(PracticeSource):
         if self._spool.meta("complete") == "1":
             return
         for walk in self._walks():
-            self._spool_walk(walk)
+            try:
+                self._spool_walk(walk)
+            except (SourceRefused, RecordUnavailable) as exc:
+                self._refused(walk, exc)
         self._spool.set_meta("complete", "1")
         logger.info("DrChrono spool complete: %d patients", self._spool.count(_PATIENTS))
 
@@ -160,6 +196,7 @@ class DrChronoSource(PracticeSource):
                 label=f"patients {patient_id} C-CDA",
                 extension="xml",
                 max_bytes=self._max_file_bytes,
+                cache=self._files,  # an API call: a resumed run does not repeat it
             )
         return record
 
@@ -257,6 +294,28 @@ class DrChronoSource(PracticeSource):
             return ConnectionReport(ok=False, patient_count=None, detail=str(exc))
         return ConnectionReport(ok=True, patient_count=count, detail="DrChrono answered")
 
+    def list_sizes(self) -> dict[str, int | None]:
+        """How many records each list holds, one cheap call each (a page of one, which says
+        the list's ``count``); None where DrChrono does not say or refuses the list."""
+        sizes: dict[str, int | None] = {}
+        for walk in self._walks():
+            try:
+                page = next(self._client.iter_pages(walk.path, walk.params, page_size=1))
+            except (SourceRefused, RecordUnavailable):
+                sizes[walk.name] = None
+                continue
+            sizes[walk.name] = page.count
+        return sizes
+
+    def notes(self) -> list[str]:
+        """What the export lacks because DrChrono refused an auxiliary list."""
+        self.prepare()
+        return [
+            note
+            for walk in self._walks()
+            if (note := self._spool.meta(f"unavailable:{walk.name}")) is not None
+        ]
+
     def close(self) -> None:
         """Close the connection and the spool file (the spool stays for a later run)."""
         self._spool.close()
@@ -265,40 +324,21 @@ class DrChronoSource(PracticeSource):
     # -- Spooling ----------------------------------------------------------------------------
 
     def _walks(self) -> Iterator[_Walk]:
-        yield _Walk("doctors", "doctors", "/api/doctors")
-        yield _Walk("offices", "offices", "/api/offices")
-        yield _Walk(_PATIENTS, _PATIENTS, "/api/patients", _PATIENT_PARAMS)
-        yield _Walk("sublabs", "sublabs", "/api/sublabs")
-        yield _Walk("lab_orders", "lab_orders", "/api/lab_orders", owner=_patient_field)
-        yield _Walk("lab_tests", "lab_tests", "/api/lab_tests")
-        yield _Walk("lab_documents", "lab_documents", "/api/lab_documents")
-        # After lab_orders: a result names its order, and the order its patient.
-        yield _Walk(_LAB_RESULTS, _LAB_RESULTS, "/api/lab_results", owner=self._order_patient)
-        for kind in (
-            "medications",
-            "allergies",
-            "problems",
-            "documents",
-            _PATIENT_LAB_RESULTS,
-            _PATIENT_MESSAGES,
-        ):
-            yield _Walk(kind, kind, f"/api/{kind}", owner=_patient_field)
-        # Every type: faxes and referrals, incoming labs, Direct messages, generated files, ...
-        yield _Walk(_MESSAGES, _MESSAGES, "/api/messages", owner=_patient_field)
-        yield _Walk(_PAYMENTS, _PAYMENTS, "/api/patient_payments", owner=_patient_field)
-        yield _Walk(
-            _APPOINTMENTS,
-            _APPOINTMENTS,
-            "/api/appointments",
-            {
-                "since": APPOINTMENTS_CHANGED_SINCE,
-                "show_archived": "true",
-                "verbose": "true",  # clinical_note and vitals come only with verbose
-                "page_size": VERBOSE_PAGE_SIZE,
-            },
-            owner=_patient_field,
-            breaks_kind=_BREAKS,
-        )
+        return practice_walks(self._order_patient)
+
+    def _refused(self, walk: _Walk, refusal: SourceError) -> None:
+        """An auxiliary list DrChrono refuses is noted and done with; a list of patient data
+        stops the export, naming the list."""
+        if walk.if_refused is None:
+            raise SourceError(
+                f"DrChrono refused the list {walk.path} ({refusal}); it holds patient data, "
+                "so the export cannot be complete without it. Grant the DrChrono API "
+                "application the scope for it, then retry."
+            ) from None
+        note = f"{walk.if_refused} (DrChrono refused {walk.path}: {_status_of(refusal)})"
+        logger.warning("DrChrono %s refused; %s", walk.path, walk.if_refused)
+        self._spool.set_meta(f"unavailable:{walk.name}", note)
+        self._spool.save_page(walk.name, {}, None)
 
     def _spool_walk(self, walk: _Walk) -> None:
         state = self._spool.walk(walk.name)
@@ -306,12 +346,53 @@ class DrChronoSource(PracticeSource):
             return
         if state.started:
             logger.info("DrChrono spool resumes %s", walk.name)
-        for page in self._client.iter_pages(walk.path, walk.params, start_url=state.next_url):
-            records: dict[str, list[SpooledRecord]] = {kind: [] for kind in walk.kinds}
-            for item in page.items:
-                kind = walk.breaks_kind if walk.breaks_kind and _is_break(item) else walk.kind
-                records[kind].append(self._spooled(walk, item))
-            self._spool.save_page(walk.name, records, page.next_url, listed=page.count)
+        if walk.bulk_path is not None and self._spool.meta(f"paged:{walk.name}") is None:
+            start = 1
+            if state.next_url and state.next_url.startswith(_BULK_PAGE):
+                start = int(state.next_url.removeprefix(_BULK_PAGE))
+            try:
+                self._spool_bulk(walk, start)
+                return
+            except SourceAsksToWait:
+                raise
+            except (SourceRefused, RecordUnavailable):
+                # No bulk access for this application: the paged list has the same records.
+                logger.info("DrChrono %s refused; reading %s", walk.bulk_path, walk.path)
+                self._spool.set_meta(f"paged:{walk.name}", "1")
+            except TransientSourceError as exc:
+                # The bulk list is an economy; the paged list is the same records. Next run
+                # tries the bulk list again.
+                logger.warning(
+                    "DrChrono %s failing (%s); reading %s", walk.bulk_path, exc, walk.path
+                )
+            state = self._spool.walk(walk.name)
+        start_url = state.next_url
+        if start_url is not None and start_url.startswith(_BULK_PAGE):
+            start_url = None
+        pages = self._client.iter_pages(
+            walk.path, walk.params, start_url=start_url, page_size=walk.page_size
+        )
+        for page in pages:
+            self._save_page(walk, page.items, page.next_url, page.count)
+
+    def _spool_bulk(self, walk: _Walk, start: int) -> None:
+        assert walk.bulk_path is not None
+        pages = iter_bulk_pages(
+            self._client, self._clock, walk.bulk_path, walk.params, start_page=start
+        )
+        for page in pages:
+            following = page.next_number
+            next_marker = None if following is None else f"{_BULK_PAGE}{following}"
+            self._save_page(walk, page.items, next_marker, page.count)
+
+    def _save_page(
+        self, walk: _Walk, items: list[Any], next_url: str | None, count: int | None
+    ) -> None:
+        records: dict[str, list[SpooledRecord]] = {kind: [] for kind in walk.kinds}
+        for item in items:
+            kind = walk.breaks_kind if walk.breaks_kind and _is_break(item) else walk.kind
+            records[kind].append(self._spooled(walk, item))
+        self._spool.save_page(walk.name, records, next_url, listed=count)
 
     def _spooled(self, walk: _Walk, item: Any) -> SpooledRecord:
         body = item if isinstance(item, dict) else {"unreadable": item}
@@ -477,13 +558,27 @@ class DrChronoSource(PracticeSource):
         return spooled.body if spooled else None
 
     def _file(self, url: str, label: str, default_extension: str) -> Blob:
+        shared = file_key(url) in self._shared_file_keys()
         return RemoteFile(
             self._client,
             url,
             label=label,
             extension=extension_of(url, default_extension),
             max_bytes=self._max_file_bytes,
+            cache=self._files if shared else None,
         )
+
+    def _shared_file_keys(self) -> set[str]:
+        """Files more than one record points to (a lab report shared by the results of one
+        order): kept on disk when first downloaded, so each is downloaded once."""
+        if self._shared_files is None:
+            shared = set()
+            for document_id in self._spool.repeated_values(_LAB_RESULTS, "document"):
+                url = (self._spooled_body("lab_documents", document_id) or {}).get("document")
+                if isinstance(url, str) and url:
+                    shared.add(file_key(url))
+            self._shared_files = shared
+        return self._shared_files
 
     @property
     def _providers(self) -> dict[str, str]:
@@ -515,8 +610,59 @@ class DrChronoSource(PracticeSource):
         return self._names
 
 
+def practice_walks(
+    order_patient: Callable[[dict[str, Any]], str | None] | None = None,
+) -> Iterator[_Walk]:
+    """Every list the source spools, in order. ``order_patient`` finds a lab result's patient
+    through its order (the spool knows; nothing else needs it)."""
+    yield _Walk("doctors", "doctors", "/api/doctors", if_refused=_NO_PROVIDER_NAMES)
+    yield _Walk("offices", "offices", "/api/offices", if_refused=_NO_OFFICE_NAMES)
+    yield _Walk(
+        _PATIENTS, _PATIENTS, "/api/patients", _PATIENT_PARAMS, bulk_path="/api/patients_list"
+    )
+    yield _Walk("sublabs", "sublabs", "/api/sublabs", if_refused=_NO_LAB_VENDORS)
+    yield _Walk("lab_orders", "lab_orders", "/api/lab_orders", owner=_patient_field)
+    yield _Walk("lab_tests", "lab_tests", "/api/lab_tests", if_refused=_NO_LAB_TESTS)
+    yield _Walk("lab_documents", "lab_documents", "/api/lab_documents")
+    # After lab_orders: a result names its order, and the order its patient.
+    yield _Walk(_LAB_RESULTS, _LAB_RESULTS, "/api/lab_results", owner=order_patient)
+    for kind in (
+        "medications",
+        "allergies",
+        "problems",
+        "documents",
+        _PATIENT_LAB_RESULTS,
+        _PATIENT_MESSAGES,
+    ):
+        yield _Walk(kind, kind, f"/api/{kind}", owner=_patient_field)
+    # Every type: faxes and referrals, incoming labs, Direct messages, generated files, ...
+    yield _Walk(_MESSAGES, _MESSAGES, "/api/messages", owner=_patient_field)
+    yield _Walk(_PAYMENTS, _PAYMENTS, "/api/patient_payments", owner=_patient_field)
+    # clinical_note and vitals come only with verbose, which caps the paged list at 25 a
+    # page; the bulk list gives them at 1,000 a page.
+    yield _Walk(
+        _APPOINTMENTS,
+        _APPOINTMENTS,
+        "/api/appointments",
+        {"since": APPOINTMENTS_CHANGED_SINCE, "show_archived": "true", "verbose": "true"},
+        owner=_patient_field,
+        breaks_kind=_BREAKS,
+        bulk_path="/api/appointments_list",
+        page_size=VERBOSE_PAGE_SIZE,
+    )
+
+
 #: Inactive and deceased patients are listed only when asked for (``date_of_death`` too).
 _PATIENT_PARAMS = {"show_inactive": "true"}
+
+#: What the deliverable lacks without each auxiliary list.
+_NO_PROVIDER_NAMES = "Provider names are unavailable: records show the provider's DrChrono id"
+_NO_OFFICE_NAMES = "Office names are unavailable: appointments show the office's DrChrono id"
+_NO_LAB_VENDORS = (
+    "Lab vendor names are unavailable: results of electronic lab orders are filed as "
+    "Integration Lab Results, Quest and LabCorp ones included"
+)
+_NO_LAB_TESTS = "Lab test names are unavailable for order lab results"
 
 #: Spool kinds read straight into a patient's record, and their reconciliation category.
 _PATIENT_KINDS = {
@@ -549,6 +695,12 @@ def _patient_field(body: dict[str, Any]) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
         return None
     return str(value)
+
+
+def _status_of(refusal: SourceError) -> str:
+    """ "HTTP 403" from a refusal's message (it names the status, never anything else)."""
+    found = re.search(r"HTTP \d+", str(refusal))
+    return found.group(0) if found else "refused"
 
 
 def _is_break(item: Any) -> bool:

@@ -181,6 +181,16 @@ class Spool:
         for row in rows:
             yield _record(row)
 
+    def repeated_values(self, kind: str, field: str) -> Iterator[str]:
+        """Values of a top-level ``field`` that more than one record of ``kind`` holds."""
+        rows = self._db.execute(
+            "SELECT json_extract(body, ?) AS value FROM records WHERE kind = ? "
+            "AND value IS NOT NULL GROUP BY value HAVING count(*) > 1",
+            (f"$.{field}", kind),
+        )
+        for (value,) in rows:
+            yield str(value)
+
     def record_ids(self, kind: str) -> Iterator[str]:
         rows = self._db.execute(
             "SELECT record_id FROM records WHERE kind = ? ORDER BY length(record_id), record_id",
