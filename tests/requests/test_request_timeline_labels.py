@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from requests_app import services
+from requests_app import timeline_chart as chart_module
 from requests_app.models import Status
 from requests_app.timeline import Timeline
 from requests_app.timeline_chart import EDGE, WIDTH, text_width, timeline_chart
@@ -78,9 +80,12 @@ def assert_legible(chart):
     ),
     extension_days=st.integers(min_value=0, max_value=365),
     now_after_hours=st.floats(min_value=0, max_value=24 * 400, allow_nan=False),
+    planned_finish_after_hours=st.one_of(
+        st.none(), st.floats(min_value=0, max_value=24 * 400, allow_nan=False)
+    ),
 )
 def test_no_label_overlaps_or_is_cut_at_any_dates_and_extensions(
-    gaps, extension_days, now_after_hours
+    gaps, extension_days, now_after_hours, planned_finish_after_hours
 ):
     events = events_after(gaps)
     statuses = [event.to_status for event in events]
@@ -88,14 +93,21 @@ def test_no_label_overlaps_or_is_cut_at_any_dates_and_extensions(
     request = a_request(ready_at, extension_days if ready_at else 0, statuses[-1])
     now = events[-1].created_at + timedelta(hours=now_after_hours)
 
-    assert_legible(timeline_chart(request, events, now))
+    def planned_finish(request, now):  # as another app's marks (the export plan) would add
+        if planned_finish_after_hours is None:
+            return []
+        return [("plan", "Planned finish", now + timedelta(hours=planned_finish_after_hours))]
+
+    with mock.patch.object(chart_module, "_MARK_PROVIDERS", [planned_finish]):
+        assert_legible(timeline_chart(request, events, now))
 
 
 def test_marks_on_one_day_are_stacked_in_lanes_not_drawn_over_each_other():
     events = events_after([0, 1, 1, 1])  # ready three hours in
     request = a_request(events[-1].created_at, 0, Status.READY)
 
-    chart = timeline_chart(request, events, events[-1].created_at)  # "Now" on the clock mark
+    with mock.patch.object(chart_module, "_MARK_PROVIDERS", []):
+        chart = timeline_chart(request, events, events[-1].created_at)  # "Now" on the clock mark
 
     marks = {mark.key: mark for mark in chart.marks}
     assert marks["clock"].label_y != marks["now"].label_y
