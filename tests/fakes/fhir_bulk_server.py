@@ -40,7 +40,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 @dataclass
 class Fault:
-    path: str  # a prefix
+    path: str  # matches request paths that contain it
     kind: str  # "throttle", "expire_token_after"
     times: int = 1
     retry_after: str = "0"
@@ -121,11 +121,11 @@ class FakeBulkServer:
     # -- Switches for tests ------------------------------------------------------------------
 
     def throttle(self, path: str, *, times: int = 1, retry_after: str = "0") -> None:
-        """The next ``times`` requests under ``path`` get 429 with this Retry-After."""
+        """The next ``times`` requests to a path containing ``path`` get 429 with this Retry-After."""
         self.faults.append(Fault(path, "throttle", times, retry_after=retry_after))
 
     def expire_token_during(self, path: str, *, after_bytes: int) -> None:
-        """The next download under ``path`` sends ``after_bytes``, then every access token
+        """The next download from a path containing ``path`` sends ``after_bytes``, then every access token
         issued so far expires and the connection drops."""
         self.faults.append(Fault(path, "expire_token_after", 1, after_bytes=after_bytes))
 
@@ -145,7 +145,7 @@ class FakeBulkServer:
     def _take_fault(self, path: str, kind: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.kind == kind and fault.times > 0 and path.startswith(fault.path):
+                if fault.kind == kind and fault.times > 0 and fault.path in path:
                     fault.times -= 1
                     return fault
         return None

@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
-CHUNK_SIZE = 64 * 1024
 #: when the server says to come back without saying when
 DEFAULT_POLL_SECONDS = 10.0
 _RETRIED_STATUSES = frozenset({500, 502, 503, 504})
@@ -277,7 +276,7 @@ def _write_body(response: httpx.Response, path: Path, offset: int) -> int:
     expected = int(length) if length.isdigit() else None
     received = 0
     with path.open("ab" if resumed else "wb") as file:
-        for chunk in response.iter_bytes(CHUNK_SIZE):
+        for chunk in response.iter_bytes():  # as received: a cut keeps what arrived
             file.write(chunk)
             received += len(chunk)
         file.flush()
