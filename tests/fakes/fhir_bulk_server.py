@@ -121,12 +121,12 @@ class FakeBulkServer:
     # -- Switches for tests ------------------------------------------------------------------
 
     def throttle(self, path: str, *, times: int = 1, retry_after: str = "0") -> None:
-        """The next ``times`` requests to a path containing ``path`` get 429 with this Retry-After."""
+        """The next ``times`` requests to a path containing ``path`` get 429, Retry-After."""
         self.faults.append(Fault(path, "throttle", times, retry_after=retry_after))
 
     def expire_token_during(self, path: str, *, after_bytes: int) -> None:
-        """The next download from a path containing ``path`` sends ``after_bytes``, then every access token
-        issued so far expires and the connection drops."""
+        """The next download from a path containing ``path`` sends ``after_bytes``, then
+        every access token issued so far expires and the connection drops."""
         self.faults.append(Fault(path, "expire_token_after", 1, after_bytes=after_bytes))
 
     def forget_jobs(self) -> None:

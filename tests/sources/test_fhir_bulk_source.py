@@ -186,7 +186,8 @@ def test_records_naming_an_unknown_patient_or_none_are_failed_with_the_reason(
                   "payload": [{"contentAttachment": {"url": "Binary/none"}}]})  # fmt: skip
 
     failures = sorted(
-        (f.category, f.record_id, f.reason) for f in source.records_outside_patients()
+        (f.category, f.record_id, f.reason)
+        for f in source.records_outside_patients()
         if f.record_id.startswith("stray")
     )
 
@@ -281,9 +282,9 @@ def test_a_long_wait_is_handed_back_and_the_next_run_resumes_the_same_job(
     server, ring, tmp_path, clock
 ):
     server.poll_retry_after = "900"
-    with open_source(server, ring, tmp_path, clock) as first:
-        with pytest.raises(SourceAsksToWait) as wait:
-            first.prepare()
+    first = open_source(server, ring, tmp_path, clock)
+    with first, pytest.raises(SourceAsksToWait) as wait:
+        first.prepare()
     assert wait.value.retry_after == 900
 
     with open_source(server, ring, tmp_path, clock) as second:
