@@ -41,6 +41,10 @@ class ExportJobGone(TransientSourceError):
     a new export must be started."""
 
 
+class FileGone(SourceError):
+    """The server has no file at the URL (any more)."""
+
+
 class ExportJobFailed(TransientSourceError):
     """The server reports that the export itself failed: a new one must be started."""
 
@@ -139,6 +143,8 @@ class BulkDataClient:
             try:
                 with self.stream(url, offset=offset, authorize=authorize, accept=FHIR_NDJSON) as r:
                     return _write_body(r, path, offset)
+            except FileGone:
+                raise ExportJobGone("the EHR no longer offers a file of the export") from None
             except (httpx.TransportError, _CutShort) as exc:
                 logger.warning(
                     "%s output download cut short (%s), attempt %d",
@@ -174,7 +180,7 @@ class BulkDataClient:
             headers["Range"] = f"bytes={offset}-"
         with self._send("GET", self.absolute(url), headers=headers, authorize=authorize) as r:
             if r.status_code in (404, 410):
-                raise ExportJobGone("the EHR no longer offers a file of the export")
+                raise FileGone(f"the FHIR server has no such file (HTTP {r.status_code})")
             if r.status_code not in (200, 206):
                 raise SourceError(f"a file download answered HTTP {r.status_code}")
             yield r

@@ -70,13 +70,18 @@ class JobStateFile:
 
     def save(self, state: ExportJobState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".job-state.")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                file.write(state.to_json())
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp_name, self.path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        write_private_file(self.path, state.to_json())
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by the owner only."""
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp: mode 0600
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
