@@ -32,10 +32,17 @@ def ring() -> KeyRing:
 def practice() -> FhirPractice:
     practice = FhirPractice()
     practice.add(
-        {"resourceType": "Patient", "id": "p1", "birthDate": "1970-03",
-         "deceasedBoolean": True, "name": [{"use": "nickname", "given": ["Bee"]},
-                                            {"use": "official", "family": "Ng", "given": ["Bo"]}]}
-    )  # fmt: skip
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "birthDate": "1970-03",
+            "deceasedBoolean": True,
+            "name": [
+                {"use": "nickname", "given": ["Bee"]},
+                {"use": "official", "family": "Ng", "given": ["Bo"]},
+            ],
+        }
+    )
     return practice
 
 
@@ -79,15 +86,28 @@ def test_the_patient_as_the_ehr_holds_them(read):
 
 
 def test_a_visit_held_as_an_encounter_only_is_an_appointment_with_its_metric_vitals(practice, read):
-    practice.add({"resourceType": "Encounter", "id": "e1", "status": "finished",
-                  "subject": PATIENT, "period": {"start": "2024-02-01T09:00:00",
-                                                 "end": "2024-02-01T09:30:00"},
-                  "type": [{"text": "Office visit"}]})  # fmt: skip
+    practice.add(
+        {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "status": "finished",
+            "subject": PATIENT,
+            "period": {"start": "2024-02-01T09:00:00", "end": "2024-02-01T09:30:00"},
+            "type": [{"text": "Office visit"}],
+        }
+    )
     for code, value, unit in (("8302-2", 180, "cm"), ("29463-7", 80, "kg"), ("8310-5", 37, "Cel")):
-        practice.add({"resourceType": "Observation", "id": f"v{code}", "status": "final",
-                      "subject": PATIENT, "encounter": {"reference": "Encounter/e1"},
-                      "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-                      "valueQuantity": {"value": value, "unit": unit, "code": unit}})  # fmt: skip
+        practice.add(
+            {
+                "resourceType": "Observation",
+                "id": f"v{code}",
+                "status": "final",
+                "subject": PATIENT,
+                "encounter": {"reference": "Encounter/e1"},
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": {"value": value, "unit": unit, "code": unit},
+            }
+        )
 
     source, record = read()
 
@@ -101,21 +121,60 @@ def test_a_visit_held_as_an_encounter_only_is_an_appointment_with_its_metric_vit
 
 
 def test_immunizations_statements_and_referenced_medications_are_medications(practice, read):
-    practice.add({"resourceType": "Medication", "id": "m1", "code": {"text": "Metformin 500 mg",
-                  "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                              "code": "861007"}]}})  # fmt: skip
-    practice.add({"resourceType": "MedicationRequest", "id": "r1", "status": "stopped",
-                  "subject": PATIENT, "medicationReference": {"reference": "Medication/m1"},
-                  "authoredOn": "2023-01-02"})  # fmt: skip
-    practice.add({"resourceType": "MedicationStatement", "id": "r1", "status": "active",
-                  "subject": PATIENT, "medicationCodeableConcept": {"text": "Aspirin 81 mg"},
-                  "effectivePeriod": {"start": "2022-05-01"}})  # fmt: skip
-    practice.add({"resourceType": "Immunization", "id": "r1", "status": "completed",
-                  "patient": PATIENT, "occurrenceDateTime": "2024-10-01",
-                  "vaccineCode": {"text": "Influenza", "coding": [
-                      {"system": "http://hl7.org/fhir/sid/cvx", "code": "158"}]}})  # fmt: skip
-    practice.add({"resourceType": "MedicationRequest", "id": "r2", "status": "active",
-                  "subject": PATIENT, "medicationReference": {"reference": "Medication/gone"}})  # fmt: skip
+    practice.add(
+        {
+            "resourceType": "Medication",
+            "id": "m1",
+            "code": {
+                "text": "Metformin 500 mg",
+                "coding": [
+                    {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "861007"}
+                ],
+            },
+        }
+    )
+    practice.add(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "r1",
+            "status": "stopped",
+            "subject": PATIENT,
+            "medicationReference": {"reference": "Medication/m1"},
+            "authoredOn": "2023-01-02",
+        }
+    )
+    practice.add(
+        {
+            "resourceType": "MedicationStatement",
+            "id": "r1",
+            "status": "active",
+            "subject": PATIENT,
+            "medicationCodeableConcept": {"text": "Aspirin 81 mg"},
+            "effectivePeriod": {"start": "2022-05-01"},
+        }
+    )
+    practice.add(
+        {
+            "resourceType": "Immunization",
+            "id": "r1",
+            "status": "completed",
+            "patient": PATIENT,
+            "occurrenceDateTime": "2024-10-01",
+            "vaccineCode": {
+                "text": "Influenza",
+                "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "158"}],
+            },
+        }
+    )
+    practice.add(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "r2",
+            "status": "active",
+            "subject": PATIENT,
+            "medicationReference": {"reference": "Medication/gone"},
+        }
+    )
 
     source, record = read()
 
@@ -134,17 +193,36 @@ def test_immunizations_statements_and_referenced_medications_are_medications(pra
 
 
 def card(card_id: str, coverage: str, title: str) -> dict[str, Any]:
-    return {"resourceType": "DocumentReference", "id": card_id, "status": "current",
-            "subject": PATIENT, "type": {"coding": [{"system": "http://loinc.org",
-                                                     "code": "64290-0"}]},
-            "context": {"related": [{"reference": f"Coverage/{coverage}"}]},
-            "content": [{"attachment": {"contentType": "image/jpeg", "title": title,
-                                        "data": base64.b64encode(b"\xff\xd8\xff").decode()}}]}  # fmt: skip
+    return {
+        "resourceType": "DocumentReference",
+        "id": card_id,
+        "status": "current",
+        "subject": PATIENT,
+        "type": {"coding": [{"system": "http://loinc.org", "code": "64290-0"}]},
+        "context": {"related": [{"reference": f"Coverage/{coverage}"}]},
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "image/jpeg",
+                    "title": title,
+                    "data": base64.b64encode(b"\xff\xd8\xff").decode(),
+                }
+            }
+        ],
+    }
 
 
 def test_card_images_go_on_their_coverage_and_those_that_fit_no_card_fail(practice, read):
-    practice.add({"resourceType": "Coverage", "id": "c1", "status": "active", "order": 2,
-                  "beneficiary": PATIENT, "payor": [{"display": "Aetna"}]})  # fmt: skip
+    practice.add(
+        {
+            "resourceType": "Coverage",
+            "id": "c1",
+            "status": "active",
+            "order": 2,
+            "beneficiary": PATIENT,
+            "payor": [{"display": "Aetna"}],
+        }
+    )
     practice.add(card("k1", "c1", "front"))
     practice.add(card("k2", "c1", "back"))
     practice.add(card("k3", "c1", "back"))
@@ -154,7 +232,10 @@ def test_card_images_go_on_their_coverage_and_those_that_fit_no_card_fail(practi
 
     (insurance,) = record.insurances
     assert (insurance.company, insurance.priority.value, insurance.is_current) == (
-        "Aetna", "secondary", True)  # fmt: skip
+        "Aetna",
+        "secondary",
+        True,
+    )
     assert b"".join(insurance.card_front.chunks()) == b"\xff\xd8\xff"
     assert insurance.card_back is not None
     assert sorted((f.record_id, f.reason) for f in record.failures) == [
@@ -165,12 +246,25 @@ def test_card_images_go_on_their_coverage_and_those_that_fit_no_card_fail(practi
 
 
 def ccda(document_id: str, day: str) -> dict[str, Any]:
-    return {"resourceType": "DocumentReference", "id": document_id, "status": "current",
-            "subject": PATIENT, "date": day, "description": "Summary of care",
-            "content": [{"format": CCDA_FORMAT, "attachment": {
-                "contentType": "application/xml",
-                "data": base64.b64encode(f"<ClinicalDocument id='{document_id}'/>".encode())
-                .decode()}}]}  # fmt: skip
+    return {
+        "resourceType": "DocumentReference",
+        "id": document_id,
+        "status": "current",
+        "subject": PATIENT,
+        "date": day,
+        "description": "Summary of care",
+        "content": [
+            {
+                "format": CCDA_FORMAT,
+                "attachment": {
+                    "contentType": "application/xml",
+                    "data": base64.b64encode(
+                        f"<ClinicalDocument id='{document_id}'/>".encode()
+                    ).decode(),
+                },
+            }
+        ],
+    }
 
 
 def test_the_newest_c_cda_is_the_patients_and_older_ones_are_documents(practice, read):
@@ -185,11 +279,19 @@ def test_the_newest_c_cda_is_the_patients_and_older_ones_are_documents(practice,
 
 
 def test_a_lab_report_without_its_results_is_a_result_of_its_own(practice, read):
-    practice.add({"resourceType": "DiagnosticReport", "id": "d1", "status": "final",
-                  "subject": PATIENT, "code": {"text": "Lipid panel"},
-                  "performer": [{"display": "HealthGorilla"}],
-                  "result": [{"reference": "Observation/elsewhere"}], "conclusion": "Normal",
-                  "presentedForm": [{"contentType": "application/pdf", "url": "Binary/x"}]})  # fmt: skip
+    practice.add(
+        {
+            "resourceType": "DiagnosticReport",
+            "id": "d1",
+            "status": "final",
+            "subject": PATIENT,
+            "code": {"text": "Lipid panel"},
+            "performer": [{"display": "HealthGorilla"}],
+            "result": [{"reference": "Observation/elsewhere"}],
+            "conclusion": "Normal",
+            "presentedForm": [{"contentType": "application/pdf", "url": "Binary/x"}],
+        }
+    )
 
     source, record = read()
 
@@ -200,9 +302,15 @@ def test_a_lab_report_without_its_results_is_a_result_of_its_own(practice, read)
 
 
 def test_inline_data_that_is_not_base64_is_unavailable(practice, read):
-    practice.add({"resourceType": "DocumentReference", "id": "x1", "status": "current",
-                  "subject": PATIENT, "content": [{"attachment": {
-                      "contentType": "application/pdf", "data": "not*base64"}}]})  # fmt: skip
+    practice.add(
+        {
+            "resourceType": "DocumentReference",
+            "id": "x1",
+            "status": "current",
+            "subject": PATIENT,
+            "content": [{"attachment": {"contentType": "application/pdf", "data": "not*base64"}}],
+        }
+    )
 
     _, record = read()
 
