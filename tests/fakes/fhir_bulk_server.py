@@ -41,8 +41,9 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 @dataclass
 class Fault:
     path: str  # matches request paths that contain it
-    kind: str  # "throttle", "expire_token_after"
+    kind: str  # "throttle", "status", "expire_token_after"
     times: int = 1
+    status: int = 500
     retry_after: str = "0"
     after_bytes: int = 0
 
@@ -73,6 +74,8 @@ class FakeBulkServer:
         poll_retry_after: str = "0",
         requires_access_token: bool = True,
         token_lifetime: int = 300,
+        supports_range: bool = True,
+        fhir_version: str = "4.0.1",
     ) -> None:
         self.practice = practice
         self.jwks = jwks
@@ -80,6 +83,8 @@ class FakeBulkServer:
         self.poll_retry_after = poll_retry_after
         self.requires_access_token = requires_access_token
         self.token_lifetime = token_lifetime
+        self.supports_range = supports_range
+        self.fhir_version = fhir_version
         self.errors: list[dict[str, Any]] = []  # OperationOutcomes for the error file
         self.requests: list[LoggedRequest] = []
         self.faults: list[Fault] = []
@@ -123,6 +128,10 @@ class FakeBulkServer:
     def throttle(self, path: str, *, times: int = 1, retry_after: str = "0") -> None:
         """The next ``times`` requests to a path containing ``path`` get 429, Retry-After."""
         self.faults.append(Fault(path, "throttle", times, retry_after=retry_after))
+
+    def fail(self, path: str, status: int, *, times: int = 1) -> None:
+        """The next ``times`` requests to a path containing ``path`` get ``status``."""
+        self.faults.append(Fault(path, "status", times, status=status))
 
     def expire_token_during(self, path: str, *, after_bytes: int) -> None:
         """The next download from a path containing ``path`` sends ``after_bytes``, then
@@ -279,6 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.fake._take_fault(path, "throttle")
         if fault is not None:
             return self._json(429, _outcome("throttled"), {"Retry-After": fault.retry_after})
+        fault = self.fake._take_fault(path, "status")
+        if fault is not None:
+            return self._json(fault.status, _outcome("exception"))
         if path == "/fhir/.well-known/smart-configuration":
             return self._json(
                 200,
@@ -294,7 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.fake._authorized(self.headers.get("Authorization", "")):
             return self._json(401, _outcome("login"))
         if path == "/fhir/metadata":
-            return self._json(200, {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"})
+            return self._json(
+                200, {"resourceType": "CapabilityStatement", "fhirVersion": self.fake.fhir_version}
+            )
         if path == f"/fhir/Group/{GROUP_ID}":
             count = len(self.fake.practice.patients())
             return self._json(200, {"resourceType": "Group", "id": GROUP_ID, "quantity": count})
@@ -360,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _ranged(self, path: str, content: bytes, content_type: str) -> None:
         status, start = 200, 0
         requested = self.headers.get("Range", "")
-        if requested.startswith("bytes="):
+        if self.fake.supports_range and requested.startswith("bytes="):
             start = int(requested.removeprefix("bytes=").rstrip("-"))
             status = 206
         body = content[start:]
