@@ -41,7 +41,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 @dataclass
 class Fault:
     path: str  # matches request paths that contain it
-    kind: str  # "throttle", "status", "expire_token_after"
+    kind: str  # "throttle", "status", "drop", "expire_token_after"
     times: int = 1
     status: int = 500
     retry_after: str = "0"
@@ -85,6 +85,7 @@ class FakeBulkServer:
         self.token_lifetime = token_lifetime
         self.supports_range = supports_range
         self.fhir_version = fhir_version
+        self.progress_text = "Exporting for Jane Doe: 40% done"  # free text, names and all
         self.errors: list[dict[str, Any]] = []  # OperationOutcomes for the error file
         self.requests: list[LoggedRequest] = []
         self.faults: list[Fault] = []
@@ -132,6 +133,11 @@ class FakeBulkServer:
     def fail(self, path: str, status: int, *, times: int = 1) -> None:
         """The next ``times`` requests to a path containing ``path`` get ``status``."""
         self.faults.append(Fault(path, "status", times, status=status))
+
+    def drop(self, path: str, *, times: int = 1) -> None:
+        """The next ``times`` requests to a path containing ``path`` get no answer: the
+        connection closes."""
+        self.faults.append(Fault(path, "drop", times))
 
     def expire_token_during(self, path: str, *, after_bytes: int) -> None:
         """The next download from a path containing ``path`` sends ``after_bytes``, then
@@ -288,6 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.fake._take_fault(path, "throttle")
         if fault is not None:
             return self._json(429, _outcome("throttled"), {"Retry-After": fault.retry_after})
+        if self.fake._take_fault(path, "drop") is not None:
+            self.close_connection = True
+            return None
         fault = self.fake._take_fault(path, "status")
         if fault is not None:
             return self._json(fault.status, _outcome("exception"))
@@ -350,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
                 202,
                 b"",
                 "application/json",
-                {"X-Progress": "exporting", "Retry-After": self.fake.poll_retry_after},
+                {"X-Progress": self.fake.progress_text, "Retry-After": self.fake.poll_retry_after},
             )
         self._json(200, self.fake._manifest(job_id, job))
 

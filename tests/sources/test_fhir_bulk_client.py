@@ -173,3 +173,46 @@ def test_spooling_that_stops_half_way_resumes_at_the_line_it_reached(
     assert counts[Category.LAB_RESULTS] == RESULTS + 1
     assert [f.record_id for f in failures] == ["Observation line 8"]
     assert len(server.requests_to(observations_path(server))) == 1  # not downloaded again
+
+
+def test_dropped_connections_and_server_errors_are_retried(server, ring, tmp_path, clock):
+    server.drop("/jobs/")
+    server.fail("Observation.ndjson", 503)
+
+    with open_source(server, ring, tmp_path, clock) as source:
+        assert source.counts_in_source()[Category.LAB_RESULTS] == RESULTS
+
+    assert len(server.requests_to(observations_path(server))) == 2
+
+
+def test_only_the_percentage_of_the_servers_progress_text_is_passed_on(
+    server, ring, tmp_path, clock, caplog
+):
+    with open_source(server, ring, tmp_path, clock) as source:
+        source.prepare()
+
+    progress = [r.getMessage() for r in caplog.records if "progress" in r.getMessage()]
+    assert progress == ["Bulk Data export progress: 40%"]
+    assert "Jane" not in caplog.text
+
+
+def test_a_changed_request_exports_again_instead_of_reusing_the_spool(
+    server, ring, tmp_path, clock
+):
+    with open_source(server, ring, tmp_path, clock) as first:
+        first.prepare()
+    with open_source(server, ring, tmp_path, clock, since="2025-01-01T00:00:00Z") as second:
+        second.prepare()
+    with open_source(server, ring, tmp_path, clock, since="2025-01-01T00:00:00Z") as third:
+        third.prepare()
+
+    kick_offs = server.requests_to(f"/fhir/Group/{GROUP_ID}/$export")
+    assert [r.query.get("_since") for r in kick_offs] == [None, "2025-01-01T00:00:00Z"]
+
+
+def test_a_token_about_to_expire_is_replaced_before_it_is_used(practice, ring, tmp_path, clock):
+    server = serve(practice, ring, token_lifetime=10)  # inside the renewal margin
+    with server, open_source(server, ring, tmp_path, clock) as source:
+        source.test_connection()
+
+    assert server.tokens_issued() == 2  # the metadata, then the group

@@ -316,3 +316,32 @@ def test_inline_data_that_is_not_base64_is_unavailable(practice, read):
 
     with pytest.raises(RecordUnavailable, match="DocumentReference x1 file is not valid base64"):
         b"".join(record.documents[0].file.chunks())
+
+
+def test_names_come_from_the_referenced_practitioner_or_organization(practice, read):
+    practice.add({"resourceType": "Organization", "id": "o1", "name": "Cigna"})
+    practice.add(
+        {"resourceType": "Practitioner", "id": "d1",
+         "name": [{"given": ["Ann"], "family": "Lee", "suffix": ["MD"]}]}
+    )  # fmt: skip
+    practice.add(
+        {"resourceType": "Coverage", "id": "c1", "status": "cancelled",
+         "beneficiary": PATIENT, "payor": [{"reference": "Organization/o1"}]}
+    )  # fmt: skip
+    practice.add(
+        {"resourceType": "Appointment", "id": "a1", "status": "booked",
+         "start": "2025-07-01T10:00:00Z", "end": "2025-07-01T10:20:00Z",
+         "participant": [{"actor": PATIENT}, {"actor": {"reference": "Practitioner/d1"}}]}
+    )  # fmt: skip
+
+    source, record = read()
+
+    (insurance,) = record.insurances
+    assert (insurance.company, insurance.is_current) == ("Cigna", False)
+    (appointment,) = record.appointments
+    assert (appointment.provider, appointment.status, appointment.duration_minutes) == (
+        "Ann Lee, MD",
+        "Scheduled",
+        20,
+    )
+    assert balanced(source, record)

@@ -12,6 +12,7 @@ Messages never carry URLs or response bodies (either may name a patient).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,9 +121,8 @@ class BulkDataClient:
                 if status == 200:
                     return _manifest(response)
                 if status == 202:
-                    progress = response.headers.get("X-Progress", "")[:100]
-                    if progress and self._progress is not None:
-                        self._progress(progress)
+                    if self._progress is not None:
+                        self._progress(_percent(response.headers.get("X-Progress", "")))
                     wait = _retry_after(response, self._clock.time())
                 elif status in (404, 410):
                     raise ExportJobGone("the EHR no longer offers the export job")
@@ -145,7 +145,7 @@ class BulkDataClient:
                     return _write_body(r, path, offset)
             except FileGone:
                 raise ExportJobGone("the EHR no longer offers a file of the export") from None
-            except (httpx.TransportError, _CutShort) as exc:
+            except httpx.TransportError as exc:  # a body cut short included: httpx checks it
                 logger.warning(
                     "%s output download cut short (%s), attempt %d",
                     output.type,
@@ -271,23 +271,12 @@ class BulkDataClient:
         self._clock.sleep(seconds)
 
 
-class _CutShort(Exception):
-    """The body ended before the promised length."""
-
-
 def _write_body(response: httpx.Response, path: Path, offset: int) -> int:
     """Append a 206 answer to what ``path`` holds, or replace it with a 200 answer."""
     resumed = offset > 0 and response.status_code == 206
-    length = response.headers.get("Content-Length", "")
-    expected = int(length) if length.isdigit() else None
-    received = 0
     with path.open("ab" if resumed else "wb") as file:
         for chunk in response.iter_bytes():  # as received: a cut keeps what arrived
             file.write(chunk)
-            received += len(chunk)
-        file.flush()
-    if expected is not None and received != expected:
-        raise _CutShort
     return path.stat().st_size
 
 
@@ -309,6 +298,13 @@ def _manifest(response: httpx.Response) -> Manifest:
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         raise SourceError("the export manifest is not a Bulk Data manifest") from None
+
+
+def _percent(progress: str) -> str:
+    """The percentage X-Progress gives, if it gives one: the header is the server's free
+    text, so nothing else of it is passed on (or logged)."""
+    found = re.search(r"\d{1,3}(\.\d+)?\s*%", progress)
+    return found.group(0) if found else "in progress"
 
 
 def _retry_after(response: httpx.Response, now: float) -> float | None:

@@ -144,7 +144,7 @@ class FhirBulkSource(PracticeSource):
 
     def prepare(self) -> None:
         """Run (or resume) the export job and spool its files. Idempotent."""
-        if self._spool.meta("complete") == "1":
+        if self._spool.meta("complete") == self._request_key():
             return
         try:
             self._export()
@@ -159,7 +159,7 @@ class FhirBulkSource(PracticeSource):
                 f"the EHR reported {unnamed} export errors that name no record, so the export "
                 "cannot show it holds every record; ask the EHR to fix them, then export again"
             )
-        self._spool.set_meta("complete", "1")
+        self._spool.set_meta("complete", self._request_key())
         logger.info("FHIR Bulk spool complete: %d patients", self._spool.count("Patient"))
 
     def patient_ids(self) -> Iterator[str]:
@@ -220,7 +220,7 @@ class FhirBulkSource(PracticeSource):
         """The capability statement, a token, and the group's (or server's) patient count;
         the spool's count once the export is spooled."""
         try:
-            if self._spool.meta("complete") == "1":
+            if self._spool.meta("complete") == self._request_key():
                 count = self._spool.count("Patient")
                 return ConnectionReport(ok=True, patient_count=count, detail="export spooled")
             capabilities = self._client.get_json("metadata")
@@ -306,9 +306,9 @@ class FhirBulkSource(PracticeSource):
             for line in file:
                 offset += len(line)
                 line_number += 1
-                if line.strip():
-                    kind, spooled = _spooled(line, output, line_number)
-                    page[kind].append(spooled)
+                spooled = _spooled(line, output, line_number) if line.strip() else None
+                if spooled is not None:
+                    page[spooled[0]].append(spooled[1])
                     lines += 1
                 if lines >= LINES_PER_PAGE:
                     self._spool.save_page(output.url, page, f"{offset}:{line_number}")
@@ -351,9 +351,9 @@ def _with_id(spooled: SpooledRecord) -> dict[str, Any]:
     return {**spooled.body, "id": spooled.record_id}
 
 
-def _spooled(line: bytes, output: OutputFile, line_number: int) -> tuple[str, SpooledRecord]:
+def _spooled(line: bytes, output: OutputFile, line_number: int) -> tuple[str, SpooledRecord] | None:
     """One NDJSON line as a spool record: a resource, an export error, or an unreadable line
-    (kept as its position and reason only: its text may be PHI)."""
+    (kept as its position and reason only: its text may be PHI); None for a line to skip."""
     try:
         resource = json.loads(line)
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
@@ -361,13 +361,17 @@ def _spooled(line: bytes, output: OutputFile, line_number: int) -> tuple[str, Sp
     except ValueError:
         category = CATEGORY_OF_TYPE.get(output.type)
         where = f"{output.type} line {line_number}"
-        kind = _UNREADABLE if category else _UNREADABLE + "-reference"
+        if category is None:
+            # Reference data (a practitioner's name, a drug's code): no record is lost; a
+            # record naming it that cannot be read without it is failed when it is read.
+            logger.warning("%s of the export is not a FHIR resource", where)
+            return None
         body = {
-            "category": category.value if category else "",
+            "category": category.value,
             "record_id": where,
             "reason": "a line of the EHR's export is not a FHIR resource",
         }
-        return kind, SpooledRecord(record_id=where, patient_id=None, body=body)
+        return _UNREADABLE, SpooledRecord(record_id=where, patient_id=None, body=body)
     if output.error or resource["resourceType"] == "OperationOutcome":
         return _export_error(resource, output, line_number)
     return resource["resourceType"], SpooledRecord(
