@@ -16,11 +16,13 @@ a download, jobs the server no longer offers.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -59,7 +61,7 @@ class LoggedRequest:
 @dataclass
 class _Job:
     types: tuple[str, ...]
-    files: dict[str, bytes]  # name -> NDJSON
+    files: dict[str, tuple[Path, int]]  # name -> (NDJSON on disk, lines)
     polls_left: int
     deleted: bool = False
 
@@ -94,6 +96,7 @@ class FakeBulkServer:
         self._tokens: dict[str, float] = {}
         self._seen_jti: set[str] = set()
         self._lock = threading.Lock()
+        self._files_dir = Path(tempfile.mkdtemp(prefix="fake-bulk-"))
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -117,6 +120,7 @@ class FakeBulkServer:
         self._http.shutdown()
         self._http.server_close()
         self._thread.join()
+        shutil.rmtree(self._files_dir, ignore_errors=True)
 
     def __enter__(self) -> FakeBulkServer:
         return self.start()
@@ -215,17 +219,41 @@ class FakeBulkServer:
         }
 
     def _start_job(self, types: tuple[str, ...]) -> str:
-        files = {
-            f"{kind}.ndjson": b"".join(ndjson_lines(resources))
-            for kind, resources in self.practice.resources.items()
-            if kind in types and resources
-        }
-        if self.errors:
-            files["errors.ndjson"] = b"".join(ndjson_lines(self.errors))
+        """Writes the job's NDJSON files to disk, line by line (served from there)."""
         with self._lock:
             job_id = f"job-{len(self.requests_to('/fhir/', 'GET'))}-{len(self.jobs)}"
+        folder = self._files_dir / job_id
+        folder.mkdir()
+        outputs = [
+            (f"{kind}.ndjson", resources)
+            for kind, resources in self.practice.resources.items()
+            if kind in types and resources
+        ]
+        if self.errors:
+            outputs.append(("errors.ndjson", self.errors))
+        files = {}
+        for name, resources in outputs:
+            with (folder / name).open("wb") as file:
+                lines = sum(file.write(line) > 0 for line in ndjson_lines(resources))
+            files[name] = (folder / name, lines)
+        with self._lock:
             self.jobs[job_id] = _Job(types, files, self.polls_before_ready)
         return job_id
+
+    def _binary_file(self, binary_id: str) -> Path | None:
+        """The Binary's content on disk, written from its ``Blob`` the first time it is asked
+        for (None when the blob cannot be read: a missing file)."""
+        path = self._files_dir / f"binary-{binary_id}"
+        with self._lock:
+            if not path.exists():
+                try:
+                    with path.open("wb") as file:
+                        for chunk in self.practice.binaries[binary_id].chunks():
+                            file.write(chunk)
+                except RecordUnavailable:
+                    path.unlink()
+                    return None
+        return path
 
     def _manifest(self, job_id: str, job: _Job) -> dict[str, Any]:
         host, port = self._http.server_address[:2]
@@ -239,7 +267,7 @@ class FakeBulkServer:
                 {
                     "type": name.removesuffix(".ndjson"),
                     "url": f"{files}/{name}",
-                    "count": job.files[name].count(b"\n"),
+                    "count": job.files[name][1],
                 }
                 for name in outputs
             ],
@@ -368,40 +396,39 @@ class _Handler(BaseHTTPRequestHandler):
         job = self.fake.jobs.get(job_id)
         if job is None or job.deleted or name not in job.files:
             return self._json(404, _outcome("not-found"))
-        self._ranged(path, job.files[name], "application/fhir+ndjson")
+        self._ranged(path, job.files[name][0], "application/fhir+ndjson")
 
     def _binary(self, binary_id: str) -> None:
         blob = self.fake.practice.binaries.get(binary_id)
-        if blob is None:
+        stored = None if blob is None else self.fake._binary_file(binary_id)
+        if blob is None or stored is None:
             return self._json(404, _outcome("not-found"))
-        try:
-            content = b"".join(blob.chunks())
-        except RecordUnavailable:
-            return self._json(404, _outcome("not-found"))
-        self._ranged(f"/fhir/Binary/{binary_id}", content, blob.media_type)
+        self._ranged(f"/fhir/Binary/{binary_id}", stored, blob.media_type)
 
-    def _ranged(self, path: str, content: bytes, content_type: str) -> None:
-        status, start = 200, 0
+    def _ranged(self, path: str, stored: Path, content_type: str) -> None:
+        """The file from disk, from the requested byte on, in pieces: never all in memory."""
+        size, status, start = stored.stat().st_size, 200, 0
         requested = self.headers.get("Range", "")
         if self.fake.supports_range and requested.startswith("bytes="):
             start = int(requested.removeprefix("bytes=").rstrip("-"))
             status = 206
-        body = content[start:]
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(size - start))
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
         self.end_headers()
         fault = self.fake._take_fault(path, "expire_token_after")
-        if fault is not None:
-            self.wfile.write(body[: fault.after_bytes])
-            self.wfile.flush()
-            self.fake._expire_tokens()
-            self.close_connection = True
-            return
-        for piece in _pieces(body):
-            self.wfile.write(piece)
+        with stored.open("rb") as file:
+            file.seek(start)
+            if fault is not None:
+                self.wfile.write(file.read(fault.after_bytes))
+                self.wfile.flush()
+                self.fake._expire_tokens()
+                self.close_connection = True
+                return
+            while piece := file.read(64 * 1024):
+                self.wfile.write(piece)
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(body).encode(), "application/fhir+json", headers)
@@ -416,11 +443,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
-
-
-def _pieces(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
-    for start in range(0, len(body), size):
-        yield body[start : start + size]
 
 
 def _outcome(code: str) -> dict[str, Any]:
