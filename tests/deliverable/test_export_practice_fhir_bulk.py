@@ -138,7 +138,7 @@ def test_every_record_is_accounted_for_as_the_demo_source_accounts_for_it(
             if label != "Lab Results":
                 assert row["Failed Record IDs"] == expected["Failed Record IDs"], label
     # The demo's unreadable lab result arrives as a line of NDJSON that is not JSON.
-    assert fhir["Lab Results"]["Failed Record IDs"].startswith("Observation line ")
+    assert fhir["Lab Results"]["Failed Record IDs"].startswith("Observation file 1 line ")
     assert (
         "the FHIR server has no such file (HTTP 404)"
         in fhir["Uploaded Documents"]["Failed Reasons"]

@@ -78,6 +78,7 @@ class FakeBulkServer:
         token_lifetime: int = 300,
         supports_range: bool = True,
         fhir_version: str = "4.0.1",
+        files_per_type: int = 1,
     ) -> None:
         self.practice = practice
         self.jwks = jwks
@@ -87,6 +88,7 @@ class FakeBulkServer:
         self.token_lifetime = token_lifetime
         self.supports_range = supports_range
         self.fhir_version = fhir_version
+        self.files_per_type = files_per_type  # a type's resources split over this many files
         self.progress_text = "Exporting for Jane Doe: 40% done"  # free text, names and all
         self.errors: list[dict[str, Any]] = []  # OperationOutcomes for the error file
         self.requests: list[LoggedRequest] = []
@@ -225,9 +227,10 @@ class FakeBulkServer:
         folder = self._files_dir / job_id
         folder.mkdir()
         outputs = [
-            (f"{kind}.ndjson", resources)
+            (f"{kind}-{part}.ndjson", resources[part :: self.files_per_type])
             for kind, resources in self.practice.resources.items()
             if kind in types and resources
+            for part in range(min(self.files_per_type, len(resources)))
         ]
         if self.errors:
             outputs.append(("errors.ndjson", self.errors))
@@ -265,7 +268,7 @@ class FakeBulkServer:
             "requiresAccessToken": self.requires_access_token,
             "output": [
                 {
-                    "type": name.removesuffix(".ndjson"),
+                    "type": name.split("-")[0],
                     "url": f"{files}/{name}",
                     "count": job.files[name][1],
                 }

@@ -77,7 +77,7 @@ def test_a_server_that_ignores_range_sends_the_file_again_and_it_is_rewritten(
     practice, ring, tmp_path, clock
 ):
     with serve(practice, ring, supports_range=False) as server:
-        server.expire_token_during("Observation.ndjson", after_bytes=20_000)
+        server.expire_token_during("Observation-0.ndjson", after_bytes=20_000)
         with open_source(server, ring, tmp_path, clock) as source:
             counts = source.counts_in_source()
             failures = list(source.records_outside_patients())
@@ -171,13 +171,13 @@ def test_spooling_that_stops_half_way_resumes_at_the_line_it_reached(
         failures = list(second.records_outside_patients())
 
     assert counts[Category.LAB_RESULTS] == RESULTS + 1
-    assert [f.record_id for f in failures] == ["Observation line 8"]
+    assert [f.record_id for f in failures] == ["Observation file 1 line 8"]
     assert len(server.requests_to(observations_path(server))) == 1  # not downloaded again
 
 
 def test_dropped_connections_and_server_errors_are_retried(server, ring, tmp_path, clock):
     server.drop("/jobs/")
-    server.fail("Observation.ndjson", 503)
+    server.fail("Observation-0.ndjson", 503)
 
     with open_source(server, ring, tmp_path, clock) as source:
         assert source.counts_in_source()[Category.LAB_RESULTS] == RESULTS
@@ -216,3 +216,16 @@ def test_a_token_about_to_expire_is_replaced_before_it_is_used(practice, ring, t
         source.test_connection()
 
     assert server.tokens_issued() == 2  # the metadata, then the group
+
+
+def test_unreadable_lines_of_a_type_split_over_files_are_each_failed(
+    practice, ring, tmp_path, clock
+):
+    practice.resources["Observation"][2:2] = [UNREADABLE_LINE, UNREADABLE_LINE]  # one per file
+    server = serve(practice, ring, files_per_type=2)
+    with server, open_source(server, ring, tmp_path, clock) as source:
+        counts = source.counts_in_source()
+        failures = sorted(f.record_id for f in source.records_outside_patients())
+
+    assert failures == ["Observation file 1 line 2", "Observation file 2 line 2"]
+    assert counts[Category.LAB_RESULTS] == RESULTS + 2

@@ -132,7 +132,7 @@ def test_files_stream_from_the_ehr_with_the_bearer_token(source, demo, server):
 def test_a_token_that_expires_mid_download_is_renewed_and_the_download_resumed(
     server, ring, tmp_path, clock
 ):
-    server.expire_token_during("/Observation.ndjson", after_bytes=20_000)
+    server.expire_token_during("/Observation-0.ndjson", after_bytes=20_000)
 
     with open_source(server, ring, tmp_path, clock) as source:
         source.prepare()
@@ -210,7 +210,7 @@ def test_an_unreadable_ndjson_line_is_a_failed_record(source, demo):
     assert [(f.category, f.reason) for f in failures] == [
         (Category.LAB_RESULTS, "a line of the EHR's export is not a FHIR resource")
     ]
-    assert failures[0].record_id.startswith("Observation line ")
+    assert failures[0].record_id.startswith("Observation file 1 line ")
     assert source.read_patient(patient_id).failures == []
 
 

@@ -282,7 +282,8 @@ class FhirBulkSource(PracticeSource):
                 logger.info("Bulk Data %s output downloaded (%d bytes)", output.type, size)
                 state.downloaded.append(output.url)
                 self._state_file.save(state)
-            self._ingest(path, output)
+            of_type = [o for o in state.outputs[: number + 1] if o.type == output.type]
+            self._ingest(path, output, f"{output.type} file {len(of_type)}")
             path.unlink(missing_ok=True)
         if not state.deleted:
             self._client.delete(state.status_url)
@@ -294,9 +295,10 @@ class FhirBulkSource(PracticeSource):
         for path in self._work_dir.glob("output-*.ndjson"):
             path.unlink()
 
-    def _ingest(self, path: Path, output: OutputFile) -> None:
+    def _ingest(self, path: Path, output: OutputFile, name: str) -> None:
         """Read one NDJSON file into the spool, a page of lines at a time, resuming at the
-        line an interrupted run stopped at."""
+        line an interrupted run stopped at. ``name``: how its lines are named ("Observation
+        file 2"): a type's resources may come in several files."""
         walk = self._spool.walk(output.url)
         offset, line_number = (int(part) for part in (walk.next_url or "0:0").split(":"))
         page: dict[str, list[SpooledRecord]] = defaultdict(list)
@@ -306,7 +308,8 @@ class FhirBulkSource(PracticeSource):
             for line in file:
                 offset += len(line)
                 line_number += 1
-                spooled = _spooled(line, output, line_number) if line.strip() else None
+                where = f"{name} line {line_number}"
+                spooled = _spooled(line, output, where) if line.strip() else None
                 if spooled is not None:
                     page[spooled[0]].append(spooled[1])
                     lines += 1
@@ -351,7 +354,7 @@ def _with_id(spooled: SpooledRecord) -> dict[str, Any]:
     return {**spooled.body, "id": spooled.record_id}
 
 
-def _spooled(line: bytes, output: OutputFile, line_number: int) -> tuple[str, SpooledRecord] | None:
+def _spooled(line: bytes, output: OutputFile, where: str) -> tuple[str, SpooledRecord] | None:
     """One NDJSON line as a spool record: a resource, an export error, or an unreadable line
     (kept as its position and reason only: its text may be PHI); None for a line to skip."""
     try:
@@ -360,7 +363,6 @@ def _spooled(line: bytes, output: OutputFile, line_number: int) -> tuple[str, Sp
             raise ValueError("not a resource")
     except ValueError:
         category = CATEGORY_OF_TYPE.get(output.type)
-        where = f"{output.type} line {line_number}"
         if category is None:
             # Reference data (a practitioner's name, a drug's code): no record is lost; a
             # record naming it that cannot be read without it is failed when it is read.
@@ -373,15 +375,13 @@ def _spooled(line: bytes, output: OutputFile, line_number: int) -> tuple[str, Sp
         }
         return _UNREADABLE, SpooledRecord(record_id=where, patient_id=None, body=body)
     if output.error or resource["resourceType"] == "OperationOutcome":
-        return _export_error(resource, output, line_number)
+        return _export_error(resource, where)
     return resource["resourceType"], SpooledRecord(
         record_id=spool_key(resource), patient_id=patient_of(resource), body=resource
     )
 
 
-def _export_error(
-    outcome: dict[str, Any], output: OutputFile, line_number: int
-) -> tuple[str, SpooledRecord]:
+def _export_error(outcome: dict[str, Any], where: str) -> tuple[str, SpooledRecord]:
     """An OperationOutcome of the error file: a failed record when it names one of the
     deliverable's resources (in an issue's ``expression`` or ``diagnostics``)."""
     codes, named = set(), None
@@ -392,7 +392,6 @@ def _export_error(
             codes.add(issue["code"])
         for text in [*(issue.get("expression") or ()), str(issue.get("diagnostics", ""))]:
             named = named or _named_resource(str(text))
-    where = f"error line {line_number}"
     if named is None:
         kind = _EXPORT_ERROR + "-unnamed"
         return kind, SpooledRecord(record_id=where, patient_id=None, body={"codes": sorted(codes)})
