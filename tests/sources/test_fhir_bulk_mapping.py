@@ -278,6 +278,18 @@ def test_the_newest_c_cda_is_the_patients_and_older_ones_are_documents(practice,
     assert balanced(source, record)
 
 
+def test_a_ccd_known_by_its_type_alone_is_the_patients_c_cda(practice, read):
+    document = ccda("ccd", "2024-01-01")
+    del document["content"][0]["format"]
+    document["type"] = {"coding": [{"system": "http://loinc.org", "code": "34133-9"}]}
+    practice.add(document)
+
+    source, record = read()
+
+    assert record.ccda is not None and record.documents == []
+    assert balanced(source, record)
+
+
 def test_a_lab_report_without_its_results_is_a_result_of_its_own(practice, read):
     practice.add(
         {

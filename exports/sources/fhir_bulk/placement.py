@@ -64,6 +64,8 @@ _ID_PREFIXES = {
 }
 INSURANCE_CARD_LOINC = "64290-0"
 CCDA_FORMAT_PREFIX = "urn:hl7-org:sdwg:ccda"
+#: "Summary of episode note": a CCD, when it comes as XML
+CCD_LOINC = "34133-9"
 CLINICAL_NOTE_CATEGORY = "clinical-note"
 
 
@@ -110,6 +112,10 @@ def document_role(document: Resource) -> DocumentRole:
             )
             if isinstance(code, str) and code.startswith(CCDA_FORMAT_PREFIX):
                 return DocumentRole.CCDA
+    if code_in(kind, LOINC) == CCD_LOINC and any(
+        str(a.get("contentType", "")).endswith("xml") for a in attachments(document)
+    ):
+        return DocumentRole.CCDA
     for category in document.get("category") or ():
         if any(coding.get("code") == CLINICAL_NOTE_CATEGORY for coding in codings(category)):
             return DocumentRole.NOTE
