@@ -88,6 +88,7 @@ class FakeBulkServer:
         self.token_lifetime = token_lifetime
         self.supports_range = supports_range
         self.fhir_version = fhir_version
+        self.gives_status_url = True  # False: kick-off answers 202 without Content-Location
         self.files_per_type = files_per_type  # a type's resources split over this many files
         self.progress_text = "Exporting for Jane Doe: 40% done"  # free text, names and all
         self.errors: list[dict[str, Any]] = []  # OperationOutcomes for the error file
@@ -377,7 +378,9 @@ class _Handler(BaseHTTPRequestHandler):
             202,
             json.dumps(_outcome("informational")).encode(),
             "application/fhir+json",
-            {"Content-Location": f"http://{host}:{port}/jobs/{job_id}"},
+            {"Content-Location": f"http://{host}:{port}/jobs/{job_id}"}
+            if self.fake.gives_status_url
+            else {},
         )
 
     def _status(self, job_id: str) -> None:

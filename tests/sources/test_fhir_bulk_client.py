@@ -5,7 +5,8 @@ connection test, and an NDJSON file whose spooling stops half way."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -229,3 +230,23 @@ def test_unreadable_lines_of_a_type_split_over_files_are_each_failed(
 
     assert failures == ["Observation file 1 line 2", "Observation file 2 line 2"]
     assert counts[Category.LAB_RESULTS] == RESULTS + 2
+
+
+def test_a_retry_after_given_as_a_date_is_waited_out(server, ring, tmp_path, clock):
+    server.throttle(
+        "/jobs/", retry_after=format_datetime(datetime.now(UTC) + timedelta(seconds=30))
+    )
+
+    with open_source(server, ring, tmp_path, clock) as source:
+        source.prepare()
+
+    (waited,) = [seconds for seconds in clock.sleeps if seconds > 1]
+    assert 25 < waited <= 30
+
+
+def test_a_kick_off_without_a_status_url_is_refused(server, ring, tmp_path, clock):
+    server.gives_status_url = False
+
+    source = open_source(server, ring, tmp_path, clock)
+    with source, pytest.raises(SourceError, match="gave no status URL"):
+        source.prepare()
