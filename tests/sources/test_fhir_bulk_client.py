@@ -250,3 +250,20 @@ def test_a_kick_off_without_a_status_url_is_refused(server, ring, tmp_path, cloc
     source = open_source(server, ring, tmp_path, clock)
     with source, pytest.raises(SourceError, match="gave no status URL"):
         source.prepare()
+
+
+def test_resources_the_manifest_announces_but_the_file_lacks_are_failed(
+    server, ring, tmp_path, clock
+):
+    server.lines_lost["Observation"] = 2
+
+    with open_source(server, ring, tmp_path, clock) as source:
+        counts = source.counts_in_source()
+        failures = [(f.category, f.record_id, f.reason) for f in source.records_outside_patients()]
+
+    reason = "announced in the export's manifest but missing from its file"
+    assert failures == [
+        (Category.LAB_RESULTS, f"Observation file 1 resource {RESULTS - 1} of {RESULTS}", reason),
+        (Category.LAB_RESULTS, f"Observation file 1 resource {RESULTS} of {RESULTS}", reason),
+    ]
+    assert counts[Category.LAB_RESULTS] == RESULTS

@@ -300,7 +300,7 @@ class FhirBulkSource(PracticeSource):
         line an interrupted run stopped at. ``name``: how its lines are named ("Observation
         file 2"): a type's resources may come in several files."""
         walk = self._spool.walk(output.url)
-        offset, line_number = (int(part) for part in (walk.next_url or "0:0").split(":"))
+        offset, line_number, read = (int(part) for part in (walk.next_url or "0:0:0").split(":"))
         page: dict[str, list[SpooledRecord]] = defaultdict(list)
         lines = 0
         with path.open("rb") as file:
@@ -308,14 +308,17 @@ class FhirBulkSource(PracticeSource):
             for line in file:
                 offset += len(line)
                 line_number += 1
+                read += bool(line.strip())
                 where = f"{name} line {line_number}"
                 spooled = _spooled(line, output, where) if line.strip() else None
                 if spooled is not None:
                     page[spooled[0]].append(spooled[1])
                     lines += 1
                 if lines >= LINES_PER_PAGE:
-                    self._spool.save_page(output.url, page, f"{offset}:{line_number}")
+                    self._spool.save_page(output.url, page, f"{offset}:{line_number}:{read}")
                     page, lines = defaultdict(list), 0
+        for missing in _missing(output, name, read):
+            page[_UNREADABLE].append(missing)
         self._spool.save_page(output.url, page, None)
 
     def _patient_count(self) -> int:
@@ -379,6 +382,22 @@ def _spooled(line: bytes, output: OutputFile, where: str) -> tuple[str, SpooledR
     return resource["resourceType"], SpooledRecord(
         record_id=spool_key(resource), patient_id=patient_of(resource), body=resource
     )
+
+
+def _missing(output: OutputFile, name: str, read: int) -> Iterator[SpooledRecord]:
+    """Resources the manifest announced (its ``count``) that the file does not hold: each a
+    failed record, so a file cut short on the server does not shorten the export unseen."""
+    category = CATEGORY_OF_TYPE.get(output.type)
+    if category is None or output.error or not isinstance(output.count, int):
+        return
+    for number in range(read + 1, output.count + 1):
+        where = f"{name} resource {number} of {output.count}"
+        body = {
+            "category": category.value,
+            "record_id": where,
+            "reason": "announced in the export's manifest but missing from its file",
+        }
+        yield SpooledRecord(record_id=where, patient_id=None, body=body)
 
 
 def _export_error(outcome: dict[str, Any], where: str) -> tuple[str, SpooledRecord]:
