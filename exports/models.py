@@ -33,6 +33,7 @@ class WorkerHeartbeat(models.Model):
 class SourceKind(models.TextChoices):
     DEMO = "demo", "Demo practice (synthetic data)"
     DRCHRONO = "drchrono", "DrChrono API"
+    FHIR_BULK = "fhir-bulk", "FHIR Bulk Data"
 
 
 class SourceConnection(models.Model):

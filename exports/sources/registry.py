@@ -23,6 +23,7 @@ from .demo import DemoSource
 from .drchrono.budget import SECONDS_PER_HOUR, HourlyRequestBudget, SystemClock
 from .drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 from .drchrono.source import DrChronoSource
+from .fhir_bulk.connection import open_fhir_bulk
 
 
 def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSource:
@@ -59,6 +60,9 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
             spool_dir=spool_dir,
             include_source_ccda=includes_source_ccda(connection),
         )
+    if connection.kind == SourceKind.FHIR_BULK:
+        # Any certified EHR's Bulk Data export: everything it needs lives in its package.
+        return open_fhir_bulk(connection.options, connection.credentials, spool_dir=spool_dir)
     raise ValueError(f"unknown source kind {connection.kind!r}")
 
 

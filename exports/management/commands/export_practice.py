@@ -31,6 +31,7 @@ from exports.packaging.errors import PackagingError
 from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
 from exports.sources.drchrono import ClientSettings, SystemClock
 from exports.sources.drchrono.budget import Clock
+from exports.sources.fhir_bulk.command_options import add_fhir_bulk_arguments, fhir_bulk_spec
 from exports.sources.records import SourceAsksToWait, SourceError
 from exports.stages import ExportContext
 
@@ -53,7 +54,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--source", required=True, choices=("demo", "drchrono"))
+        parser.add_argument("--source", required=True, choices=("demo", "drchrono", "fhir-bulk"))
         parser.add_argument("--out", required=True, type=Path, help="folder for the archives")
         parser.add_argument(
             "--password-file", required=True, type=Path, help="new file for the password"
@@ -108,6 +109,8 @@ class Command(BaseCommand):
             help="where renewed tokens are saved (owner-only); DrChrono replaces the refresh "
             "token at every renewal. Tokens are read from it when none are given.",
         )
+
+        add_fhir_bulk_arguments(parser)
 
     def handle(self, *args: object, **options: object) -> None:
         spec, practice_name = self._source(options)
@@ -218,6 +221,8 @@ class Command(BaseCommand):
                 large_document_bytes=options["large_document_bytes"],
             )
             return spec, name
+        if options["source"] == "fhir-bulk":
+            return fhir_bulk_spec(options)
         return self._drchrono(options)
 
     def _drchrono(self, options: dict[str, object]) -> tuple[SourceSpec, str]:
