@@ -14,10 +14,13 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..drchrono.files import DEFAULT_MAX_BYTES, MEDIA_TYPES, UNKNOWN_EXTENSION, RemoteFile
+from ..drchrono.files import DEFAULT_MAX_BYTES, MEDIA_TYPES, RemoteFile
 from ..records import Blob, RecordUnavailable
 from .client import BulkDataClient
 from .fhir import MappingError
+
+#: the file type of an attachment whose media type names none we know
+UNKNOWN_EXTENSION = "bin"
 
 #: base64 characters decoded at a time: a multiple of 4, about 64 KiB of bytes
 _INLINE_SLICE = 4 * 16 * 1024

@@ -221,9 +221,7 @@ class Placement:
 
     def lab_category(self, resource: Resource) -> Category:
         source = _safe(lambda: mapping.lab_source(mapping.performer(resource, self.name_of)))
-        if source is LabSource.INTEGRATION:
-            return Category.INTEGRATION_LAB_RESULTS
-        return Category.LAB_RESULTS
+        return (source or LabSource.MANUAL).category
 
     def name_of(self, reference: Any) -> str:
         """A reference's display, else the name of the Practitioner, Organization or Location
