@@ -362,7 +362,7 @@ def deletion_failed(export_request_id: int, *, message: str) -> None:
         )
         _record(export_request, DELETION_FAILED, note=message, details={"admins_alerted": alert})
         if alert:
-            transaction.on_commit(lambda: _alert_admins(export_request, message))
+            _alert_admins(export_request, message)  # into the outbox, with the failure
     logger.error("request %s: deletion failed: %s", export_request_id, message)
 
 

@@ -1,8 +1,9 @@
 """Every change to a request goes through here: checked, recorded as an event, then acted on.
 
 Each service locks the request row, checks that the move is legal now and that the actor may
-make it, changes state, and writes the RequestEvent in the same transaction. Emails and tasks
-are queued with ``transaction.on_commit`` so a rolled-back change never notifies anyone.
+make it, changes state, and writes the RequestEvent in the same transaction. Emails go into the
+outbox in that transaction too (both or neither, and a worker sends them after the commit);
+tasks are queued with ``transaction.on_commit`` so a rolled-back change starts nothing.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def export_request_record_fee(
 
 def _after_ready(export_request: ExportRequest) -> None:
     if export_request.status == Status.READY:
-        transaction.on_commit(lambda: notifications.request_ready(export_request.pk))
+        notifications.request_ready(export_request.pk)
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from exports import lifecycle
 from exports.delivery.factory import delivery_backend
-from exports.models import ExportJob, Stage
+from exports.models import Stage
 from exports.pipeline import clock
 from exports.pipeline.leases import StageProgress, locked_job, single_task_stage
 from exports.pipeline.staging import load_job, remove_staging
@@ -62,11 +62,8 @@ def job_deliver(job_id: int) -> bool:
             receipt=receipt.to_dict(),
         )
         lifecycle.record_access_granted(delivered, receipt)
-        transaction.on_commit(lambda: _after_delivery(locked))
+        # Into the outbox with the delivery: both or neither.
+        notifications.request_delivered(locked.request_id)
+        notifications.delivery_instructions(locked.request_id, receipt=locked.delivery_receipt)
+        transaction.on_commit(lambda: remove_staging(locked))
     return True
-
-
-def _after_delivery(job: ExportJob) -> None:
-    remove_staging(job)
-    notifications.request_delivered(job.request_id)
-    notifications.delivery_instructions(job.request_id, receipt=job.delivery_receipt)

@@ -29,5 +29,5 @@ def pipeline_fail(job_id: int, *, message: str) -> None:
         request_services.export_request_fail_stage(
             export_request_id=job.request_id, message=message
         )
-        transaction.on_commit(lambda: notifications.request_failed(job.request_id))
+        notifications.request_failed(job.request_id)  # into the outbox, with the failure
     logger.warning("job %s failed in %s: %s", job_id, failed_stage, message)

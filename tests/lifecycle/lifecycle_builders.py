@@ -61,7 +61,8 @@ def uploading_job(
 
 def delivered(job: ExportJob, capture, *, clean_up: bool = True) -> ExportRequest:
     """Run the pipeline's delivery step. ``clean_up=False`` skips what runs after the commit
-    (staging removal, emails), as when a worker dies right after delivering."""
+    (staging removal), as when a worker dies right after delivering; the emails are in the
+    outbox either way."""
     with capture(execute=clean_up):
         assert pipeline.job_deliver(job.pk)
     job.refresh_from_db()
