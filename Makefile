@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench mutation clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -31,9 +31,16 @@ SIZES ?= 1000,4000,16000
 bench: $(VENV)/.installed
 	$(BIN)/python manage.py benchmark_export --sizes $(SIZES)
 
+# Mutation testing of the guard modules (minutes; not in CI). Which modules and which tests:
+# [tool.mutmut] in pyproject.toml. Score and survivors: docs/mutation.md.
+mutation: $(VENV)/.installed
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut results
+
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache mutants
