@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -113,9 +113,7 @@ class Checkpoint:
             at=datetime.now(UTC).isoformat(timespec="seconds"),
             key_id=signing_key_id(),
         )
-        return cls(
-            **{**unsigned._signed_fields(), "mac": _mac(unsigned.key_id, unsigned._signed_fields())}
-        )
+        return replace(unsigned, mac=_mac(unsigned.key_id, unsigned._signed_fields()))
 
     @property
     def authentic(self) -> bool:

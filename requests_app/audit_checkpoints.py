@@ -24,7 +24,14 @@ from .audit_chain import GENESIS_HASH, ChainReport, Checkpoint, verify_chain
 
 logger = logging.getLogger(__name__)
 
-_FIELDS = ("events", "last_event_id", "head_hash", "at", "key_id", "mac")
+_FIELD_TYPES = {
+    "events": int,
+    "last_event_id": (int, type(None)),
+    "head_hash": str,
+    "at": str,
+    "key_id": str,
+    "mac": str,
+}
 
 
 def take_checkpoint() -> Checkpoint:
@@ -73,8 +80,12 @@ def read_checkpoints(path: Path) -> Iterator[Checkpoint | str]:
             try:
                 record = json.loads(line)
                 record = record.get("audit_checkpoint", record)
-                yield Checkpoint(**{field: record[field] for field in _FIELDS})
+                fields = {field: record[field] for field in _FIELD_TYPES}
             except (ValueError, KeyError, TypeError, AttributeError):
+                fields = {}
+            if fields and all(isinstance(fields[f], t) for f, t in _FIELD_TYPES.items()):
+                yield Checkpoint(**fields)
+            else:
                 yield f"line {number} of the checkpoints is not a checkpoint"
 
 

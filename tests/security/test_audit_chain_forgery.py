@@ -231,11 +231,15 @@ def test_an_edited_checkpoint_is_refused(audit_settings):
 
 
 @pytest.mark.django_db
-def test_a_line_that_is_not_a_checkpoint_is_refused(audit_settings):
+@pytest.mark.parametrize(
+    "line", ["{}", "not json", '{"events": "4", "last_event_id": 4, "head_hash": "", '
+     '"at": "", "key_id": "", "mac": 7}'], ids=["empty", "not JSON", "wrong types"]
+)  # fmt: skip
+def test_a_line_that_is_not_a_checkpoint_is_refused(audit_settings, line):
     some_events()
     write_audit_checkpoint()
     with audit_settings.AUDIT_CHECKPOINT_FILE.open("a") as file:
-        file.write("{}\n")
+        file.write(line + "\n")
     report = audit_checkpoints.verify()
     assert report.first_break.reason.startswith("line 2 of the checkpoints is not a checkpoint")
 
