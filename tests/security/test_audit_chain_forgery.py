@@ -336,3 +336,20 @@ def test_a_newest_event_removed_for_a_while_and_put_back_shows_in_the_checkpoint
     assert verify_chain().intact
     report = audit_checkpoints.verify()
     assert "counts fewer events than the one before it" in report.first_break.reason
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_of_the_empty_chain_verifies_and_then_counts_for_a_first_removal():
+    write_audit_checkpoint()  # a fresh install: beat runs before anything is recorded
+    assert audit_checkpoints.verify().intact
+
+    events = some_events()
+    write_audit_checkpoint()
+    execute("DELETE FROM {events} WHERE id = %s", [events[-1].pk])
+    execute(
+        "UPDATE {head} SET last_event_id = %s, last_hash = %s", [events[-2].pk, events[-2].hash]
+    )
+
+    report = audit_checkpoints.verify()
+    assert report.checkpoints_checked == 2
+    assert "the newest recorded events were removed" in report.first_break.reason
