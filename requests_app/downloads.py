@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
-from django.db import transaction
 
 from . import permissions
 from .models import ExportRequest
@@ -21,8 +20,10 @@ def open_signed_addendum(*, export_request_id: int, actor: AbstractBaseUser) -> 
         return None
     if not permissions.can_manage_request(actor, export_request):
         raise permissions.refusal(actor, SIGNED_ADDENDUM_DOWNLOADED, export_request_id)
+    # Opened first (a file that cannot be read records no download), and outside the event's
+    # transaction, so the audit chain's lock is never held across file I/O.
     addendum = export_request.signed_addendum.open("rb")
-    with transaction.atomic():
+    try:
         record_event(
             export_request,
             actor=actor,
@@ -30,4 +31,7 @@ def open_signed_addendum(*, export_request_id: int, actor: AbstractBaseUser) -> 
             from_status=export_request.status,
             details={"file_bytes": export_request.signed_addendum.size},
         )
+    except BaseException:
+        addendum.close()
+        raise
     return addendum
