@@ -157,6 +157,9 @@ class _CheckpointCursor:
     def __init__(self, checkpoints: Iterable[Checkpoint | str]) -> None:
         self._pending: Iterator[Checkpoint | str] = iter(checkpoints)
         self.checked, self.newest_at, self._events = 0, None, 0
+        self.current: Checkpoint | None = None
+
+    def start(self) -> None:
         self.current = self._next()
 
     def _next(self) -> Checkpoint | None:
@@ -207,10 +210,9 @@ def verify_chain(checkpoints: Iterable[Checkpoint | str] = ()) -> ChainReport:
     checkpoints is a line that could not be read, and breaks the verification."""
     from .models import AuditChainHead, RequestEvent
 
-    checked = 0
-    cursor: _CheckpointCursor | None = None
+    checked, first_break, cursor = 0, None, _CheckpointCursor(checkpoints)
     try:
-        cursor = _CheckpointCursor(checkpoints)
+        cursor.start()
         expected_previous = GENESIS_HASH
         cursor.pass_event(0, None, GENESIS_HASH)
         for event in RequestEvent.objects.order_by("id").iterator(chunk_size=2000):
@@ -226,13 +228,8 @@ def verify_chain(checkpoints: Iterable[Checkpoint | str] = ()) -> ChainReport:
             )
         cursor.finish(checked)
     except _Broken as broken:
-        return ChainReport(
-            checked,
-            broken.chain_break,
-            cursor.checked if cursor else 0,
-            cursor.newest_at if cursor else None,
-        )
-    return ChainReport(checked, None, cursor.checked, cursor.newest_at)
+        first_break = broken.chain_break
+    return ChainReport(checked, first_break, cursor.checked, cursor.newest_at)
 
 
 def _check_event(event: RequestEvent, expected_previous: str) -> None:

@@ -93,7 +93,9 @@ def edit_and_rehash_everything_after(events: list[RequestEvent], index: int, dig
 
 
 @pytest.mark.django_db
-def test_deleting_the_newest_event_and_moving_the_head_back_is_caught_by_the_checkpoint():
+def test_deleting_the_newest_event_and_moving_the_head_back_is_caught_by_the_checkpoint(
+    settings,
+):
     events = some_events()
     write_audit_checkpoint()  # beat's task: the head as it was, outside the database
 
@@ -104,6 +106,9 @@ def test_deleting_the_newest_event_and_moving_the_head_back_is_caught_by_the_che
     assert verify_chain().intact  # the database alone agrees with itself: hence the checkpoints
     report = audit_checkpoints.verify()
     assert not report.intact
+    assert report.events_checked == len(events) - 1
+    [checkpoint] = audit_checkpoints.read_checkpoints(settings.AUDIT_CHECKPOINT_FILE)
+    assert (report.checkpoints_checked, report.newest_checkpoint_at) == (1, checkpoint.at)
     assert report.first_break.event_id is None
     assert f"counted {len(events)} events; the database holds {len(events) - 1}" in (
         report.first_break.reason
