@@ -179,7 +179,7 @@ def test_a_forger_holding_the_key_is_still_caught_by_an_earlier_checkpoint():
 
 
 @pytest.mark.django_db
-def test_an_intact_chain_agrees_with_every_checkpoint_as_it_grows():
+def test_an_intact_chain_agrees_with_every_checkpoint_as_it_grows(settings):
     some_events()
     write_audit_checkpoint()
     factories.export_request()
@@ -189,6 +189,8 @@ def test_an_intact_chain_agrees_with_every_checkpoint_as_it_grows():
     report = audit_checkpoints.verify()
 
     assert report.intact and report.checkpoints_checked == 3
+    *_, newest = audit_checkpoints.read_checkpoints(settings.AUDIT_CHECKPOINT_FILE)
+    assert report.newest_checkpoint_at == newest.at
     call_command("verify_audit_chain")  # no error
 
 
@@ -358,3 +360,32 @@ def test_a_checkpoint_of_the_empty_chain_verifies_and_then_counts_for_a_first_re
     report = audit_checkpoints.verify()
     assert report.checkpoints_checked == 2
     assert "the newest recorded events were removed" in report.first_break.reason
+
+
+def test_the_digest_definition_never_changes(audit_settings):
+    """Stored MACs verify only while the digest is computed exactly as when they were made:
+    HMAC-SHA256 over this canonical JSON (sorted keys, no spaces), with the key it names."""
+    from datetime import UTC, datetime
+
+    kid = hashlib.sha256(b"export-portal-audit-key-id:" + KEY.encode()).hexdigest()[:16]
+    event = RequestEvent(
+        request_id=7,
+        actor_id=3,
+        action="password.revealed",
+        from_status="delivered",
+        to_status="delivered",
+        note="",
+        details={"job": 9, "passwords": ["archive"]},
+        created_at=datetime(2026, 3, 2, 14, 30, 0, 123456, tzinfo=UTC),
+        key_id=kid,
+    )
+    canonical = (
+        '{"action":"password.revealed","actor":3,"created_at":"2026-03-02T14:30:00.123456+00:00",'
+        '"details":{"job":9,"passwords":["archive"]},"from_status":"delivered",'
+        f'"key_id":"{kid}","note":"","previous_hash":"{GENESIS_HASH}","request":7,'
+        '"to_status":"delivered"}'
+    )
+    expected = hmac.new(KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+    assert key_id(KEY) == kid
+    assert event_digest(event, GENESIS_HASH) == expected
