@@ -2,6 +2,8 @@
 A person who is both an account manager (of another practice) and a data-team member can see
 the request (they ran it) and holds the account-manager role, yet the service refuses them."""
 
+import logging
+
 import pytest
 from django.core.exceptions import PermissionDenied
 
@@ -24,16 +26,18 @@ def both_roles():
 
 
 def test_a_manager_and_data_team_member_cannot_reveal_another_practices_passwords(
-    both_roles, django_capture_on_commit_callbacks
+    both_roles, caplog, django_capture_on_commit_callbacks
 ):
     job = uploading_job(claimed_by=both_roles)
     export_request = delivered(job, django_capture_on_commit_callbacks)
     assert selectors.requests_visible_to(both_roles).filter(pk=export_request.pk).exists()
 
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied), caplog.at_level(logging.WARNING):
         reveal_passwords(export_request_id=export_request.pk, actor=both_roles)
 
     assert not export_request.events.filter(action="password.revealed").exists()
+    refusal = f"permission denied: user={both_roles.pk} action=password.revealed request="
+    assert f"{refusal}{export_request.pk}" in caplog.messages
 
 
 def test_the_practices_own_manager_and_an_admin_may_reveal(django_capture_on_commit_callbacks):
