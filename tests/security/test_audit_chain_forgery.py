@@ -374,7 +374,7 @@ def test_the_digest_definition_never_changes(audit_settings):
         action="password.revealed",
         from_status="delivered",
         to_status="delivered",
-        note="",
+        note="Zoë asked",  # non-ASCII is encoded as UTF-8, not escaped
         details={"job": 9, "passwords": ["archive"]},
         created_at=datetime(2026, 3, 2, 14, 30, 0, 123456, tzinfo=UTC),
         key_id=kid,
@@ -382,7 +382,7 @@ def test_the_digest_definition_never_changes(audit_settings):
     canonical = (
         '{"action":"password.revealed","actor":3,"created_at":"2026-03-02T14:30:00.123456+00:00",'
         '"details":{"job":9,"passwords":["archive"]},"from_status":"delivered",'
-        f'"key_id":"{kid}","note":"","previous_hash":"{GENESIS_HASH}","request":7,'
+        f'"key_id":"{kid}","note":"Zoë asked","previous_hash":"{GENESIS_HASH}","request":7,'
         '"to_status":"delivered"}'
     )
     expected = hmac.new(KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
