@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint format bench bench-source clean
+.PHONY: run test lint format bench bench-source mutation clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,9 +39,16 @@ SOURCE_SIZES ?= 100,400,1600
 bench-source: $(VENV)/.installed
 	$(BIN)/python -m tests.sources.bench_source --sizes $(SOURCE_SIZES)
 
+# Mutation testing of the guard modules (minutes; not in CI). Which modules and which tests:
+# [tool.mutmut] in pyproject.toml. Score and survivors: docs/mutation.md.
+mutation: $(VENV)/.installed
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut results
+
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache mutants

@@ -58,6 +58,8 @@ export SECRET_KEY
 SECRET_KEY=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 export FIELD_ENCRYPTION_KEYS
 FIELD_ENCRYPTION_KEYS=$("$BIN/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
+export AUDIT_CHAIN_KEYS
+AUDIT_CHAIN_KEYS=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 export ALLOWED_HOSTS=127.0.0.1
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$STAGE_DB"
 export CELERY_BROKER_URL="redis://127.0.0.1:6379/$STAGE_REDIS_DB"

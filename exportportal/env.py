@@ -143,3 +143,18 @@ def env_fernet_keys(name: str, *, required: bool = False) -> list[str]:
                 name, key, "comma-separated Fernet keys (32 url-safe base64-encoded bytes)"
             ) from None
     return keys
+
+
+def env_secret_list(name: str, *, min_length: int, required: bool = False) -> list[str]:
+    """Comma-separated secrets (each at least ``min_length`` characters), newest first."""
+    secrets = env_list(name, [])
+    if required and not secrets:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be set: one or more secrets of at least "
+            f"{min_length} characters, newest first (make one with: python -c "
+            "'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+    for secret in secrets:
+        if len(secret) < min_length:
+            raise _bad(name, secret, f"comma-separated secrets of at least {min_length} characters")
+    return secrets

@@ -6,6 +6,7 @@ Production sets DJANGO_ENV=production plus DATABASE_URL, CELERY_BROKER_URL, SECR
 (README, "Production").
 """
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .env import (
     env_list,
     env_path,
     env_required_str,
+    env_secret_list,
     env_str,
     env_url,
 )
@@ -52,6 +54,18 @@ else:
     FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS") or [
         development_key(SECRET_KEY)
     ]
+# The audit chain's HMAC keys, newest first, kept out of the database so that write access to
+# it cannot re-sign a rewritten trail (requests_app/audit_chain.py says how to rotate).
+if PRODUCTION:
+    AUDIT_CHAIN_KEYS = env_secret_list("AUDIT_CHAIN_KEYS", min_length=32, required=True)
+else:
+    AUDIT_CHAIN_KEYS = env_secret_list("AUDIT_CHAIN_KEYS", min_length=32) or [
+        hashlib.sha256(b"export-portal-audit-chain:" + SECRET_KEY.encode()).hexdigest()
+    ]
+# Checkpoints of the chain's head (count, hash, time), appended here and to the log: the copy
+# outside the database that reveals removed newest events. Point it at append-only storage.
+AUDIT_CHECKPOINT_FILE = env_path("AUDIT_CHECKPOINT_FILE", DATA_DIR / "audit-checkpoints.jsonl")
+AUDIT_CHECKPOINT_MINUTES = env_int("AUDIT_CHECKPOINT_MINUTES", 10, minimum=1, maximum=1440)
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
@@ -287,6 +301,10 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "exports.worker_heartbeat", "schedule": 60.0},
     "sweep-pipeline": {"task": "exports.sweep_pipeline", "schedule": 60.0},
     "send-due-emails": {"task": "outbox.send_due", "schedule": 60.0},
+    "audit-checkpoint": {
+        "task": "requests_app.write_audit_checkpoint",
+        "schedule": AUDIT_CHECKPOINT_MINUTES * 60.0,
+    },
     "timeline-digest": {
         "task": "requests_app.send_timeline_digest",
         "schedule": crontab(hour=7, minute=0),

@@ -67,6 +67,7 @@ class ExportRequestAdmin(admin.ModelAdmin):
     search_fields = ["practice__name", "practice__ehr_practice_id"]
     list_select_related = ["practice", "claimed_by"]
     inlines = [RequestEventInline]
+    records_changes = False  # save_model records the contact correction on the request itself
 
     def get_readonly_fields(self, request, obj=None):
         every_field = [field.name for field in self.model._meta.fields]

@@ -1,5 +1,6 @@
-"""The delivery audit (deliveries, password reveals, deletions): events rendered for people (a
-page) and for records (CSV)."""
+"""The audit (deliveries, password reveals, deletions, downloads of documents that name people,
+corrections made in the Django admin): events rendered for people (a page) and for records
+(CSV), and the events the Django admin's changes become."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Model
+
 from .models import RequestEvent
+
+# What the Django admin's changes are recorded as (exportportal/admin_site.py).
+ADMIN_ACTIONS = {"added": "admin.added", "changed": "admin.changed", "deleted": "admin.deleted"}
+# Models whose names (str) are safe to record: people's usernames, roles, practices. Anything
+# else is named by its id only, so no record can carry a patient's details.
+_NAMED_MODELS = {"auth.user", "auth.group", "requests_app.practice"}
 
 CSV_HEADER = (
     "time (UTC)",
@@ -65,8 +75,8 @@ def csv_rows(events: Iterable[RequestEvent]) -> Iterator[list[str]]:
             csv_cell(value)
             for value in (
                 event.created_at.astimezone(UTC).isoformat(),
-                event.request.reference,
-                event.request.practice.name,
+                event.request.reference if event.request else "",
+                event.request.practice.name if event.request else "",
                 event.action,
                 event.actor_label,
                 event.from_status,
@@ -75,3 +85,34 @@ def csv_rows(events: Iterable[RequestEvent]) -> Iterator[list[str]]:
                 json.dumps(event.details, sort_keys=True, ensure_ascii=False),
             )
         ]
+
+
+def record_admin_change(
+    *, actor: AbstractBaseUser, verb: str, obj: Model, change_message: Any = None
+) -> RequestEvent:
+    """An addition, change or deletion made in the Django admin, as an audit event: which model
+    and object, and for a change the names of the fields changed (never their values; a
+    person's roles are recorded as they now are)."""
+    label = obj._meta.label_lower
+    details: dict[str, Any] = {"model": label, "object_id": str(obj.pk)}
+    if label in _NAMED_MODELS:
+        details["object"] = str(obj)
+    if verb == "changed":
+        details["fields"] = changed_fields(change_message)
+        if label == "auth.user" and "groups" in map(str.lower, details["fields"]):
+            details["roles"] = sorted(obj.groups.values_list("name", flat=True))
+    return RequestEvent.objects.create(
+        request=None, actor=actor, action=ADMIN_ACTIONS[verb], details=details
+    )
+
+
+def changed_fields(change_message: Any) -> list[str]:
+    """The field labels the admin's structured change message lists for the object itself."""
+    if not isinstance(change_message, list):
+        return []
+    fields: list[str] = []
+    for entry in change_message:
+        changed = entry.get("changed", {}) if isinstance(entry, dict) else {}
+        if "name" not in changed:  # entries with a name are inline objects
+            fields += [str(field) for field in changed.get("fields", [])]
+    return sorted(fields)

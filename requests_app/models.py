@@ -355,7 +355,11 @@ class AuditChainHead(models.Model):
 class RequestEvent(models.Model):
     """One thing that happened to a request: who, what (a dotted code), from and to, when, why."""
 
-    request = models.ForeignKey(ExportRequest, on_delete=models.PROTECT, related_name="events")
+    # None for events about the portal rather than one request (admin corrections of
+    # practices, users and roles).
+    request = models.ForeignKey(
+        ExportRequest, on_delete=models.PROTECT, related_name="events", null=True, blank=True
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -368,6 +372,7 @@ class RequestEvent(models.Model):
     # The hash chain (audit_chain.py): unique links mean the chain cannot fork.
     previous_hash = models.CharField(max_length=64, unique=True, editable=False)
     hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_id = models.CharField(max_length=16, editable=False)  # which AUDIT_CHAIN_KEYS key signed
 
     objects = RequestEventQuerySet.as_manager()
 
@@ -375,7 +380,7 @@ class RequestEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.action} on request {self.request_id}"
+        return f"{self.action} on request {self.request_id}" if self.request_id else self.action
 
     def save(self, *args, **kwargs) -> None:
         """Record the event as the chain's new last link, under the chain head's row lock."""
@@ -383,8 +388,7 @@ class RequestEvent(models.Model):
             raise AppendOnlyError("Request events cannot be changed.")
         with transaction.atomic():
             head = AuditChainHead.locked()
-            self.previous_hash = head.last_hash
-            self.hash = audit_chain.event_digest(self, self.previous_hash)
+            audit_chain.sign_event(self, head.last_hash)
             super().save(*args, **kwargs)
             head.last_event_id, head.last_hash = self.pk, self.hash
             head.save(update_fields=["last_event_id", "last_hash"])

@@ -194,13 +194,24 @@ def status_counts(requests: QuerySet[ExportRequest]) -> dict[str, int]:
     return {status: counted.get(status, 0) for status, _ in Status.choices}
 
 
-# exports.lifecycle's codes: delivery.*, deletion.*, and password.revealed (who saw it, when)
-AUDIT_PREFIXES = ("delivery.", "deletion.", "password.")
+# exports.lifecycle's codes: delivery.*, deletion.*, and password.revealed (who saw it, when);
+# downloads of documents that name people (exports.review's manifest, requests_app.downloads'
+# signed addendum); corrections made in the Django admin (requests_app.audit).
+AUDIT_PREFIXES = (
+    "delivery.",
+    "deletion.",
+    "password.",
+    "manifest.",
+    "signed_addendum.",
+    "admin.",
+    "request.contact_corrected",
+)
 
 
 def audit_events() -> QuerySet[RequestEvent]:
-    """Every delivery, password reveal and deletion event, newest first: the evidence of who
-    got what, who saw the archive password, when access expired, and proof of deletion."""
+    """Every delivery, password reveal, deletion, download of a document that names people and
+    correction made in the Django admin, newest first: the evidence of who got or saw what,
+    when access expired, proof of deletion, and who changed practices, people and roles."""
     prefixes = Q()
     for prefix in AUDIT_PREFIXES:
         prefixes |= Q(action__startswith=prefix)

@@ -22,7 +22,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from . import notifications, permissions
 from .models import ExportRequest, Practice, RequestEvent, Status
-from .uploads import validate_signed_addendum
+from .uploads import stored_first, validate_signed_addendum
 
 
 class RequestActionError(Exception):
@@ -172,7 +172,12 @@ def export_request_record_signed_addendum(
     signed_addendum: UploadedFile,
 ) -> ExportRequest:
     validate_signed_addendum(signed_addendum)
-    with transaction.atomic():
+    current = ExportRequest.objects.get(pk=export_request_id)
+    filename = f"{current.reference}-signed-addendum.pdf"
+    with (
+        stored_first(current.signed_addendum, filename, signed_addendum) as stored_name,
+        transaction.atomic(),
+    ):
         current = ExportRequest.objects.select_for_update().get(pk=export_request_id)
         method = (
             "record_signature_completing"
@@ -187,9 +192,8 @@ def export_request_record_signed_addendum(
             at=timezone.now(),
             details={"file_bytes": signed_addendum.size},
         )
-        export_request.signed_addendum.save(
-            f"{export_request.reference}-signed-addendum.pdf", signed_addendum
-        )
+        export_request.signed_addendum.name = stored_name
+        export_request.save(update_fields=["signed_addendum", "updated_at"])
         _after_ready(export_request)
     return export_request
 

@@ -1,11 +1,15 @@
-"""Checks on uploaded files, by content, never by name or declared type."""
+"""Uploaded files: checked by content (never by name or declared type), and stored before the
+transaction that records them."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models.fields.files import FieldFile
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
@@ -32,3 +36,16 @@ def validate_signed_addendum(upload: UploadedFile) -> None:
         upload.seek(0)
     if pages < 1:
         raise ValidationError("The PDF has no pages.")
+
+
+@contextmanager
+def stored_first(field_file: FieldFile, filename: str, upload: UploadedFile) -> Iterator[str]:
+    """Write the upload to the field's storage and give its stored name, before any
+    transaction: the body records it (and the event) in a short transaction, so the audit
+    chain's lock is never held across file I/O. If the body fails, the file is removed."""
+    name = field_file.storage.save(field_file.field.generate_filename(None, filename), upload)
+    try:
+        yield name
+    except BaseException:
+        field_file.storage.delete(name)
+        raise

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, role_required
 
-from . import actions, audit, permissions, selectors, services
+from . import actions, audit, downloads, permissions, selectors, services
 from .bar_chart import bar_chart
 from .catalog import NEVER_EXPORTED
 from .forms import FileRequestForm, RequestFilterForm
@@ -214,12 +214,11 @@ def _may_read_addendum(user, export_request: ExportRequest) -> bool:
 def signed_addendum(request: HttpRequest, pk: int) -> FileResponse:
     """The signed addendum, to those who manage the request. Files are never served directly."""
     export_request = selectors.visible_request_or_404(request, pk)
-    if not export_request.signed_addendum:
+    addendum = downloads.open_signed_addendum(export_request_id=pk, actor=request.user)
+    if addendum is None:
         raise Http404("No signed addendum yet.")
-    if not _may_read_addendum(request.user, export_request):
-        raise permissions.refusal(request.user, "signed_addendum.read", export_request.pk)
     return FileResponse(
-        export_request.signed_addendum.open("rb"),
+        addendum,
         as_attachment=True,
         filename=f"{export_request.reference}-signed-addendum.pdf",
         content_type="application/pdf",

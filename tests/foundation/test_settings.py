@@ -12,14 +12,20 @@ from django.core.exceptions import ImproperlyConfigured
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = ROOT / "exportportal" / "settings.py"
 PRODUCTION_SECRET = "p" * 60
-PRODUCTION = {"DJANGO_ENV": "production", "SECRET_KEY": PRODUCTION_SECRET}
+AUDIT_KEY = "a" * 48
+PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": PRODUCTION_SECRET,
+    "AUDIT_CHAIN_KEYS": AUDIT_KEY,
+}
 VARIABLES = [
     "DJANGO_ENV", "DJANGO_DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
     "CELERY_BROKER_URL", "EXPORT_DATA_DIR", "EXPORT_STAGING_DIR", "EXPORT_DELIVERY_BACKEND",
     "EXPORT_LOCAL_DELIVERY_DIR", "EXPORT_ARCHIVE_PART_BYTES", "EXPORT_ACCESS_DAYS", "BOX_AUTH",
     "BOX_CLIENT_ID", "BOX_CLIENT_SECRET", "BOX_ENTERPRISE_ID", "BOX_JWT_CONFIG_FILE", "EMAIL_URL",
     "LOG_LEVEL", "SESSION_IDLE_SECONDS", "STATIC_ROOT", "FIELD_ENCRYPTION_KEYS",
-    "CELERY_VISIBILITY_TIMEOUT", "CELERY_TASK_SOFT_TIME_LIMIT",
+    "CELERY_VISIBILITY_TIMEOUT", "CELERY_TASK_SOFT_TIME_LIMIT", "AUDIT_CHAIN_KEYS",
+    "AUDIT_CHECKPOINT_FILE",
 ]  # fmt: skip
 FERNET_KEY = "2HSjWgA_56xuY7mGasz2bse4abX8TyDvx5tqJLMhI6g="
 OLDER_FERNET_KEY = "b8ZgxexvS23KHemeYjjModYYk8sE_G_aaXI9bd6z8dE="
@@ -147,6 +153,22 @@ def test_development_derives_an_encryption_key_from_the_secret_key(load_settings
     assert len(load_settings().FIELD_ENCRYPTION_KEYS) == 1
 
 
+def test_production_requires_its_own_audit_chain_keys(load_settings):
+    env = {**PRODUCTION, "FIELD_ENCRYPTION_KEYS": FERNET_KEY}
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_CHAIN_KEYS"):
+        load_settings(**{**env, "AUDIT_CHAIN_KEYS": ""})
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_CHAIN_KEYS"):
+        load_settings(**{**env, "AUDIT_CHAIN_KEYS": "too-short"})
+    s = load_settings(**{**env, "AUDIT_CHAIN_KEYS": f"{'n' * 40}, {AUDIT_KEY}"})
+    assert s.AUDIT_CHAIN_KEYS == ["n" * 40, AUDIT_KEY]
+
+
+def test_development_derives_an_audit_chain_key_from_the_secret_key(load_settings):
+    derived = load_settings().AUDIT_CHAIN_KEYS
+    assert len(derived) == 1
+    assert load_settings(SECRET_KEY="another" * 8).AUDIT_CHAIN_KEYS != derived
+
+
 def test_production_requires_a_long_secret_key(load_settings):
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
         load_settings(DJANGO_ENV="production", ALLOWED_HOSTS="portal.example.com")
@@ -196,6 +218,7 @@ def test_production_passes_check_deploy_with_no_warnings(tmp_path):
         DJANGO_ENV="production",
         SECRET_KEY="x7!kQ" * 12,
         FIELD_ENCRYPTION_KEYS=FERNET_KEY,
+        AUDIT_CHAIN_KEYS=AUDIT_KEY,
         ALLOWED_HOSTS="portal.example.com",
         EXPORT_DATA_DIR=str(tmp_path),
         DJANGO_SETTINGS_MODULE="exportportal.settings",
