@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -42,11 +43,14 @@ def queue_email(*, kind: str, subject: str, body: str, recipients: Iterable[str]
     return email
 
 
-def _ask_a_worker(email_id: int) -> None:
-    from .tasks import send_outbound_email  # the task module imports this one
+#: the task that sends one email, sent by its registered name: ``outbox.tasks`` imports this
+#: module, so this one does not import it
+SEND_EMAIL_TASK = "outbox.send_email"
 
+
+def _ask_a_worker(email_id: int) -> None:
     try:
-        send_outbound_email.delay(email_id)
+        current_app.tasks[SEND_EMAIL_TASK].delay(email_id)
     except BrokerUnavailable:  # the step stands; the beat's sweep sends the email later
         logger.warning("outbox email %s: broker unavailable, left for the sweep", email_id)
 

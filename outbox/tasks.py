@@ -7,7 +7,7 @@ from celery import shared_task
 from . import sending
 
 
-@shared_task(name="outbox.send_email", ignore_result=True)
+@shared_task(name=sending.SEND_EMAIL_TASK, ignore_result=True)
 def send_outbound_email(email_id: int) -> None:
     outcome = sending.send_email(email_id)
     if outcome.retry_in_seconds is not None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("exportportal", "accounts", "requests_app", "exports")
+PACKAGES = ("exportportal", "accounts", "requests_app", "exports", "outbox")
 
 
 def module_name(path: Path, root: Path) -> str:
