@@ -50,6 +50,10 @@ HEADLINES = {
     "password.revealed": "Passwords revealed",
     "manifest.downloaded": "Manifest downloaded",
     "plan.misses_promise": "The export plan misses the promised date",
+    "signed_addendum.downloaded": "Signed addendum downloaded",
+    "admin.added": "Added in the Django admin",
+    "admin.changed": "Changed in the Django admin",
+    "admin.deleted": "Deleted in the Django admin",
 }
 
 SOURCE_KINDS = {"demo": "demo practice", "drchrono": "DrChrono"}

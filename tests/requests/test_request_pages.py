@@ -236,8 +236,8 @@ def test_the_audit_shows_who_saw_the_archive_password_and_when(client):
     admin = signed_in(client, factories.admin())
     page = admin.get(reverse("requests_app:audit")).content.decode()
     assert lifecycle.PASSWORD_REVEALED in page and manager.get_full_name() in page
-    assert f"{localtime(revealed.created_at):%Y-%m-%d %H:%M}</time>" in page
-    assert "passwords</dt><dd>archive" in page
+    assert f"{localtime(revealed.created_at):%Y-%m-%d %H:%M} UTC</time>" in page
+    assert "<strong>Passwords revealed</strong>: archive password" in page
 
     [row] = [row for row in audit_csv(admin) if row[3] == lifecycle.PASSWORD_REVEALED]
     assert row[:5] == [
