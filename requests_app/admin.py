@@ -5,12 +5,16 @@ events); here an admin can correct a point of contact, and that correction is re
 """
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.db import transaction
 
 from accounts.roles import Role
 
 from . import services
 from .models import ExportRequest, Practice, RequestEvent
+from .text_rules import single_line_text
 
 
 @admin.register(Practice)
@@ -109,3 +113,27 @@ class RequestEventAdmin(EvidenceIsReadOnly, admin.ModelAdmin):
         "details",
         "created_at",
     ]
+
+
+class PersonNameChangeForm(UserChangeForm):
+    """People's names show on every page of the portal: no control or text-direction
+    characters in them (requests_app/text_rules.py), as in every other name people type."""
+
+    def clean_first_name(self) -> str:
+        return _plain_name(self.cleaned_data.get("first_name", ""))
+
+    def clean_last_name(self) -> str:
+        return _plain_name(self.cleaned_data.get("last_name", ""))
+
+
+def _plain_name(value: str) -> str:
+    single_line_text(value)
+    return value
+
+
+class PersonAdmin(UserAdmin):
+    form = PersonNameChangeForm
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), PersonAdmin)

@@ -120,3 +120,30 @@ def test_request_events_cannot_be_added_changed_or_deleted_in_the_admin(client):
     assert client.get(reverse("admin:requests_app_exportrequest_add")).status_code == 403
     event.refresh_from_db()
     assert event.action == "request.filed"
+
+
+def test_a_persons_name_with_a_text_direction_override_is_refused_in_the_admin(client):
+    person = factories.account_manager(first_name="Avery", last_name="Manager")
+    factories.sign_in(client, factories.admin())
+    url = reverse("admin:auth_user_change", args=[person.pk])
+    form = client.get(url).context["adminform"].form
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if value is not None and name not in {"password", "groups", "user_permissions"}
+    }
+    data.update(
+        {
+            "first_name": "Avery",
+            "last_name": "\u202eregnaM",  # shows as "Manager" reversed
+            "groups": [group.pk for group in person.groups.all()],
+            "date_joined_0": person.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": person.date_joined.strftime("%H:%M:%S"),
+        }
+    )
+
+    response = client.post(url, data)
+
+    assert response.status_code == 200
+    assert "invisible control or text-direction characters" in response.content.decode()
+    assert fresh(person).last_name == "Manager"
