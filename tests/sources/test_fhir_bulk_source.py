@@ -84,6 +84,7 @@ def balance(source: FhirBulkSource) -> tuple[Counter, Counter]:
     for patient_id in source.patient_ids():
         read.update(source.read_patient(patient_id).category_counts())
     read.update(failure.category for failure in source.records_outside_patients())
+    read.update(excluded.category for excluded in source.exclusions_outside_patients())
     counted = Counter({c: n for c, n in source.counts_in_source().items() if n})
     return counted, read
 
@@ -332,3 +333,23 @@ def test_the_connection_test_reports_a_refused_key(server, tmp_path, clock):
 
     assert not report.ok and report.patient_count is None
     assert "refused the portal's client assertion" in report.detail
+
+
+def test_a_patients_photos_after_the_first_are_counted_and_excluded_with_the_reason(
+    practice, server, source
+):
+    patient = next(p for p in practice.patients() if p.get("photo"))
+    patient["photo"] = [patient["photo"][0], dict(patient["photo"][0]), dict(patient["photo"][0])]
+
+    exclusions = [
+        e for e in source.exclusions_outside_patients() if e.category is Category.PATIENT_PHOTOS
+    ]
+
+    assert [e.record_id for e in exclusions] == [
+        f"{patient['id']} photo 2",
+        f"{patient['id']} photo 3",
+    ]
+    assert "one photo per patient" in exclusions[0].reason
+    assert source.read_patient(patient["id"]).photo is not None
+    counted, read = balance(source)
+    assert counted == read

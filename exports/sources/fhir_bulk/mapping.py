@@ -165,8 +165,16 @@ def photo(patient: Resource, file: FileMaker) -> PhotoRecord | None:
 
 
 def has_photo(patient: Resource) -> bool:
-    return any(
-        isinstance(a, Mapping) and (a.get("data") or a.get("url")) for a in items(patient, "photo")
+    return photo_count(patient) > 0
+
+
+def photo_count(patient: Resource) -> int:
+    """The photos the Patient resource carries (inline or by URL); the deliverable ships the
+    first and counts the others excluded."""
+    return sum(
+        1
+        for a in items(patient, "photo")
+        if isinstance(a, Mapping) and (a.get("data") or a.get("url"))
     )
 
 

@@ -141,7 +141,7 @@ class Placement:
     def units(self, kind: str, resource: Resource, patient_id: str | None) -> list[Category]:
         """The records a resource counts as, one category each (none when it folds)."""
         if kind == "Patient":
-            return [Category.PATIENTS] + [Category.PATIENT_PHOTOS] * _has_photo(resource)
+            return [Category.PATIENTS] + [Category.PATIENT_PHOTOS] * _photo_count(resource)
         if kind == "Encounter":
             return [] if self.linked_appointment(resource, patient_id) else [Category.APPOINTMENTS]
         if kind == "Observation":
@@ -256,8 +256,8 @@ def _name(resource: Resource) -> str:
     return ", ".join(part for part in (f"{given} {family}".strip(), suffix) if part)
 
 
-def _has_photo(patient: Resource) -> bool:
-    return bool(_safe(lambda: mapping.has_photo(patient)))
+def _photo_count(patient: Resource) -> int:
+    return _safe(lambda: mapping.photo_count(patient)) or 0
 
 
 def _attachment_count(resource: Resource) -> int:

@@ -31,6 +31,7 @@ from ..records import (
     Insurance,
     PatientRecord,
     PatientUnreadable,
+    RecordExclusion,
     RecordFailure,
     RecordUnavailable,
     SourceError,
@@ -65,6 +66,7 @@ _UNREADABLE = "unreadable-line"
 _EXPORT_ERROR = "export-error"
 _UNKNOWN_PATIENT = "names a patient not in the export"
 _NO_PATIENT = "names no patient"
+_ONE_PHOTO = "the deliverable holds one photo per patient (patient_photo.jpg): the first is shipped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,20 @@ class FhirBulkSource(PracticeSource):
     def unattached_records(self) -> Iterator[FaxOrReferral]:
         """FHIR has no fax or referral inbox: none."""
         return iter(())
+
+    def exclusions_outside_patients(self) -> Iterator[RecordExclusion]:
+        """A patient's photos after the first: the deliverable holds one photo per patient."""
+        self.prepare()
+        for spooled in self._spool.all_records("Patient"):
+            extra = self._placement.units("Patient", spooled.body, spooled.record_id).count(
+                Category.PATIENT_PHOTOS
+            )
+            for number in range(2, extra + 1):
+                yield RecordExclusion(
+                    Category.PATIENT_PHOTOS,
+                    f"{record_id('Patient', spooled.record_id)} photo {number}",
+                    _ONE_PHOTO,
+                )
 
     def records_outside_patients(self) -> Iterator[RecordFailure]:
         """Resources naming no patient, or one the export does not hold; lines of the NDJSON
