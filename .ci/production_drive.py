@@ -231,7 +231,7 @@ def main() -> None:
     wait_for_status(member, pk, "Delivered", options.timeout)
 
     passwords = manager.post(f"/requests/{pk}/passwords/", {}, form_page=f"/requests/{pk}/")
-    if not re.search(r'data-testid="archive-password">[2-9A-Z-]{47}<', passwords.text):
+    if not re.search(r'data-testid="archive-password">[a-z]+(-[a-z]+){6}<', passwords.text):
         fail("the account manager could not reveal the archive password")
     log("avery revealed the archive password")
 
