@@ -363,6 +363,12 @@ DRCHRONO_SOURCE_CCDA = env_bool("DRCHRONO_SOURCE_CCDA", True)
 # Files come from signed URLs (file storage), not the API: they spend none of the hourly
 # allowance and have a throttle of their own, downloads started per second per worker (0: none).
 DRCHRONO_FILE_DOWNLOADS_PER_SECOND = env_int("DRCHRONO_FILE_DOWNLOADS_PER_SECOND", 20, minimum=0)
+# FHIR Bulk Data: how long a worker waits for the EHR in one go. A status poll or a 429 whose
+# Retry-After is longer than the cap, or waiting past the total, pauses the stage instead (the
+# next run polls the same export job); the poll interval applies when the EHR names none.
+FHIR_BULK_MAX_WAIT_SECONDS = env_int("FHIR_BULK_MAX_WAIT_SECONDS", 120, minimum=0)
+FHIR_BULK_TOTAL_WAIT_SECONDS = env_int("FHIR_BULK_TOTAL_WAIT_SECONDS", 3600, minimum=0)
+FHIR_BULK_POLL_SECONDS = env_int("FHIR_BULK_POLL_SECONDS", 10, minimum=1)
 if PRODUCTION and EXPORT_DELIVERY_BACKEND == "box":
     if BOX_AUTH == "ccg":
         BOX_CLIENT_ID = env_required_str("BOX_CLIENT_ID")

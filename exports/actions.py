@@ -14,7 +14,12 @@ from pathlib import Path
 from django.conf import settings
 
 from exports import connections, pipeline
-from exports.forms import ApproveDeliveryForm, DemoSourceForm, DrChronoSourceForm
+from exports.forms import (
+    ApproveDeliveryForm,
+    DemoSourceForm,
+    DrChronoSourceForm,
+    FhirBulkSourceForm,
+)
 from exports.selectors import has_source
 from requests_app.actions import RequestAction
 from requests_app.forms import NoInputForm, ReasonForm
@@ -61,6 +66,17 @@ PIPELINE_ACTIONS: tuple[RequestAction, ...] = (
             export_request_id=r.pk, actor=user, **data
         ),
         done="DrChrono is connected. Its secrets are stored encrypted and will not be shown again.",
+        on_pipeline_card=True,
+    ),
+    RequestAction(
+        slug="connect-fhir-bulk",
+        label="Connect FHIR Bulk Data",
+        rule=connections.CONNECT_SOURCE,
+        form_class=FhirBulkSourceForm,
+        perform=lambda r, user, data: connections.source_connect_fhir_bulk(
+            export_request_id=r.pk, actor=user, **data
+        ),
+        done="The FHIR server is attached: test the connection to see what it holds.",
         on_pipeline_card=True,
     ),
     RequestAction(

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
 
 from exports.models import SourceConnection, SourceKind
 from exports.plan import warn_if_late
+from exports.smart_keys import portal_key_ring
 from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
 from exports.sources.drchrono.client import OAuthTokens
+from exports.sources.fhir_bulk.connection import fhir_bulk_options
 from exports.sources.records import SourceError
 from exports.sources.registry import drchrono_credentials, open_source
 from requests_app import permissions
 from requests_app.models import ExportRequest, Status
 from requests_app.selectors import request_for_update
 from requests_app.services import RequestActionError, request_event_record
+
+#: a FHIR resource id (FHIR R4 "id" datatype)
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 # A running pipeline reads the source: it is not swapped underneath it.
 CONNECTABLE = (Status.CLAIMED, Status.FAILED)
@@ -111,6 +118,49 @@ def source_connect_drchrono(
         kind=SourceKind.DRCHRONO,
         options={"client_id": client_id.strip(), "source_ccda": source_ccda},
         credentials=drchrono_credentials(client_secret=client_secret.strip(), tokens=tokens),
+    )
+
+
+@transaction.atomic
+def source_connect_fhir_bulk(
+    *, export_request_id: int, actor, base_url: str, client_id: str, group_id: str = ""
+) -> SourceConnection:
+    """An EHR's FHIR R4 server, read with the portal's signing key: nothing secret is stored
+    on the connection (the private key is the portal's, encrypted in ``SmartKeyRing``)."""
+    base_url, client_id, group_id = (
+        base_url.strip().rstrip("/"),
+        client_id.strip(),
+        group_id.strip(),
+    )
+    if not _is_safe_fhir_url(base_url):
+        raise RequestActionError(
+            "The FHIR base URL must be https:// (plain http only for this machine)."
+        )
+    if not client_id:
+        raise RequestActionError("FHIR Bulk Data needs the client id the EHR registered.")
+    if group_id and not FHIR_ID.fullmatch(group_id):
+        raise RequestActionError("A FHIR Group id is 1 to 64 letters, digits, '-' or '.'.")
+    if portal_key_ring() is None:
+        raise RequestActionError(
+            "The portal has no SMART signing key yet: an admin creates it on the FHIR keys page."
+        )
+    export_request = _locked_request(export_request_id, actor)
+    return _save(
+        export_request,
+        actor,
+        kind=SourceKind.FHIR_BULK,
+        options=fhir_bulk_options(base_url=base_url, client_id=client_id, group_id=group_id),
+        credentials="",
+    )
+
+
+def _is_safe_fhir_url(url: str) -> bool:
+    """https, or http to this machine: tokens and patient data cross this connection."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
     )
 
 

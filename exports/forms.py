@@ -43,6 +43,31 @@ class DrChronoSourceForm(forms.Form):
     )
 
 
+class FhirBulkSourceForm(forms.Form):
+    """Any certified EHR's FHIR R4 Bulk Data server. The portal signs with its own key, whose
+    public JWKS the EHR registers under the client id: nothing secret is typed here."""
+
+    base_url = forms.URLField(
+        label="FHIR base URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="The server's R4 base, e.g. https://ehr.example/fhir/r4. The token endpoint "
+        "is read from its .well-known/smart-configuration.",
+    )
+    client_id = forms.CharField(
+        label="Client id",
+        max_length=200,
+        help_text="The id the EHR gave when it registered the portal's public keys (JWKS URL).",
+    )
+    group_id = forms.CharField(
+        label="Group id",
+        max_length=64,
+        required=False,
+        help_text="The practice's patients as a FHIR Group. Empty: a system-level export of "
+        "everything the client may read.",
+    )
+
+
 class ApproveDeliveryForm(forms.Form):
     acknowledge_failures = forms.BooleanField(
         label="I have read the reconciliation; deliver without the records it lists as failed.",

@@ -251,3 +251,19 @@ class ExtractBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.number} of job {self.job_id}"
+
+
+class SmartKeyRing(models.Model):
+    """The portal's SMART Backend Services key ring: one for the portal, as its JWKS URL is
+    one. Each private key is encrypted at rest with the portal's field keys (``sealed``:
+    ``exports.sources.fhir_bulk.keys.KeyRing.sealed``); the public keys are published."""
+
+    sealed = models.TextField(help_text="The key ring, each private key encrypted.")
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return "the portal's SMART signing keys"

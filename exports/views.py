@@ -9,16 +9,20 @@ password).
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.fresh_code import code_form_if_not_fresh, fresh_code_required
 from accounts.roles import Role, role_required
 from exports import lifecycle, services
+from exports import smart_keys as smart_key_service
 from exports.lifecycle_forms import EarlyDeletionForm
 from exports.panel import pipeline_panel_context
+from exports.smart_key_forms import SigningKeyForm
 from requests_app.selectors import visible_request_or_404
 from requests_app.services import RequestActionError
 
@@ -96,3 +100,45 @@ def early_deletion(request: HttpRequest, pk: int) -> HttpResponse:
             )
         return redirect("requests_app:detail", pk=pk)
     return render(request, "exports/early_deletion.html", {"r": export_request, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@role_required(Role.ADMIN)
+def smart_keys(request: HttpRequest) -> HttpResponse:
+    """The portal's SMART signing keys: create once, rotate later; the public JWKS URL."""
+    form = SigningKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        algorithm = form.cleaned_data["algorithm"]
+        try:
+            if smart_key_service.portal_key_ring() is None:
+                smart_key_service.signing_keys_create(actor=request.user, algorithm=algorithm)
+                messages.success(
+                    request, "Signing key created. Register the JWKS URL with each EHR."
+                )
+            else:
+                smart_key_service.signing_keys_rotate(actor=request.user, algorithm=algorithm)
+                messages.success(request, "Signing key rotated. The previous keys stay published.")
+        except RequestActionError as refused:
+            messages.error(request, str(refused))
+        return redirect("exports:smart-keys")
+    ring = smart_key_service.portal_key_ring()
+    return render(
+        request,
+        "exports/smart_keys.html",
+        {
+            "form": form,
+            "current": ring.current if ring else None,
+            "previous": ring.previous if ring else (),
+            "jwks_url": request.build_absolute_uri(reverse("exports:smart-jwks")),
+        },
+    )
+
+
+@require_GET
+def smart_jwks(request: HttpRequest) -> JsonResponse:
+    """The portal's public keys, for EHRs to fetch: no sign-in, as it holds no secret and no
+    PHI. Cached briefly, so a rotation reaches the EHRs within minutes."""
+    response = JsonResponse(smart_key_service.published_jwks())
+    patch_cache_control(response, public=True, max_age=300)
+    return response

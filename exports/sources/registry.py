@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 
 from exports.models import DrChronoRequestHour, SourceConnection, SourceKind
+from exports.smart_keys import portal_signing_key
 
 from .base import PracticeSource
 from .demo import DemoSource
@@ -61,8 +62,8 @@ def open_source(connection: SourceConnection, *, spool_dir: Path) -> PracticeSou
             include_source_ccda=includes_source_ccda(connection),
         )
     if connection.kind == SourceKind.FHIR_BULK:
-        # Any certified EHR's Bulk Data export: everything it needs lives in its package.
-        return open_fhir_bulk(connection.options, connection.credentials, spool_dir=spool_dir)
+        # Any certified EHR's Bulk Data export, signed with the portal's current key.
+        return open_fhir_bulk(connection.options, portal_signing_key(), spool_dir=spool_dir)
     raise ValueError(f"unknown source kind {connection.kind!r}")
 
 

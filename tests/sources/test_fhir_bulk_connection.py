@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection as database
 
+from exports import smart_keys
 from exports.models import SourceConnection, SourceKind
-from exports.sources.fhir_bulk import FhirBulkSource, KeyRing
-from exports.sources.fhir_bulk.connection import fhir_bulk_credentials, fhir_bulk_options
+from exports.sources.fhir_bulk import FhirBulkSource
+from exports.sources.fhir_bulk.connection import fhir_bulk_options, fhir_bulk_settings
 from exports.sources.fhir_bulk.keys import ES384, RS384
 from exports.sources.fhir_bulk.local import load_key_ring
 from exports.sources.registry import open_source
@@ -23,8 +23,10 @@ from tests.fakes.fhir_bulk_server import CLIENT_ID, GROUP_ID, FakeBulkServer
 
 
 @pytest.mark.django_db
-def test_a_request_connected_to_a_fhir_server_opens_the_bulk_source(tmp_path):
-    ring = KeyRing.create(ES384, now=datetime(2026, 1, 5, tzinfo=UTC))
+def test_a_request_connected_to_a_fhir_server_opens_the_bulk_source_with_the_portal_key(
+    tmp_path,
+):
+    ring = smart_keys.signing_keys_create(actor=factories.admin(), algorithm=ES384)
     practice = FhirPractice()
     practice.add({"resourceType": "Patient", "id": "p1"})
     with FakeBulkServer(practice, ring.jwks()) as server:
@@ -34,7 +36,6 @@ def test_a_request_connected_to_a_fhir_server_opens_the_bulk_source(tmp_path):
             options=fhir_bulk_options(
                 base_url=server.base_url, client_id=CLIENT_ID, group_id=GROUP_ID
             ),
-            credentials=fhir_bulk_credentials(ring),
         )
         connection = SourceConnection.objects.get(pk=stored.pk)
 
@@ -44,9 +45,19 @@ def test_a_request_connected_to_a_fhir_server_opens_the_bulk_source(tmp_path):
     assert isinstance(source, FhirBulkSource)
     assert report.ok and report.patient_count == 1
     with database.cursor() as cursor:
-        cursor.execute("SELECT credentials FROM exports_sourceconnection")
+        cursor.execute("SELECT sealed FROM exports_smartkeyring")
         (raw,) = cursor.fetchone()
-    assert "PRIVATE KEY" not in raw and ring.current.kid not in raw  # encrypted at rest
+    assert "PRIVATE KEY" not in raw  # encrypted at rest
+
+
+def test_the_wait_limits_come_from_the_deployment_settings(settings):
+    settings.FHIR_BULK_MAX_WAIT_SECONDS = 30
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 600
+    settings.FHIR_BULK_POLL_SECONDS = 5
+
+    chosen = fhir_bulk_settings(fhir_bulk_options(base_url="https://ehr.example", client_id="c"))
+
+    assert (chosen.max_inline_wait, chosen.patience, chosen.default_poll) == (30, 600, 5)
 
 
 def keys(*args: str) -> dict:

@@ -57,6 +57,7 @@ class BulkSettings:
     backoff_base: float = 1.0
     max_inline_wait: float = 120.0  # seconds: a longer wait is handed back to the caller
     patience: float = 3600.0  # seconds of waiting in one call before it is handed back
+    default_poll: float = DEFAULT_POLL_SECONDS  # when the server says to wait but not how long
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,11 @@ class BulkDataClient:
     @property
     def base_url(self) -> str:
         return self._settings.base_url.rstrip("/") + "/"
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint, discovered from the server's SMART configuration."""
+        return self._auth.token_url
 
     def absolute(self, url: str) -> str:
         return urljoin(self.base_url, url)
@@ -131,7 +137,7 @@ class BulkDataClient:
                         f"the EHR reports that the export failed (HTTP {status}"
                         f"{_issue_codes(response)})"
                     )
-            self._wait(DEFAULT_POLL_SECONDS if wait is None else wait, "export in progress")
+            self._wait(self._settings.default_poll if wait is None else wait, "export in progress")
 
     def download(self, output: OutputFile, path: Path, *, authorize: bool) -> int:
         """Stream one output file to ``path``, resuming from what ``path`` already holds
@@ -241,7 +247,9 @@ class BulkDataClient:
                     renewed = True
                     continue
                 if response.status_code == 429:
-                    retry = _retry_after(response, self._clock.time()) or DEFAULT_POLL_SECONDS
+                    retry = (
+                        _retry_after(response, self._clock.time()) or self._settings.default_poll
+                    )
                 elif response.status_code in _RETRIED_STATUSES:
                     attempt += 1
                     if attempt >= self._settings.max_attempts:

@@ -9,8 +9,8 @@ from pathlib import Path
 from django.core.management.base import CommandError, CommandParser
 
 from ..records import SourceError
+from .connection import fhir_bulk_options, fhir_bulk_settings
 from .local import FhirBulkSourceSpec, load_key_ring
-from .source import FhirBulkSettings
 
 
 def add_fhir_bulk_arguments(parser: CommandParser) -> None:
@@ -39,10 +39,12 @@ def fhir_bulk_spec(options: dict[str, object]) -> tuple[FhirBulkSourceSpec, str]
         ring = load_key_ring(Path(str(options["fhir_key_file"])))
     except SourceError as exc:
         raise CommandError(str(exc)) from None
-    settings = FhirBulkSettings(
-        base_url=str(options["fhir_base_url"]),
-        client_id=str(options["fhir_client_id"]),
-        group_id=str(options["fhir_group_id"]),
-        since=str(options["fhir_since"]),
+    settings = fhir_bulk_settings(
+        fhir_bulk_options(
+            base_url=str(options["fhir_base_url"]),
+            client_id=str(options["fhir_client_id"]),
+            group_id=str(options["fhir_group_id"]),
+            since=str(options["fhir_since"]),
+        )
     )
     return FhirBulkSourceSpec(settings=settings, key=ring.current), str(options["practice_name"])

@@ -1,13 +1,14 @@
-"""A request's stored FHIR Bulk connection: non-secret settings in ``options``, the key ring
-(each private key encrypted again under the portal's field keys) in ``credentials``."""
+"""A request's stored FHIR Bulk connection: non-secret settings in ``options``. The key it
+signs with is the portal's (``exports.smart_keys``): one JWKS URL for every EHR."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from .keys import KeyRing
+from django.conf import settings as django_settings
+
+from .keys import SigningKey
 from .source import FhirBulkSettings, FhirBulkSource
 
 #: the connection options the source reads; base_url and client_id are required
@@ -20,14 +21,19 @@ def fhir_bulk_options(
     return {"base_url": base_url, "client_id": client_id, "group_id": group_id, "since": since}
 
 
-def fhir_bulk_credentials(ring: KeyRing) -> str:
-    return json.dumps({"key_ring": ring.sealed()})
+def wait_limits() -> dict[str, float]:
+    """The deployment's limits on waiting for the EHR (``FHIR_BULK_*_SECONDS``)."""
+    return {
+        "max_inline_wait": float(django_settings.FHIR_BULK_MAX_WAIT_SECONDS),
+        "patience": float(django_settings.FHIR_BULK_TOTAL_WAIT_SECONDS),
+        "default_poll": float(django_settings.FHIR_BULK_POLL_SECONDS),
+    }
 
 
-def key_ring_of(credentials: str) -> KeyRing:
-    return KeyRing.unsealed(json.loads(credentials)["key_ring"])
+def fhir_bulk_settings(options: dict[str, Any]) -> FhirBulkSettings:
+    named = {name: str(options.get(name, "")) for name in OPTION_NAMES}
+    return FhirBulkSettings(**named, **wait_limits())
 
 
-def open_fhir_bulk(options: dict[str, Any], credentials: str, *, spool_dir: Path) -> FhirBulkSource:
-    settings = FhirBulkSettings(**{name: str(options.get(name, "")) for name in OPTION_NAMES})
-    return FhirBulkSource.connect(settings, key_ring_of(credentials).current, spool_dir)
+def open_fhir_bulk(options: dict[str, Any], key: SigningKey, *, spool_dir: Path) -> FhirBulkSource:
+    return FhirBulkSource.connect(fhir_bulk_settings(options), key, spool_dir)

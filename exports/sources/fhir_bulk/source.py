@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -38,7 +39,13 @@ from ..records import (
 )
 from . import mapping
 from .auth import DEFAULT_SCOPE, BackendServicesAuth
-from .client import BulkDataClient, BulkSettings, ExportJobFailed, ExportJobGone
+from .client import (
+    DEFAULT_POLL_SECONDS,
+    BulkDataClient,
+    BulkSettings,
+    ExportJobFailed,
+    ExportJobGone,
+)
 from .fhir import MappingError, Resource, first, reference_id
 from .files import AttachmentFiles, media_type_of
 from .keys import SigningKey
@@ -83,6 +90,7 @@ class FhirBulkSettings:
     backoff_base: float = 1.0
     max_inline_wait: float = 120.0
     patience: float = 3600.0
+    default_poll: float = DEFAULT_POLL_SECONDS
 
 
 class FhirBulkSource(PracticeSource):
@@ -136,6 +144,7 @@ class FhirBulkSource(PracticeSource):
                 backoff_base=settings.backoff_base,
                 max_inline_wait=settings.max_inline_wait,
                 patience=settings.patience,
+                default_poll=settings.default_poll,
             ),
             clock=clock,
             progress=lambda text: logger.info("Bulk Data export progress: %s", text),
@@ -246,13 +255,15 @@ class FhirBulkSource(PracticeSource):
             if not version.startswith("4."):
                 raise SourceError("the server does not speak FHIR R4")
             count = self._patient_count()
+            token_host = urlsplit(self._client.token_url).netloc
         except SourceError as exc:
             return ConnectionReport(ok=False, patient_count=None, detail=str(exc))
         where = f"group {self._settings.group_id}" if self._settings.group_id else "the server"
         return ConnectionReport(
             ok=True,
             patient_count=count,
-            detail=f"FHIR {version} answered with a token; {where} holds {count} patients",
+            detail=f"FHIR {version}; a token from {token_host} (its SMART configuration's token "
+            f"endpoint); {where} holds {count} patients",
         )
 
     def close(self) -> None:
