@@ -357,3 +357,65 @@ def test_names_come_from_the_referenced_practitioner_or_organization(practice, r
         20,
     )
     assert balanced(source, record)
+
+
+def lab_observation(observation_id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": observation_id,
+        "status": "final",
+        "subject": PATIENT,
+        "code": {"text": "Potassium"},
+        "valueQuantity": {"value": 4.1, "unit": "mmol/L"},
+    }
+
+
+def lab_report(report_id: str, *result_ids: str, pdf: bytes | None) -> dict[str, Any]:
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": report_id,
+        "status": "final",
+        "subject": PATIENT,
+        "code": {"text": f"Panel {report_id}"},
+        "result": [{"reference": f"Observation/{r}"} for r in result_ids],
+    }
+    if pdf is not None:
+        encoded = base64.b64encode(pdf).decode()
+        report["presentedForm"] = [{"contentType": "application/pdf", "data": encoded}]
+    return report
+
+
+def pdf_of(result) -> bytes | None:
+    return None if result.report is None else b"".join(result.report.chunks())
+
+
+def test_every_report_naming_the_same_result_reaches_the_deliverable_with_its_pdf(practice, read):
+    practice.add(lab_observation("o1"))
+    practice.add(lab_report("d1", "o1", pdf=b"%PDF first report"))
+    practice.add(lab_report("d2", "o1", pdf=b"%PDF corrected report"))
+
+    source, record = read()
+
+    pdfs = {result.id: pdf_of(result) for result in record.lab_results}
+    # The result carries the first report's PDF; the second, whose result already holds one,
+    # is a result of its own with its PDF: neither is dropped.
+    assert pdfs == {"o1": b"%PDF first report", "report-d2": b"%PDF corrected report"}
+    assert balanced(source, record)
+
+
+def test_a_report_without_a_pdf_does_not_take_the_place_of_one_with_a_pdf(practice, read):
+    practice.add(lab_observation("o1"))
+    practice.add(lab_observation("o2"))
+    practice.add(lab_report("d0", "o1", pdf=None))
+    practice.add(lab_report("d1", "o1", "o2", pdf=b"%PDF the panel"))
+    practice.add(lab_report("d2", "o2", "o1", pdf=b"%PDF an addendum"))
+
+    source, record = read()
+
+    pdfs = {result.id: pdf_of(result) for result in record.lab_results}
+    assert pdfs == {
+        "o1": b"%PDF the panel",
+        "o2": b"%PDF the panel",
+        "report-d2": b"%PDF an addendum",
+    }
+    assert balanced(source, record)

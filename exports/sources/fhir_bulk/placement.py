@@ -9,13 +9,24 @@ results, an Encounter into the Appointment it fulfils): none is counted twice or
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from ..drchrono.spool import Spool
 from ..records import Category, LabSource
 from . import mapping
-from .fhir import LOINC, MappingError, Resource, code_in, codings, items, obj, reference_id
+from .fhir import (
+    LOINC,
+    MappingError,
+    Resource,
+    code_in,
+    codings,
+    first,
+    items,
+    obj,
+    reference_id,
+)
 
 #: the resource types the export asks for: the deliverable's records and what they name
 EXPORT_TYPES = (
@@ -67,6 +78,8 @@ CCDA_FORMAT_PREFIX = "urn:hl7-org:sdwg:ccda"
 #: "Summary of episode note": a CCD, when it comes as XML
 CCD_LOINC = "34133-9"
 CLINICAL_NOTE_CATEGORY = "clinical-note"
+#: patients whose reports' PDF owners are remembered while counting (in id order, not by patient)
+_PDF_OWNER_CACHE_PATIENTS = 1024
 
 
 class DocumentRole(enum.Enum):
@@ -122,6 +135,11 @@ def document_role(document: Resource) -> DocumentRole:
     return DocumentRole.DOCUMENT
 
 
+def has_presented_form(report: Resource) -> bool:
+    """Whether a DiagnosticReport carries its report as a file (a PDF, mostly)."""
+    return bool(_safe(lambda: first(report, "presentedForm")))
+
+
 def attachments(document: Resource) -> list[Mapping[str, Any]]:
     """A DocumentReference's attachments that hold a file (data or url)."""
     found = []
@@ -137,6 +155,7 @@ class Placement:
 
     def __init__(self, spool: Spool) -> None:
         self._spool = spool
+        self._pdf_owner_cache: OrderedDict[str | None, dict[str, str]] = OrderedDict()
 
     def units(self, kind: str, resource: Resource, patient_id: str | None) -> list[Category]:
         """The records a resource counts as, one category each (none when it folds)."""
@@ -149,7 +168,10 @@ class Placement:
                 [] if self.visit_of_vital(resource, patient_id) else [self.lab_category(resource)]
             )
         if kind == "DiagnosticReport":
-            return [] if self.results_of(resource, patient_id) else [self.lab_category(resource)]
+            folds = self.results_of(resource, patient_id) and (
+                not has_presented_form(resource) or self.pdf_results_of(resource, patient_id)
+            )
+            return [] if folds else [self.lab_category(resource)]
         if kind == "DocumentReference":
             role = document_role(resource)
             if role is DocumentRole.CARD:
@@ -203,6 +225,30 @@ class Placement:
             ):
                 found.append(observation_id)
         return found
+
+    def pdf_results_of(self, report: Resource, patient_id: str | None) -> list[str]:
+        """The report's results that carry its PDF: those no earlier report (in id order) of
+        the patient with a PDF names. A result holds one PDF: a report whose results all
+        carry another's is a result of its own, so its PDF is not lost."""
+        report_id = str(report.get("id"))
+        owners = self._pdf_owners(patient_id)
+        return [r for r in self.results_of(report, patient_id) if owners.get(r) == report_id]
+
+    def _pdf_owners(self, patient_id: str | None) -> dict[str, str]:
+        """Result id -> the id of the first of the patient's reports with a PDF naming it."""
+        if patient_id in self._pdf_owner_cache:
+            self._pdf_owner_cache.move_to_end(patient_id)
+            return self._pdf_owner_cache[patient_id]
+        owners: dict[str, str] = {}
+        if patient_id is not None:
+            for spooled in self._spool.records_of("DiagnosticReport", patient_id):
+                if has_presented_form(spooled.body):
+                    for result_id in self.results_of(spooled.body, patient_id):
+                        owners.setdefault(result_id, spooled.record_id)
+        self._pdf_owner_cache[patient_id] = owners
+        if len(self._pdf_owner_cache) > _PDF_OWNER_CACHE_PATIENTS:
+            self._pdf_owner_cache.popitem(last=False)
+        return owners
 
     def is_chosen_ccda(self, document: Resource, patient_id: str | None) -> bool:
         """The patient's newest C-CDA is the EHR's C-CDA of the patient; older ones are

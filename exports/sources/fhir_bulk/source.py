@@ -57,6 +57,7 @@ from .placement import (
     Placement,
     attachments,
     document_role,
+    has_presented_form,
     patient_of,
     record_id,
 )
@@ -526,19 +527,22 @@ class _PatientReader:
         return vitals, results
 
     def _reports(self, results: list[dict[str, Any]]) -> dict[str, Blob | None]:
-        """The PDF of each lab report, by the results it goes with; a report none of whose
-        results the export holds becomes a result of its own."""
+        """The PDF of each lab report, by the results it goes with (``Placement.pdf_results_of``:
+        one PDF per result). A report none of whose results the export holds, or whose results
+        all carry another report's PDF, becomes a result of its own, with its PDF."""
         by_result: dict[str, Blob | None] = {}
         for report in self._resources("DiagnosticReport"):
             owned = self.placement.results_of(report, self.patient_id)
+            with_pdf = self.placement.pdf_results_of(report, self.patient_id)
+            if owned and not (with_pdf or has_presented_form(report)):
+                continue  # folds into its results: it has no file to lose
 
-            def place(r: dict[str, Any], owned: list[str] = owned) -> None:
+            def place(r: dict[str, Any], with_pdf: list[str] = with_pdf) -> None:
                 form = first(r, "presentedForm")
                 blob = self.files.blob(form, f"{mapping.label(r)} report") if form else None
-                if owned:
-                    for result_id in owned:
-                        by_result.setdefault(result_id, blob)
-                else:
+                for result_id in with_pdf:
+                    by_result[result_id] = blob
+                if not with_pdf:
                     self.record.lab_results.append(
                         mapping.report_result(
                             r, record_id("DiagnosticReport", r["id"]), blob, self.names
