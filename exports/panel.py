@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from exports import selectors
+from exports import selectors, smart_keys
 from exports.pipeline import stale_after
 from exports.progress import job_progress
 from requests_app import permissions
@@ -29,6 +29,7 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
         "manifest_downloadable": selectors.manifest_on_disk(job) is not None
         and permissions.can_operate_request(user, export_request),
         "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
+        "jwks_url": smart_keys.jwks_url(),
         # The same answer as "Next steps": the card shows the pipeline's share of it.
         "controls": [
             (action, action.form())

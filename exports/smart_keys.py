@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from exports.models import SmartKeyRing
@@ -26,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 #: the portal keeps one key ring, as it publishes one JWKS URL
 RING_ID = 1
+
+
+def jwks_url() -> str:
+    """Where EHRs fetch the portal's public keys: the portal's public address."""
+    return settings.PORTAL_BASE_URL.rstrip("/") + reverse("exports:smart-jwks")
 
 
 def may_manage_signing_keys(user: AbstractBaseUser) -> bool:

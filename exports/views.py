@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -130,7 +129,7 @@ def smart_keys(request: HttpRequest) -> HttpResponse:
             "form": form,
             "current": ring.current if ring else None,
             "previous": ring.previous if ring else (),
-            "jwks_url": request.build_absolute_uri(reverse("exports:smart-jwks")),
+            "jwks_url": smart_key_service.jwks_url(),
         },
     )
 
