@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from exports import connections, pipeline
+from exports import connections, pipeline, smart_keys
 from exports.models import ExportJob
 from requests_app import services
 from requests_app.demo import signed_addendum_pdf
@@ -37,12 +37,15 @@ class Cast:
 
     @classmethod
     def create(cls) -> Cast:
+        admin = factories.admin()
+        # The portal's FHIR signing key: a FHIR Bulk source can be attached only once it exists.
+        smart_keys.signing_keys_create(actor=admin)
         return cls(
             manager=factories.account_manager(),
             other_manager=factories.account_manager(),
             claimant=factories.data_member(),
             data=factories.data_member(),
-            admin=factories.admin(),
+            admin=admin,
         )
 
     def request(self, status: str, *, own: bool = True) -> ExportRequest:
@@ -140,6 +143,11 @@ def form_data(action: str) -> dict:
         "cancel": {"cancel-reason": "The practice withdrew"},
         "extend": {"extend-days": "14", "extend-reason": "Custom requirement"},
         "connect-demo": {"connect-demo-patients": "10", "connect-demo-seed": "7"},
+        "connect-fhir-bulk": {
+            "connect-fhir-bulk-base_url": "https://ehr.example/fhir/r4",
+            "connect-fhir-bulk-client_id": "portal-client",
+            "connect-fhir-bulk-group_id": "practice-group",
+        },
         "connect-drchrono": {
             "connect-drchrono-client_id": "client-abc",
             "connect-drchrono-client_secret": "client-secret",

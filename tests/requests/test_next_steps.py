@@ -48,9 +48,11 @@ def card_controls(page: str) -> list[str]:
     [
         (Status.AWAITING_REVIEW, "claimant", ["approve-delivery", "reject-export",
                                               "stop-pipeline"]),
-        (Status.FAILED, "claimant", ["connect-demo", "connect-drchrono", "test-connection",
+        (Status.FAILED, "claimant", ["connect-demo", "connect-drchrono", "connect-fhir-bulk",
+                                     "test-connection",
                                      "retry-pipeline", "stop-pipeline"]),
-        (CONNECTED, "claimant", ["connect-demo", "connect-drchrono", "test-connection",
+        (CONNECTED, "claimant", ["connect-demo", "connect-drchrono", "connect-fhir-bulk",
+                                     "test-connection",
                                  "start-extraction"]),
         (Status.EXTRACTING, "claimant", ["stop-pipeline"]),
         (Status.AWAITING_REVIEW, "admin", ["approve-delivery", "reject-export", "stop-pipeline"]),
@@ -96,9 +98,10 @@ def test_a_person_with_nothing_to_do_is_told_so(client, cast):
 def test_request_steps_and_pipeline_steps_come_from_one_answer(cast):
     export_request = cast.request(Status.CLAIMED)
     slugs = [action.slug for action in actions_for(cast.claimant, export_request)]
-    assert slugs == ["release", "hold", "connect-demo", "connect-drchrono"]
+    assert slugs == ["release", "hold", "connect-demo", "connect-drchrono", "connect-fhir-bulk"]
     assert [a.slug for a in actions_for(cast.admin, export_request)] == [
         "release", "hold", "extend", "cancel", "connect-demo", "connect-drchrono",
+        "connect-fhir-bulk",
     ]  # fmt: skip
 
 

@@ -103,6 +103,12 @@ MATRIX = (
     Case("requests_app:audit-csv", 403, 403, OK),
     Case("requests_app:audit-chain", 403, 403, OK),
     Case("admin:index", ADMIN_SIGN_IN, ADMIN_SIGN_IN, OK, anonymous=ADMIN_SIGN_IN),
+    # -- the portal's FHIR signing keys: admins only; their public JWKS: anyone, signed in or not
+    Case("exports:smart-keys", 403, 403, OK),
+    Case(
+        "exports:smart-keys", 403, 403, To("exports:smart-keys"), POST, data={"algorithm": "ES384"}
+    ),
+    Case("exports:smart-jwks", OK, OK, OK, anonymous=OK),
     # -- one request's pages
     Case("requests_app:detail", (OK, 404), (404, 404), (OK, OK), state=S.DRAFT),
     Case("requests_app:detail", (OK, 404), (OK, OK), (OK, OK), state=S.CLAIMED),
@@ -133,6 +139,7 @@ MATRIX = (
     # -- the pipeline's buttons
     action("connect-demo", S.CLAIMED, *CLAIMANT_STEP),
     action("connect-drchrono", S.CLAIMED, *CLAIMANT_STEP),
+    action("connect-fhir-bulk", S.CLAIMED, *CLAIMANT_STEP),
     action("test-connection", CONNECTED, *CLAIMANT_STEP),
     action("start-extraction", CONNECTED, *CLAIMANT_STEP),
     action("approve-delivery", S.AWAITING_REVIEW, *CLAIMANT_STEP),
