@@ -255,10 +255,10 @@ class ExtractBatch(models.Model):
 
 class SmartKeyRing(models.Model):
     """The portal's SMART Backend Services key ring: one for the portal, as its JWKS URL is
-    one. Each private key is encrypted at rest with the portal's field keys (``sealed``:
-    ``exports.sources.fhir_bulk.keys.KeyRing.sealed``); the public keys are published."""
+    one. Encrypted at rest like every secret (``rotate_encryption_keys`` re-encrypts it);
+    only its public keys are ever shown or published."""
 
-    sealed = models.TextField(help_text="The key ring, each private key encrypted.")
+    key_ring = EncryptedTextField(help_text="The key ring's JSON, private keys included.")
     created_at = models.DateTimeField(default=timezone.now)
     rotated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(

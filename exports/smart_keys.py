@@ -41,7 +41,7 @@ def may_manage_signing_keys(user: AbstractBaseUser) -> bool:
 
 def portal_key_ring() -> KeyRing | None:
     stored = SmartKeyRing.objects.filter(pk=RING_ID).first()
-    return None if stored is None else KeyRing.unsealed(stored.sealed)
+    return None if stored is None else KeyRing.from_json(stored.key_ring)
 
 
 def portal_signing_key():
@@ -65,7 +65,7 @@ def signing_keys_create(*, actor: AbstractBaseUser, algorithm: str = ES384) -> K
     ring = KeyRing.create(algorithm, now=timezone.now())
     try:
         with transaction.atomic():
-            SmartKeyRing.objects.create(pk=RING_ID, sealed=ring.sealed(), updated_by=actor)
+            SmartKeyRing.objects.create(pk=RING_ID, key_ring=ring.as_json(), updated_by=actor)
     except IntegrityError:
         raise RequestActionError("The portal already has signing keys: rotate them.") from None
     logger.info("SMART signing key %s created by user %s", ring.current.kid, actor.pk)
@@ -79,9 +79,9 @@ def signing_keys_rotate(*, actor: AbstractBaseUser, algorithm: str | None = None
     stored = SmartKeyRing.objects.select_for_update().filter(pk=RING_ID).first()
     if stored is None:
         raise RequestActionError("The portal has no signing keys yet: create them first.")
-    ring = KeyRing.unsealed(stored.sealed).rotate(now=timezone.now(), algorithm=algorithm)
-    stored.sealed, stored.rotated_at, stored.updated_by = ring.sealed(), timezone.now(), actor
-    stored.save(update_fields=["sealed", "rotated_at", "updated_by"])
+    ring = KeyRing.from_json(stored.key_ring).rotate(now=timezone.now(), algorithm=algorithm)
+    stored.key_ring, stored.rotated_at, stored.updated_by = ring.as_json(), timezone.now(), actor
+    stored.save(update_fields=["key_ring", "rotated_at", "updated_by"])
     logger.info("SMART signing key rotated to %s by user %s", ring.current.kid, actor.pk)
     return ring
 

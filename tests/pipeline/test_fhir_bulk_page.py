@@ -215,6 +215,6 @@ def _manifest_rows(path: Path) -> list[dict[str, str]]:
 
 def test_the_portal_key_is_stored_encrypted(ring):
     with database.cursor() as cursor:
-        cursor.execute("SELECT sealed FROM exports_smartkeyring")
+        cursor.execute("SELECT key_ring FROM exports_smartkeyring")
         (raw,) = cursor.fetchone()
     assert "PRIVATE KEY" not in raw and ring.current.private_pem not in raw

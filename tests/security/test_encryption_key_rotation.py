@@ -12,8 +12,8 @@ from django.db import connection
 from django.utils import timezone
 
 from exportportal.encryption import DecryptionError, EncryptedTextField
-from exports import connections
-from exports.models import ExportJob, SourceConnection
+from exports import connections, smart_keys
+from exports.models import ExportJob, SmartKeyRing, SourceConnection
 from requests_app.models import Status
 from tests import factories
 
@@ -71,8 +71,11 @@ def plant_secrets() -> dict[tuple[type, str, int], str]:
         archive_password=ARCHIVE_PASSWORD,
         shared_link_password=SHARED_LINK_PASSWORD,
     )
+    smart_keys.signing_keys_create(actor=factories.admin())
+    ring = SmartKeyRing.objects.get()
     planted = {
         (SourceConnection, "credentials", source.pk): source.credentials,
+        (SmartKeyRing, "key_ring", ring.pk): ring.key_ring,
         (ExportJob, "archive_password", job.pk): ARCHIVE_PASSWORD,
         (ExportJob, "shared_link_password", job.pk): SHARED_LINK_PASSWORD,
     }

@@ -85,10 +85,10 @@ def test_the_services_refuse_anyone_but_an_admin():
     with pytest.raises(PermissionDenied):
         smart_keys.signing_keys_create(actor=data_member())
     smart_keys.signing_keys_create(actor=admin())
-    before = SmartKeyRing.objects.get().sealed
+    before = SmartKeyRing.objects.get().key_ring
     with pytest.raises(PermissionDenied):
         smart_keys.signing_keys_rotate(actor=data_member())
-    assert SmartKeyRing.objects.get().sealed == before
+    assert SmartKeyRing.objects.get().key_ring == before
 
 
 def test_signed_out_people_are_sent_to_sign_in_from_the_keys_page(client):

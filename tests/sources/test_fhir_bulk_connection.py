@@ -45,7 +45,7 @@ def test_a_request_connected_to_a_fhir_server_opens_the_bulk_source_with_the_por
     assert isinstance(source, FhirBulkSource)
     assert report.ok and report.patient_count == 1
     with database.cursor() as cursor:
-        cursor.execute("SELECT sealed FROM exports_smartkeyring")
+        cursor.execute("SELECT key_ring FROM exports_smartkeyring")
         (raw,) = cursor.fetchone()
     assert "PRIVATE KEY" not in raw  # encrypted at rest
 

@@ -10,6 +10,7 @@ each encrypted at rest with the portal's field keys (``exportportal.encryption``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -83,36 +84,45 @@ class KeyRing:
         return {"keys": [key.public_jwk() for key in (self.current, *self.previous)]}
 
     def sealed(self) -> str:
-        """JSON to store: every private key encrypted with the portal's field keys."""
+        """JSON to store in a file: every private key encrypted with the portal's field keys."""
+        return self.as_json(protect=encrypt)
+
+    @classmethod
+    def unsealed(cls, stored: str) -> KeyRing:
+        return cls.from_json(stored, reveal=decrypt)
+
+    def as_json(self, *, protect: Callable[[str], str] = str) -> str:
+        """JSON of the ring, each private key passed through ``protect``. Plain only for a
+        field that is encrypted as a whole (``SmartKeyRing.key_ring``)."""
         return json.dumps(
             {
-                "current": _sealed_key(self.current),
-                "previous": [_sealed_key(k) for k in self.previous],
+                "current": _key_data(self.current, protect),
+                "previous": [_key_data(k, protect) for k in self.previous],
             }
         )
 
     @classmethod
-    def unsealed(cls, stored: str) -> KeyRing:
+    def from_json(cls, stored: str, *, reveal: Callable[[str], str] = str) -> KeyRing:
         data = json.loads(stored)
         return cls(
-            current=_unsealed_key(data["current"]),
-            previous=tuple(_unsealed_key(key) for key in data["previous"]),
+            current=_key_of(data["current"], reveal),
+            previous=tuple(_key_of(key, reveal) for key in data["previous"]),
         )
 
 
-def _sealed_key(key: SigningKey) -> dict[str, str]:
+def _key_data(key: SigningKey, protect: Callable[[str], str]) -> dict[str, str]:
     return {
         "kid": key.kid,
         "algorithm": key.algorithm,
         "created_at": key.created_at.isoformat(),
-        "private_key": encrypt(key.private_pem),
+        "private_key": protect(key.private_pem),
     }
 
 
-def _unsealed_key(data: dict[str, str]) -> SigningKey:
+def _key_of(data: dict[str, str], reveal: Callable[[str], str]) -> SigningKey:
     return SigningKey(
         kid=data["kid"],
         algorithm=data["algorithm"],
-        private_pem=decrypt(data["private_key"]),
+        private_pem=reveal(data["private_key"]),
         created_at=datetime.fromisoformat(data["created_at"]),
     )
