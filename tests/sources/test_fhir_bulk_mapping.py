@@ -419,3 +419,28 @@ def test_a_report_without_a_pdf_does_not_take_the_place_of_one_with_a_pdf(practi
         "report-d2": b"%PDF an addendum",
     }
     assert balanced(source, record)
+
+
+def test_a_report_with_several_files_ships_each_of_them(practice, read):
+    practice.add(lab_observation("o1"))
+    report = lab_report("d1", "o1", pdf=b"%PDF the report")
+    report["presentedForm"].append(
+        {"contentType": "application/pdf", "data": base64.b64encode(b"%PDF page two").decode()}
+    )
+    practice.add(report)
+    alone = lab_report("d2", "elsewhere", pdf=b"%PDF alone")
+    alone["presentedForm"].append(
+        {"contentType": "text/html", "data": base64.b64encode(b"<p>alone</p>").decode()}
+    )
+    practice.add(alone)
+
+    source, record = read()
+
+    pdfs = {result.id: pdf_of(result) for result in record.lab_results}
+    assert pdfs == {
+        "o1": b"%PDF the report",
+        "report-d1-file-2": b"%PDF page two",
+        "report-d2": b"%PDF alone",
+        "report-d2-file-2": b"<p>alone</p>",
+    }
+    assert balanced(source, record)

@@ -22,7 +22,6 @@ from .fhir import (
     Resource,
     code_in,
     codings,
-    first,
     items,
     obj,
     reference_id,
@@ -135,9 +134,20 @@ def document_role(document: Resource) -> DocumentRole:
     return DocumentRole.DOCUMENT
 
 
+def presented_forms(report: Resource) -> list[Mapping[str, Any]]:
+    """A DiagnosticReport's files (``presentedForm``: a PDF, mostly); the first goes with its
+    results, each further one is a lab result of its own (``report_file_id``)."""
+    found = _safe(lambda: items(report, "presentedForm")) or []
+    return [form for form in found if isinstance(form, Mapping)]
+
+
 def has_presented_form(report: Resource) -> bool:
-    """Whether a DiagnosticReport carries its report as a file (a PDF, mostly)."""
-    return bool(_safe(lambda: first(report, "presentedForm")))
+    return bool(presented_forms(report))
+
+
+def report_file_id(report_id: str, number: int) -> str:
+    """The lab result id of a report's file after the first (``number`` 2, 3, ...)."""
+    return f"{record_id('DiagnosticReport', report_id)}-file-{number}"
 
 
 def attachments(document: Resource) -> list[Mapping[str, Any]]:
@@ -171,7 +181,8 @@ class Placement:
             folds = self.results_of(resource, patient_id) and (
                 not has_presented_form(resource) or self.pdf_results_of(resource, patient_id)
             )
-            return [] if folds else [self.lab_category(resource)]
+            further_files = max(len(presented_forms(resource)) - 1, 0)
+            return [self.lab_category(resource)] * ((0 if folds else 1) + further_files)
         if kind == "DocumentReference":
             role = document_role(resource)
             if role is DocumentRole.CARD:

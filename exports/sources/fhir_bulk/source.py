@@ -59,7 +59,9 @@ from .placement import (
     document_role,
     has_presented_form,
     patient_of,
+    presented_forms,
     record_id,
+    report_file_id,
 )
 from .state import ExportJobState, JobStateFile, OutputFile
 
@@ -538,15 +540,20 @@ class _PatientReader:
                 continue  # folds into its results: it has no file to lose
 
             def place(r: dict[str, Any], with_pdf: list[str] = with_pdf) -> None:
-                form = first(r, "presentedForm")
-                blob = self.files.blob(form, f"{mapping.label(r)} report") if form else None
+                label = f"{mapping.label(r)} report"
+                blobs = [self.files.blob(form, label) for form in presented_forms(r)]
+                blob = blobs[0] if blobs else None
                 for result_id in with_pdf:
                     by_result[result_id] = blob
                 if not with_pdf:
+                    own_id = record_id("DiagnosticReport", r["id"])
                     self.record.lab_results.append(
-                        mapping.report_result(
-                            r, record_id("DiagnosticReport", r["id"]), blob, self.names
-                        )
+                        mapping.report_result(r, own_id, blob, self.names)
+                    )
+                for number, further in enumerate(blobs[1:], start=2):
+                    file_id = report_file_id(r["id"], number)
+                    self.record.lab_results.append(
+                        mapping.report_result(r, file_id, further, self.names)
                     )
 
             self._map("DiagnosticReport", report, place)
