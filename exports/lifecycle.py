@@ -422,6 +422,7 @@ def request_early_deletion(
             actor=actor,
             note=reason.strip(),
         )
+        notifications.access_ended_early(export_request.pk)  # into the outbox, with the step
         dispatch.send_on_commit(dispatch.DELETE_DELIVERY, export_request_id)
     return export_request
 
