@@ -52,7 +52,7 @@ def run_the_data_teams_part(export_request: ExportRequest, tmp_path: Path, setti
     member = factories.data_member()
     services.export_request_claim(export_request_id=export_request.pk, actor=member)
     connections.source_connect_demo(
-        export_request_id=export_request.pk, actor=member, patients=4, seed=3
+        export_request_id=export_request.pk, actor=member, patients=10, seed=3
     )
     with tempfile.TemporaryDirectory(dir=tmp_path) as spool:
         connections.source_test_connection(
@@ -91,9 +91,9 @@ def test_the_account_manager_files_a_request_and_reveals_the_password_once_deliv
     page.get_by_label("Point of contact", exact=True).fill("Jordan O'Reilly")
     page.get_by_label("Point of contact's email").fill("jordan@example.org")
     page.get_by_label("Quoted fee").fill("1200")
-    screenshot(page, journey, 1, "filing")
     page.get_by_role("button", name="File the request").click()
     expect(page.get_by_text(re.compile(r"EXP-\d{6} is filed"))).to_be_visible()
+    screenshot(page, journey, 1, "filed")
     export_request = ExportRequest.objects.get()
 
     page.get_by_role("button", name="Mark the addendum sent").click()
