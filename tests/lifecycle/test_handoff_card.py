@@ -113,3 +113,14 @@ def test_there_is_no_card_before_delivery(client):
     job = uploading_job(manager=manager)
     assert 'id="handoff"' not in page_of(client, job.request, manager)
     assert 'id="handoff"' not in page_of(client, job.request, admin())
+
+
+def test_a_box_delivery_offers_both_passwords_and_names_the_protected_link(
+    client, fake_box, django_capture_on_commit_callbacks
+):
+    export_request = delivered(uploading_job(), django_capture_on_commit_callbacks)
+
+    page = page_of(client, export_request, export_request.practice.account_manager)
+
+    assert "Show the passwords" in page
+    assert "shared link protected by its own password" in page
