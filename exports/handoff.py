@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.utils import timezone
 
 from exports import lifecycle
-from exports.delivery.base import DeletionEvidence
+from exports.delivery.base import DeletionEvidence, DeletionStep
 from exports.selectors import delivered_job
 from requests_app.models import ExportRequest, Status
 from requests_app.selectors import latest_event
@@ -102,7 +101,7 @@ def deletion_proof(export_request: ExportRequest) -> DeletionProof | None:
 _BACKENDS = {"box": "Box", "local": "the local delivery folder"}
 
 
-def _told(step: Any) -> DeletionStepTold:
+def _told(step: DeletionStep) -> DeletionStepTold:
     return DeletionStepTold(
         what=STEP_WORDS.get(step.action, step.action.replace("_", " ").capitalize()),
         target=step.target,
