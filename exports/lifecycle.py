@@ -159,7 +159,14 @@ def reminder_due(expires_at: datetime, now: datetime) -> ReminderDue | None:
     passed = [mark for mark in REMINDER_DAYS if remaining <= timedelta(days=mark)]
     if not passed:
         return None
-    return ReminderDue(mark=min(passed), days_left=math.ceil(remaining / timedelta(days=1)))
+    return ReminderDue(mark=min(passed), days_left=days_left(expires_at, now))
+
+
+def days_left(expires_at: datetime | None, now: datetime) -> int:
+    """Days of access left, counting a part day as a day; 0 once access has ended."""
+    if expires_at is None:
+        return 0
+    return max(0, math.ceil((expires_at - now) / timedelta(days=1)))
 
 
 def send_expiry_reminders(now: datetime) -> int:
@@ -415,6 +422,7 @@ def request_early_deletion(
             actor=actor,
             note=reason.strip(),
         )
+        notifications.access_ended_early(export_request.pk)  # into the outbox, with the step
         dispatch.send_on_commit(dispatch.DELETE_DELIVERY, export_request_id)
     return export_request
 

@@ -67,7 +67,7 @@ class EventStory:
     evidence: list[tuple[str, str]]  # every other detail, as label/value pairs
 
 
-def _money(amount: Any, currency: str) -> str:
+def money(amount: Any, currency: str) -> str:
     try:
         return f"{Decimal(str(amount)):,.2f} {currency}".strip()
     except InvalidOperation:
@@ -84,9 +84,30 @@ def _count(number: Any, one: str, many: str) -> str:
 
 def _fee(d: Mapping[str, Any]) -> str:
     invoice = d.get("invoice_reference")
-    return _money(d.get("amount", ""), d.get("currency", "")) + (
+    told = money(d.get("amount", ""), d.get("currency", "")) + (
         f", invoice {invoice}" if invoice else ""
     )
+    if "quoted_amount" not in d:
+        return told
+    quoted = money(d["quoted_amount"], d.get("quoted_currency", ""))
+    difference = fee_difference(
+        d["amount"], d.get("currency", ""), d["quoted_amount"], d.get("quoted_currency", "")
+    )
+    return f"{told}; quoted {quoted}, " + (difference or "as quoted")
+
+
+def fee_difference(amount: Any, currency: str, quoted_amount: Any, quoted_currency: str) -> str:
+    """How the fee collected differs from the quote, in words ("200.00 USD more than quoted");
+    "" when it does not, or while either is unknown."""
+    if amount is None or quoted_amount is None:
+        return ""
+    if quoted_currency != currency:
+        return "collected in another currency than quoted"
+    difference = Decimal(str(amount)) - Decimal(str(quoted_amount))
+    if not difference:
+        return ""
+    side = "more" if difference > 0 else "less"
+    return f"{money(abs(difference), currency)} {side} than quoted"
 
 
 def _signed_addendum(d: Mapping[str, Any]) -> str:
@@ -166,7 +187,10 @@ def _expired(d: Mapping[str, Any]) -> str:
 
 #: per action, the summary and the detail keys it tells (the rest stays evidence)
 SUMMARIES: dict[str, tuple[Callable[[Mapping[str, Any]], str], frozenset[str]]] = {
-    "request.fee_collected": (_fee, frozenset({"amount", "currency", "invoice_reference"})),
+    "request.fee_collected": (
+        _fee,
+        frozenset({"amount", "currency", "invoice_reference", "quoted_amount", "quoted_currency"}),
+    ),
     "request.addendum_signed": (_signed_addendum, frozenset({"file_bytes"})),
     "request.extension_granted": (_extension, frozenset({"days", "total_days"})),
     "request.contact_corrected": (_corrected, frozenset({"fields"})),
@@ -195,7 +219,8 @@ def event_story(action: str, details: Mapping[str, Any] | None) -> EventStory:
     summarise, told = SUMMARIES.get(action, (None, frozenset()))
     try:
         summary = summarise(details) if summarise else ""
-    except (KeyError, TypeError, ValueError):  # details of an unexpected shape: all evidence
+    # details of an unexpected shape: all evidence
+    except (KeyError, TypeError, ValueError, InvalidOperation):
         summary, told = "", frozenset()
     rest = {key: value for key, value in details.items() if key not in told}
     return EventStory(headline(action), summary, flatten_details(rest))

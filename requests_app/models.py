@@ -91,6 +91,19 @@ def _system(instance: ExportRequest, user) -> bool:
     return user is None
 
 
+FEE_CURRENCIES = [("USD", "USD"), ("CAD", "CAD")]
+
+
+def _fee_amount_field() -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100_000)],
+    )
+
+
 class ExportRequest(ConcurrentTransitionMixin, models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="export_requests")
     poc_name = models.CharField("point of contact", max_length=200, validators=[single_line_text])
@@ -105,18 +118,14 @@ class ExportRequest(ConcurrentTransitionMixin, models.Model):
         validators=long_text(REQUIREMENTS_MAX_LENGTH),
     )
 
-    fee_amount = models.DecimalField(
-        max_digits=10,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(100_000)],
-    )
-    fee_currency = models.CharField(
-        max_length=3, default="USD", choices=[("USD", "USD"), ("CAD", "CAD")]
-    )
+    fee_amount = _fee_amount_field()  # as quoted at filing
+    fee_currency = models.CharField(max_length=3, default="USD", choices=FEE_CURRENCIES)
     invoice_reference = models.CharField(max_length=64, blank=True, validators=[single_line_text])
     fee_collected_at = models.DateTimeField(null=True, blank=True)
+    # What was collected is kept beside the quote (``fee_amount``, ``fee_currency``), never
+    # over it, so a difference between the two stays visible.
+    fee_collected_amount = _fee_amount_field()
+    fee_collected_currency = models.CharField(max_length=3, blank=True, choices=FEE_CURRENCIES)
 
     addendum_sent_at = models.DateTimeField(null=True, blank=True)
     signed_addendum = models.FileField(upload_to="addenda/%Y/%m/", blank=True)
@@ -159,6 +168,11 @@ class ExportRequest(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(
                 condition=models.Q(fee_amount__isnull=True) | models.Q(fee_amount__gte=0),
                 name="fee_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(fee_collected_amount__isnull=True)
+                | models.Q(fee_collected_amount__gte=0),
+                name="fee_collected_not_negative",
             ),
             models.CheckConstraint(
                 condition=~models.Q(status="claimed") | models.Q(claimed_by__isnull=False),

@@ -89,6 +89,18 @@ def access_expiring(export_request_id: int, *, days_left: int) -> None:
     _send("access_expiring_contact", [export_request.poc_email], context)
 
 
+def access_ended_early(export_request_id: int) -> None:
+    """An admin ended access before its planned end: the account manager and the point of
+    contact hear of it. The admin's reason stays on the request page, out of the email."""
+    export_request = ExportRequest.objects.select_related("practice__account_manager").get(
+        pk=export_request_id
+    )
+    manager = export_request.practice.account_manager
+    context = {"r": export_request, "manager": manager, "url": _request_url(export_request)}
+    _send("access_ended_early_manager", [manager.email], context)
+    _send("access_ended_early_contact", [export_request.poc_email], context)
+
+
 @dataclass(frozen=True)
 class DigestLine:
     reference: str

@@ -277,5 +277,10 @@ def has_event(
     return events.exists()
 
 
+def latest_event(export_request: ExportRequest, action: str) -> RequestEvent | None:
+    """The request's newest ``action`` event, or None."""
+    return export_request.events.filter(action=action).order_by("-created_at", "-pk").first()
+
+
 def request_by_id(export_request_id: int) -> ExportRequest:
     return ExportRequest.objects.get(pk=export_request_id)

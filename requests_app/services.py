@@ -219,17 +219,33 @@ def export_request_record_fee(
             "amount": str(amount),
             "currency": currency,
             "invoice_reference": invoice_reference,
+            **_quote(current),
         },
     )
-    export_request.fee_amount = amount
-    export_request.fee_currency = currency
+    export_request.fee_collected_amount = amount
+    export_request.fee_collected_currency = currency
     export_request.invoice_reference = invoice_reference
     export_request.full_clean()
     export_request.save(
-        update_fields=["fee_amount", "fee_currency", "invoice_reference", "updated_at"]
+        update_fields=[
+            "fee_collected_amount",
+            "fee_collected_currency",
+            "invoice_reference",
+            "updated_at",
+        ]
     )
     _after_ready(export_request)
     return export_request
+
+
+def _quote(export_request: ExportRequest) -> dict[str, str]:
+    """The fee quoted at filing, for the collection's event (so history can tell a difference)."""
+    if export_request.fee_amount is None:
+        return {}
+    return {
+        "quoted_amount": str(export_request.fee_amount),
+        "quoted_currency": export_request.fee_currency,
+    }
 
 
 def _after_ready(export_request: ExportRequest) -> None:

@@ -38,3 +38,20 @@ def person(user) -> str:
     if user is None:
         return "—"
     return user.get_full_name() or user.get_username()
+
+
+@register.filter
+def money(amount, currency: str) -> str:
+    """1400 and "USD" as "1,400.00 USD"."""
+    return history.money(amount, currency)
+
+
+@register.filter
+def fee_difference(export_request) -> str:
+    """How the fee collected differs from the one quoted, in words; "" when it does not."""
+    return history.fee_difference(
+        export_request.fee_collected_amount,
+        export_request.fee_collected_currency,
+        export_request.fee_amount,
+        export_request.fee_currency,
+    )

@@ -98,7 +98,7 @@ def test_the_manager_walks_a_request_to_ready_through_the_page_buttons(client):
     r.refresh_from_db()
     assert r.status == Status.READY
     assert r.ready_at is not None
-    assert r.fee_amount == 1200 and r.invoice_reference == "INV-77"
+    assert r.fee_collected_amount == 1200 and r.invoice_reference == "INV-77"
     page = response.content.decode()
     assert "The signed addendum is recorded." in page
     assert "request.fee_collected" in page and "Sent by email" in page
