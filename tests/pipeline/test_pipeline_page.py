@@ -9,7 +9,14 @@ from django.urls import reverse
 from exports import connections
 from exports.models import ExportJob, SourceConnection, Stage
 from requests_app.models import ExportRequest, Status
-from tests.factories import account_manager, admin, data_member, export_request, sign_in
+from tests.factories import (
+    account_manager,
+    admin,
+    data_member,
+    export_request,
+    pass_connection_test,
+    sign_in,
+)
 from tests.fakes.drchrono_server import CLIENT_ID, CLIENT_SECRET, FakeDrChrono
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +48,8 @@ def test_the_claimer_attaches_a_demo_practice_and_sees_it(client, claimed):
     source = SourceConnection.objects.get(request=request)
     assert (source.kind, source.options) == ("demo", {"patients": 40, "seed": 3})
     page = detail(client, request)
-    assert "40 patients, seed 3" in page and "Start the export" in page
+    assert "40 patients, seed 3" in page and "Not tested" in page
+    assert "Start the export" not in page  # not before a passing connection test
     assert request.events.filter(action="source.connected").exists()
 
 
@@ -99,6 +107,7 @@ def test_only_the_claimer_or_an_admin_sees_and_uses_the_controls(client, claimed
 def test_starting_creates_the_first_run_and_the_panel_polls_while_it_runs(client, claimed):
     request, member = claimed
     connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=20, seed=1)
+    pass_connection_test(request, member)
     sign_in(client, member)
 
     client.post(action_url(request, "start-extraction"))
@@ -132,6 +141,7 @@ def test_approving_an_export_with_failed_records_needs_them_acknowledged(client,
     from exports import pipeline
     from requests_app.services import transition_request
 
+    pass_connection_test(request, member)
     job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
     transition_request(
         request.pk, actor=None, method="start_packaging", action="pipeline.extracted"
@@ -209,7 +219,7 @@ def test_a_drchrono_connection_that_fails_is_reported_without_its_secrets(
     source = SourceConnection.objects.get(request=request)
     assert source.last_test_ok is False and source.last_test_detail
     page = detail(client, request)
-    assert "Not connected" in page
+    assert "Connection test failed" in page
     assert (
         "wrong-token" not in page
         and CLIENT_SECRET not in page
