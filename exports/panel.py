@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.utils import timezone
 
 from exports import selectors
@@ -42,7 +41,6 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
         "source_waiting_until": job.source_wait_until if waiting else None,
         "manifest_downloadable": selectors.manifest_on_disk(job) is not None
         and permissions.can_operate_request(user, export_request),
-        "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
         # The same answer as "Next steps": the card shows the pipeline's share of it.
         "controls": [
             (action, action.form())

@@ -117,7 +117,7 @@ def pages_about(request: ExportRequest, member) -> list[str]:
         factories.sign_in(client, user)
         for url in (
             reverse("requests_app:detail", args=[request.pk]),
-            reverse("exports:pipeline-panel", args=[request.pk]),
+            reverse("requests_app:live", args=[request.pk]),
             reverse("requests_app:dashboard-data-team"),
         ):
             pages.append(client.get(url).content.decode())

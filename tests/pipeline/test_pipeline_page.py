@@ -104,7 +104,7 @@ def test_only_the_claimer_or_an_admin_sees_and_uses_the_controls(client, claimed
     assert "Use a demo practice" in detail(client, request)
 
 
-def test_starting_creates_the_first_run_and_the_panel_polls_while_it_runs(client, claimed):
+def test_starting_creates_the_first_run_and_the_page_polls_while_it_runs(client, claimed):
     request, member = claimed
     connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=20, seed=1)
     pass_connection_test(request, member)
@@ -115,16 +115,16 @@ def test_starting_creates_the_first_run_and_the_panel_polls_while_it_runs(client
     assert ExportRequest.objects.get(pk=request.pk).status == Status.EXTRACTING
     job = ExportJob.objects.get(request=request)
     assert (job.attempt, job.stage) == (1, Stage.EXTRACTING)
-    panel = client.get(reverse("exports:pipeline-panel", args=[request.pk]))
-    assert panel.status_code == 200
-    assert 'hx-trigger="every' in panel.content.decode()
-    assert "Stop and discard this run" in panel.content.decode()
+    live = client.get(reverse("requests_app:live", args=[request.pk]))
+    assert live.status_code == 200
+    assert 'hx-trigger="every' in live.content.decode()
+    assert "Stop and discard this run" in live.content.decode()
 
 
-def test_the_panel_is_hidden_from_people_who_cannot_see_the_request(client, claimed):
+def test_the_live_regions_are_hidden_from_people_who_cannot_see_the_request(client, claimed):
     request, _ = claimed
     sign_in(client, account_manager())  # manages other practices
-    assert client.get(reverse("exports:pipeline-panel", args=[request.pk])).status_code == 404
+    assert client.get(reverse("requests_app:live", args=[request.pk])).status_code == 404
 
 
 def test_a_run_cannot_start_without_a_source(client, claimed):
