@@ -60,7 +60,8 @@ def test_the_data_team_claims_connects_runs_retries_and_approves_from_the_page(
                 "DRCHRONO_MAX_ATTEMPTS": "2",
                 "DRCHRONO_BACKOFF_MS": "10",
                 "EXPORT_TASK_MAX_RETRIES": "1",
-                "EXPORT_TASK_RETRY_BACKOFF_SECONDS": "1",
+                # the failing run stays in extraction for seconds: time to start typing
+                "EXPORT_TASK_RETRY_BACKOFF_SECONDS": "4",
             },
         )
         try:
@@ -112,6 +113,12 @@ def journey(page: Page, request: ExportRequest, dana, fake: FakeDrChrono) -> Non
     expect(page.get_by_text("This page follows the export as it runs.")).to_be_visible()
     # From here the page must move by itself: a reload would lose this mark.
     page.evaluate("window.stillTheSamePage = true")
+    # Dana opens a record in History and starts typing a reason to stop, while it runs.
+    first_record = page.locator("ol.history details").first
+    first_record.locator("summary").click()
+    stop_reason = page.locator("#action-stop-pipeline textarea")
+    stop_reason.fill("Checking with the practice first")
+    assert status.inner_text() == "Extracting", "the run ended before the live swap was tested"
 
     # The stage fails: every region says so, and Next steps offers the retry.
     expect(status).to_have_text("Failed", timeout=RUN_TIMEOUT)
@@ -119,6 +126,10 @@ def journey(page: Page, request: ExportRequest, dana, fake: FakeDrChrono) -> Non
     expect(next_steps.get_by_role("link", name="Retry the failed stage")).to_be_visible()
     expect(page.locator("ol.history")).to_contain_text("Export failed")
     assert page.evaluate("window.stillTheSamePage === true")
+    # The regions were swapped under Dana: what she typed, her focus and the record stay.
+    expect(stop_reason).to_have_value("Checking with the practice first")
+    expect(stop_reason).to_be_focused()
+    expect(first_record).to_have_attribute("open", "")
     screenshot(page, "04-stage-failed")
 
     # DrChrono answers again; the retry resumes the stage and the page follows it live.
