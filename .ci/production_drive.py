@@ -225,6 +225,7 @@ def main() -> None:
     member.sign_in()
     member.act(pk, "claim")
     member.act(pk, "connect-demo", {"patients": "10", "seed": "7"})
+    member.act(pk, "test-connection")
     member.act(pk, "start-extraction")
     wait_for_status(member, pk, "Awaiting review", options.timeout)
     member.act(pk, "approve-delivery", {"acknowledge_failures": "on"})

@@ -52,7 +52,7 @@ class TwoFactorMiddleware:
 
 # Pages fetched by a page on its own (htmx polling), not by the person: they do not count as
 # activity, so a page left open still signs out after SESSION_IDLE_SECONDS.
-_PASSIVE_VIEWS = frozenset({"exports:pipeline-panel"})
+_PASSIVE_VIEWS = frozenset({"requests_app:live"})
 
 
 class IdleSessionMiddleware:

@@ -20,11 +20,12 @@ from exports.forms import (
     DrChronoSourceForm,
     FhirBulkSourceForm,
 )
-from exports.selectors import has_source
+from exports.selectors import has_source, source_passed_test
 from requests_app.actions import RequestAction
 from requests_app.forms import NoInputForm, ReasonForm
 from requests_app.models import ExportRequest
 from requests_app.permissions import Rule, transition_rule
+from requests_app.services import RequestActionError
 
 
 def _with_source(rule: Rule) -> Rule:
@@ -32,11 +33,23 @@ def _with_source(rule: Rule) -> Rule:
     return Rule(may=rule.may, applies=lambda r: rule.applies(r) and has_source(r))
 
 
+def _with_passing_test(rule: Rule) -> Rule:
+    """The rule, once the source as attached now has passed its connection test (the same
+    condition ``pipeline_start`` enforces under the row lock)."""
+    return Rule(may=rule.may, applies=lambda r: rule.applies(r) and source_passed_test(r))
+
+
 def _test_connection(export_request: ExportRequest, user, data):
     # The test reads only a little (a patient count), into a throwaway folder.
     with tempfile.TemporaryDirectory(dir=_staging_root()) as spool:
-        connections.source_test_connection(
+        tested = connections.source_test_connection(
             export_request_id=export_request.pk, actor=user, spool_dir=Path(spool)
+        )
+    if not tested.last_test_ok:
+        # Recorded on the card and in History; told as the failure it is, not as "done".
+        raise RequestActionError(
+            f"The connection test failed: {tested.last_test_detail or 'no detail given'}. "
+            "Fix the source and test again; the export can start once a test passes."
         )
     return export_request
 
@@ -54,7 +67,7 @@ PIPELINE_ACTIONS: tuple[RequestAction, ...] = (
         perform=lambda r, user, data: connections.source_connect_demo(
             export_request_id=r.pk, actor=user, patients=data["patients"], seed=data["seed"]
         ),
-        done="The demo practice is attached.",
+        done="The demo practice is attached. Test the connection before starting.",
         on_pipeline_card=True,
     ),
     RequestAction(
@@ -65,7 +78,10 @@ PIPELINE_ACTIONS: tuple[RequestAction, ...] = (
         perform=lambda r, user, data: connections.source_connect_drchrono(
             export_request_id=r.pk, actor=user, **data
         ),
-        done="DrChrono is connected. Its secrets are stored encrypted and will not be shown again.",
+        done=(
+            "DrChrono's credentials are saved (encrypted; they will not be shown again). "
+            "Test the connection before starting."
+        ),
         on_pipeline_card=True,
     ),
     RequestAction(
@@ -85,13 +101,13 @@ PIPELINE_ACTIONS: tuple[RequestAction, ...] = (
         rule=_with_source(connections.CONNECT_SOURCE),
         form_class=NoInputForm,
         perform=_test_connection,
-        done="Connection tested: see the result under Data source.",
+        done="The connection test passed: see under Data source what the source sees.",
         on_pipeline_card=True,
     ),
     RequestAction(
         slug="start-extraction",
         label="Start the export",
-        rule=_with_source(transition_rule("start_extraction")),
+        rule=_with_passing_test(transition_rule("start_extraction")),
         form_class=NoInputForm,
         perform=lambda r, user, data: pipeline.pipeline_start(export_request_id=r.pk, actor=user),
         done="The export has started.",

@@ -176,7 +176,11 @@ def source_test_connection(*, export_request_id: int, actor, spool_dir) -> Sourc
         ok, count, detail = report.ok, report.patient_count, report.detail
     except SourceError as exc:
         ok, count, detail, sizes = False, None, str(exc), {}
-    SourceConnection.objects.filter(pk=connection.pk).update(
+    # The result belongs to the source as it was tested: if it was changed meanwhile, the
+    # update matches nothing and the changed source stays untested.
+    recorded = SourceConnection.objects.filter(
+        pk=connection.pk, updated_at=connection.updated_at
+    ).update(
         last_tested_at=timezone.now(),
         last_test_ok=ok,
         last_test_patient_count=count,
@@ -184,6 +188,10 @@ def source_test_connection(*, export_request_id: int, actor, spool_dir) -> Sourc
         last_test_list_sizes=sizes,
         api_calls_spent=0,
     )
+    if not recorded:
+        raise RequestActionError(
+            "The data source was changed while it was being tested: test it again."
+        )
     request_event_record(
         export_request,
         actor=actor,

@@ -57,6 +57,24 @@ class DeletionProof:
     reason: str  # the admin's, when deleted early
 
 
+@dataclass(frozen=True)
+class HandoffStep:
+    slug: str
+    label: str
+
+
+def handoff_steps(user, export_request: ExportRequest) -> list[HandoffStep]:
+    """The handoff card's steps this user may take now; "Next steps" names the same ones."""
+    if export_request.status != Status.DELIVERED:
+        return []
+    steps = []
+    if lifecycle.REVEAL_PASSWORDS.allows(user, export_request):
+        steps.append(HandoffStep("reveal-passwords", "Show the archive password"))
+    if lifecycle.DELETE_EARLY.allows(user, export_request):
+        steps.append(HandoffStep("delete-early", "End access and delete now"))
+    return steps
+
+
 def handoff_context(user, export_request: ExportRequest, now: datetime | None = None) -> dict:
     """The card's context; empty (no card) before delivery."""
     now = now or timezone.now()
@@ -64,15 +82,16 @@ def handoff_context(user, export_request: ExportRequest, now: datetime | None = 
         job = delivered_job(export_request)
         if job is None:
             return {}
-        early = latest_event(export_request, lifecycle.EARLY_DELETION)
+        early = latest_event(export_request, [lifecycle.EARLY_DELETION])
+        offered = {step.slug for step in handoff_steps(user, export_request)}
         return {
             "r": export_request,
             "job": job,
             "access": (job.delivery_receipt or {}).get("access", {}),
             "days_left": lifecycle.days_left(export_request.access_expires_at, now),
             "early_deletion": early,
-            "may_reveal": lifecycle.REVEAL_PASSWORDS.allows(user, export_request),
-            "may_delete_early": lifecycle.DELETE_EARLY.allows(user, export_request),
+            "may_reveal": "reveal-passwords" in offered,
+            "may_delete_early": "delete-early" in offered,
         }
     if export_request.status == Status.EXPIRED:
         return {"r": export_request, "proof": deletion_proof(export_request)}
@@ -82,11 +101,11 @@ def handoff_context(user, export_request: ExportRequest, now: datetime | None = 
 def deletion_proof(export_request: ExportRequest) -> DeletionProof | None:
     """What was deleted, where, when, and each check that found it gone; None when the history
     holds no completed deletion."""
-    completed = latest_event(export_request, lifecycle.DELETION_COMPLETED)
+    completed = latest_event(export_request, [lifecycle.DELETION_COMPLETED])
     if completed is None:
         return None
     evidence = DeletionEvidence.from_dict(completed.details)
-    early = latest_event(export_request, lifecycle.EARLY_DELETION)
+    early = latest_event(export_request, [lifecycle.EARLY_DELETION])
     return DeletionProof(
         backend=_BACKENDS.get(evidence.backend, evidence.backend),
         location_id=evidence.location_id,

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.utils import timezone
 
 from exports import selectors, smart_keys
+from exports.models import ExportJob, Stage
 from exports.pipeline import stale_after
 from exports.progress import job_progress
 from requests_app import permissions
-from requests_app.models import ExportRequest, Status
-from requests_app.selectors import actions_for
+from requests_app.models import ExportRequest, RequestEvent, Status
+from requests_app.selectors import actions_for, latest_event
+
+#: how a run that ended before delivery is named, by the event that ended it
+ENDINGS = {"pipeline.rejected": "Rejected", "pipeline.stopped": "Stopped"}
+
+
+def how_run_ended(job: ExportJob | None) -> RequestEvent | None:
+    """The rejection or stop that ended a run before delivery: who, when, and their reason."""
+    if job is None or job.stage != Stage.STOPPED:
+        return None
+    return latest_event(job.request, ENDINGS, since=job.created_at)
 
 
 def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
@@ -18,8 +28,11 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
     now = timezone.now()
     progress = job_progress(job, now, stale_after=stale_after()) if job else None
     waiting = job is not None and job.source_wait_until is not None and job.source_wait_until > now
+    ending = how_run_ended(job)
     return {
         "r": export_request,
+        "ending": ending,
+        "ending_label": ENDINGS[ending.action] if ending else "",
         "claimed": export_request.status == Status.CLAIMED,
         "source": selectors.source_of(export_request),
         "job": job,
@@ -28,7 +41,6 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
         "source_waiting_until": job.source_wait_until if waiting else None,
         "manifest_downloadable": selectors.manifest_on_disk(job) is not None
         and permissions.can_operate_request(user, export_request),
-        "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
         "jwks_url": smart_keys.jwks_url(),
         # The same answer as "Next steps": the card shows the pipeline's share of it.
         "controls": [

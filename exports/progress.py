@@ -86,6 +86,8 @@ def job_progress(
         written=Sum("bytes"),
         failed=Sum("records_failed"),
     )
+    stage = job.stage
+    # A stopped, failed or finished run has nothing running, whatever its batches last said.
     running = tuple(
         RunningBatch(
             number=batch.number,
@@ -95,8 +97,8 @@ def job_progress(
             stale=batch.heartbeat_at is not None and now - batch.heartbeat_at > stale_after,
         )
         for batch in ExtractBatch.objects.filter(job=job, status=BatchStatus.RUNNING)
+        if stage in RUNNING_STAGES
     )
-    stage = job.stage
     patients_done = totals["patients_done"] or 0
     rate = seconds_left = None
     # Counted from this run's first batch: not planning, not batches done before a retry.

@@ -27,6 +27,12 @@ def has_source(export_request: ExportRequest) -> bool:
     return SourceConnection.objects.filter(request=export_request).exists()
 
 
+def source_passed_test(export_request: ExportRequest) -> bool:
+    """Whether the latest connection test of the source as attached now passed, whatever its
+    kind: attaching or changing a source (or its credentials) clears the result."""
+    return SourceConnection.objects.filter(request=export_request, last_test_ok=True).exists()
+
+
 def manifest_on_disk(job: ExportJob | None) -> Path | None:
     """The run's manifest file, while its staging holds it."""
     if job is None or not job.manifest:

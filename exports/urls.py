@@ -5,7 +5,6 @@ from . import views
 app_name = "exports"
 
 urlpatterns = [
-    path("requests/<int:pk>/pipeline/", views.pipeline_panel, name="pipeline-panel"),
     path("requests/<int:pk>/manifest.csv", views.manifest_download, name="manifest-download"),
     path("requests/<int:pk>/passwords/", views.reveal_passwords, name="reveal-passwords"),
     path("requests/<int:pk>/delete-early/", views.early_deletion, name="early-deletion"),

@@ -1,5 +1,5 @@
-"""exports' pages: the pipeline card as an htmx fragment (polled while the pipeline runs), the
-manifest download, and after delivery the password reveal and an admin's early deletion.
+"""exports' pages: the manifest download, and after delivery the password reveal and an
+admin's early deletion.
 
 The passwords are shown once, in the answer to a POST: never in a URL, never cached, only after
 a fresh second factor, and the reveal is recorded on the request (who and when; never the
@@ -20,22 +20,9 @@ from accounts.roles import Role, role_required
 from exports import lifecycle, services
 from exports import smart_keys as smart_key_service
 from exports.lifecycle_forms import EarlyDeletionForm
-from exports.panel import pipeline_panel_context
 from exports.smart_key_forms import SigningKeyForm
 from requests_app.selectors import visible_request_or_404
 from requests_app.services import RequestActionError
-
-
-@require_GET
-@never_cache
-@role_required(Role.ACCOUNT_MANAGER, Role.DATA_TEAM, Role.ADMIN)
-def pipeline_panel(request: HttpRequest, pk: int) -> HttpResponse:
-    export_request = visible_request_or_404(request, pk)
-    return render(
-        request,
-        "exports/_pipeline_panel.html",
-        pipeline_panel_context(request.user, export_request),
-    )
 
 
 @require_GET

@@ -188,6 +188,12 @@ class ExportRequest(ConcurrentTransitionMixin, models.Model):
         """A PHI-free name for the request, used in URLs, folders and emails."""
         return f"EXP-{self.pk:06d}" if self.pk else "EXP-new"
 
+    @property
+    def pipeline_running(self) -> bool:
+        """The pipeline moves the request on by itself (extracting, packaging, uploading): its
+        page follows it live. In any other status nothing changes until someone acts."""
+        return self.status in PIPELINE_STAGES
+
     def full_clean(self, exclude=None, **kwargs) -> None:
         # The status changes only through transitions: cleaning must not re-assign it.
         super().full_clean(exclude={*(exclude or ()), "status"}, **kwargs)

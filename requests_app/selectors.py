@@ -277,9 +277,14 @@ def has_event(
     return events.exists()
 
 
-def latest_event(export_request: ExportRequest, action: str) -> RequestEvent | None:
-    """The request's newest ``action`` event, or None."""
-    return export_request.events.filter(action=action).order_by("-created_at", "-pk").first()
+def latest_event(
+    export_request: ExportRequest, actions: Iterable[str], *, since: datetime | None = None
+) -> RequestEvent | None:
+    """The request's newest event of one of these ``actions`` (since ``since``)."""
+    events = export_request.events.filter(action__in=list(actions))
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    return events.select_related("actor").order_by("-created_at", "-pk").first()
 
 
 def request_by_id(export_request_id: int) -> ExportRequest:

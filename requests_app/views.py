@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -21,6 +22,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, role_required
@@ -129,24 +131,34 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*EVERY_ROLE)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "requests_app/detail.html", _request_page_context(request, pk))
+
+
+@require_GET
+@never_cache
+@role_required(*EVERY_ROLE)
+def request_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The request page's live regions, polled while the pipeline runs: every region that can
+    change comes from one read, so the page never says two different things."""
+    return render(request, "requests_app/_live.html", _request_page_context(request, pk))
+
+
+def _request_page_context(request: HttpRequest, pk: int) -> dict:
     export_request = selectors.visible_request_or_404(request, pk)
     events = list(export_request.events.select_related("actor"))
     now = timezone.now()
-    return render(
-        request,
-        "requests_app/detail.html",
-        {
-            "r": export_request,
-            "events": events,
-            "now": now,
-            "chart": timeline_chart(export_request, events, now),
-            "actions": [
-                (action, action.form())
-                for action in selectors.actions_for(request.user, export_request)
-            ],
-            "may_read_addendum": _may_read_addendum(request.user, export_request),
-        },
-    )
+    return {
+        "r": export_request,
+        "events": events,
+        "now": now,
+        "chart": timeline_chart(export_request, events, now),
+        "actions": [
+            (action, action.form())
+            for action in selectors.actions_for(request.user, export_request)
+        ],
+        "may_read_addendum": _may_read_addendum(request.user, export_request),
+        "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
+    }
 
 
 @require_POST

@@ -164,3 +164,18 @@ def export_job(*, patients: int, batch_size: int = 4, **fields):
         for start in range(0, patients, batch_size)
     )
     return job
+
+
+def pass_connection_test(export_request: ExportRequest, actor) -> None:
+    """Test the attached source through the real service, as the "Test the connection" button
+    does, and insist it passed: the export starts only after a passing test."""
+    import tempfile
+    from pathlib import Path
+
+    from exports import connections
+
+    with tempfile.TemporaryDirectory() as spool:
+        tested = connections.source_test_connection(
+            export_request_id=export_request.pk, actor=actor, spool_dir=Path(spool)
+        )
+    assert tested.last_test_ok, tested.last_test_detail

@@ -16,6 +16,7 @@ from django.utils import timezone
 from exports.models import ExportJob, SourceConnection, Stage
 from exports.pipeline import clock, dispatch
 from exports.pipeline.staging import remove_staging
+from exports.selectors import source_passed_test
 from requests_app import selectors as request_selectors
 from requests_app import services as request_services
 from requests_app.services import RequestActionError
@@ -37,6 +38,11 @@ def pipeline_start(*, export_request_id: int, actor) -> ExportJob:
     export_request = request_selectors.request_for_update(export_request_id)
     if not SourceConnection.objects.filter(request=export_request).exists():
         raise RequestActionError("Attach the practice's data source before starting.")
+    if not source_passed_test(export_request):
+        raise RequestActionError(
+            "Test the data source's connection before starting: the export starts only after "
+            "the source, as attached now, passes its test."
+        )
     attempt = (export_request.jobs.aggregate(Max("attempt"))["attempt__max"] or 0) + 1
     export_request = request_services.export_request_start_extraction(
         export_request_id=export_request_id, actor=actor, attempt=attempt

@@ -4,7 +4,7 @@ proof of deletion once access has ended."""
 from django import template
 
 from exports import passwords
-from exports.handoff import handoff_context
+from exports.handoff import handoff_context, handoff_steps
 
 register = template.Library()
 
@@ -16,6 +16,12 @@ def delivery_handoff(context, export_request):
         **handoff_context(context["request"].user, export_request),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.simple_tag(takes_context=True)
+def delivery_handoff_steps(context, export_request):
+    """``{% delivery_handoff_steps r as steps %}``: the handoff card's steps, for "Next steps"."""
+    return handoff_steps(context["request"].user, export_request)
 
 
 @register.filter

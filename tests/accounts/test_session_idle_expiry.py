@@ -65,7 +65,7 @@ def test_the_live_progress_poll_does_not_keep_an_unattended_page_signed_in(clien
     with time_machine.travel(MORNING, tick=False) as clock:
         member = data_member()
         request = export_request(status=Status.CLAIMED, claimed_by=member)
-        poll = reverse("exports:pipeline-panel", args=[request.pk])
+        poll = reverse("requests_app:live", args=[request.pk])
         sign_in(client, member)
         assert client.get(reverse(DASHBOARD)).status_code == 200  # the last thing they did
 

@@ -42,7 +42,7 @@ def test_the_data_team_attaches_a_fhir_server_tests_it_and_sees_the_pass(page, s
         page.get_by_role("button", name="Test the connection").click()
 
         result = page.get_by_test_id("connection-test")
-        expect(result).to_contain_text("Connected")
+        expect(result).to_contain_text("Connection test passed")
         expect(result).to_contain_text(f"group {GROUP_ID} holds 4 patients")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "fhir-bulk-source-connected.png"), full_page=True)

@@ -29,6 +29,7 @@ def test_the_progress_bar_moves_to_100_percent_as_the_export_runs(
     try:
         sign_in(page, member.username, PASSWORD)
         page.goto(f"/requests/{request.pk}/")
+        page.get_by_role("button", name="Test the connection").click()
         page.get_by_role("button", name="Start the export").click()
 
         percent = page.get_by_test_id("progress-percent")

@@ -117,7 +117,7 @@ def pages_about(request: ExportRequest, member) -> list[str]:
         factories.sign_in(client, user)
         for url in (
             reverse("requests_app:detail", args=[request.pk]),
-            reverse("exports:pipeline-panel", args=[request.pk]),
+            reverse("requests_app:live", args=[request.pk]),
             reverse("requests_app:dashboard-data-team"),
         ):
             pages.append(client.get(url).content.decode())
@@ -235,6 +235,7 @@ def test_drchrono_credentials_appear_nowhere_from_connecting_to_delivery(
         refused = post_action(client, request, "test-connection")
         assert "refused the request (HTTP 403)" in refused  # the error page the data team sees
         pages.append(refused)
+        pages.append(post_action(client, request, "test-connection"))  # passes: Start is offered
         fake.expire_access_token()  # the worker must renew it: client secret and refresh token
         purge_queues()
         worker = start_worker(

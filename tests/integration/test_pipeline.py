@@ -8,7 +8,7 @@ import pytest
 from exports import connections, pipeline
 from exports.models import BatchStatus, ExportJob, Stage
 from requests_app.models import ExportRequest, Status
-from tests.factories import data_member, export_request
+from tests.factories import data_member, export_request, pass_connection_test
 from tests.integration.conftest import wait_for, wait_for_delivery_emails
 
 pytestmark = pytest.mark.integration
@@ -24,6 +24,7 @@ def claimed_demo_request(patients: int = 12, seed: int = 7):
     connections.source_connect_demo(
         export_request_id=request.pk, actor=member, patients=patients, seed=seed
     )
+    pass_connection_test(request, member)
     return request, member
 
 

@@ -68,6 +68,24 @@ def test_the_manager_may_reveal_an_admin_may_also_delete_early_the_data_team_nei
     assert REVEAL not in data_page and DELETE_EARLY not in data_page
 
 
+def test_next_steps_names_the_handoff_steps_the_card_offers(client, delivered_request):
+    manager_steps = next_steps(
+        page_of(client, delivered_request, delivered_request.practice.account_manager)
+    )
+    admin_steps = next_steps(page_of(client, delivered_request, admin()))
+    data_steps = next_steps(page_of(client, delivered_request, data_member()))
+
+    assert "Show the archive password" in manager_steps and DELETE_EARLY not in manager_steps
+    assert "Show the archive password" in admin_steps and DELETE_EARLY in admin_steps
+    assert "Nothing for you to do" in data_steps
+
+
+def next_steps(page: str) -> str:
+    """The "Next steps" card's text."""
+    start = page.index('id="actions-heading"')
+    return page[start : page.index("</section>", start)]
+
+
 def test_the_reveal_from_the_page_shows_seven_words_grouped_with_a_copy_button(
     client, delivered_request
 ):

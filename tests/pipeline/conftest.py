@@ -4,7 +4,7 @@ import pytest
 
 from exports import connections, pipeline
 from requests_app.models import Status
-from tests.factories import data_member, export_request
+from tests.factories import data_member, export_request, pass_connection_test
 
 
 @pytest.fixture
@@ -16,6 +16,7 @@ def started_job(settings, tmp_path):
     member = data_member()
     request = export_request(status=Status.CLAIMED, claimed_by=member)
     connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=12, seed=2)
+    pass_connection_test(request, member)
     job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
     return request, member, job
 

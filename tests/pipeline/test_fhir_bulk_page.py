@@ -155,7 +155,7 @@ def test_the_connection_test_passes_against_the_bulk_server_and_is_recorded(
     assert tokens == 1 and len(capability) == 1
     assert request.events.filter(action="source.tested").exists()
     page = detail(client, request)
-    assert "Connected" in page and "holds 3 patients" in page
+    assert "Connection test passed" in page and "holds 3 patients" in page
 
 
 def test_the_connection_test_fails_when_the_ehr_has_not_registered_the_portals_key(
@@ -171,7 +171,7 @@ def test_the_connection_test_fails_when_the_ehr_has_not_registered_the_portals_k
     source = SourceConnection.objects.get(request=request)
     assert source.last_test_ok is False and source.last_test_patient_count is None
     assert "refused the portal's client assertion" in source.last_test_detail
-    assert "Not connected" in detail(client, request)
+    assert "Connection test failed" in detail(client, request)
 
 
 @pytest.mark.django_db(transaction=True)

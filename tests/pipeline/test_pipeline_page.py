@@ -9,7 +9,14 @@ from django.urls import reverse
 from exports import connections
 from exports.models import ExportJob, SourceConnection, Stage
 from requests_app.models import ExportRequest, Status
-from tests.factories import account_manager, admin, data_member, export_request, sign_in
+from tests.factories import (
+    account_manager,
+    admin,
+    data_member,
+    export_request,
+    pass_connection_test,
+    sign_in,
+)
 from tests.fakes.drchrono_server import CLIENT_ID, CLIENT_SECRET, FakeDrChrono
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +48,8 @@ def test_the_claimer_attaches_a_demo_practice_and_sees_it(client, claimed):
     source = SourceConnection.objects.get(request=request)
     assert (source.kind, source.options) == ("demo", {"patients": 40, "seed": 3})
     page = detail(client, request)
-    assert "40 patients, seed 3" in page and "Start the export" in page
+    assert "40 patients, seed 3" in page and "Not tested" in page
+    assert "Start the export" not in page  # not before a passing connection test
     assert request.events.filter(action="source.connected").exists()
 
 
@@ -96,9 +104,10 @@ def test_only_the_claimer_or_an_admin_sees_and_uses_the_controls(client, claimed
     assert "Use a demo practice" in detail(client, request)
 
 
-def test_starting_creates_the_first_run_and_the_panel_polls_while_it_runs(client, claimed):
+def test_starting_creates_the_first_run_and_the_page_polls_while_it_runs(client, claimed):
     request, member = claimed
     connections.source_connect_demo(export_request_id=request.pk, actor=member, patients=20, seed=1)
+    pass_connection_test(request, member)
     sign_in(client, member)
 
     client.post(action_url(request, "start-extraction"))
@@ -106,16 +115,16 @@ def test_starting_creates_the_first_run_and_the_panel_polls_while_it_runs(client
     assert ExportRequest.objects.get(pk=request.pk).status == Status.EXTRACTING
     job = ExportJob.objects.get(request=request)
     assert (job.attempt, job.stage) == (1, Stage.EXTRACTING)
-    panel = client.get(reverse("exports:pipeline-panel", args=[request.pk]))
-    assert panel.status_code == 200
-    assert 'hx-trigger="every' in panel.content.decode()
-    assert "Stop and discard this run" in panel.content.decode()
+    live = client.get(reverse("requests_app:live", args=[request.pk]))
+    assert live.status_code == 200
+    assert 'hx-trigger="every' in live.content.decode()
+    assert "Stop and discard this run" in live.content.decode()
 
 
-def test_the_panel_is_hidden_from_people_who_cannot_see_the_request(client, claimed):
+def test_the_live_regions_are_hidden_from_people_who_cannot_see_the_request(client, claimed):
     request, _ = claimed
     sign_in(client, account_manager())  # manages other practices
-    assert client.get(reverse("exports:pipeline-panel", args=[request.pk])).status_code == 404
+    assert client.get(reverse("requests_app:live", args=[request.pk])).status_code == 404
 
 
 def test_a_run_cannot_start_without_a_source(client, claimed):
@@ -132,6 +141,7 @@ def test_approving_an_export_with_failed_records_needs_them_acknowledged(client,
     from exports import pipeline
     from requests_app.services import transition_request
 
+    pass_connection_test(request, member)
     job = pipeline.pipeline_start(export_request_id=request.pk, actor=member)
     transition_request(
         request.pk, actor=None, method="start_packaging", action="pipeline.extracted"
@@ -209,7 +219,7 @@ def test_a_drchrono_connection_that_fails_is_reported_without_its_secrets(
     source = SourceConnection.objects.get(request=request)
     assert source.last_test_ok is False and source.last_test_detail
     page = detail(client, request)
-    assert "Not connected" in page
+    assert "Connection test failed" in page
     assert (
         "wrong-token" not in page
         and CLIENT_SECRET not in page

@@ -20,7 +20,7 @@ from tests.lifecycle.lifecycle_builders import uploading_job
 # attached. ``Cast.request`` also reaches what the factories do not: cancelled (from draft),
 # the pipeline's states and delivered.
 HELD = "on_hold (from claimed)"
-CONNECTED = "claimed (with a demo source)"
+CONNECTED = "claimed (with a demo source that passed its connection test)"
 PIPELINE = (Status.EXTRACTING, Status.AWAITING_REVIEW, Status.FAILED)
 
 
@@ -73,6 +73,7 @@ class Cast:
             connections.source_connect_demo(
                 export_request_id=r.pk, actor=claimant, patients=10, seed=1
             )
+            factories.pass_connection_test(r, claimant)
             if status in PIPELINE:
                 _run_pipeline_to(status, r, claimant)
         else:

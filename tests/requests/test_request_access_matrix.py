@@ -113,7 +113,7 @@ MATRIX = (
     Case("requests_app:detail", (OK, 404), (404, 404), (OK, OK), state=S.DRAFT),
     Case("requests_app:detail", (OK, 404), (OK, OK), (OK, OK), state=S.CLAIMED),
     Case("requests_app:signed-addendum", (OK, 404), (403, 403), (OK, OK), state=S.READY),
-    Case("exports:pipeline-panel", (OK, 404), (OK, OK), (OK, OK), state=S.CLAIMED),
+    Case("requests_app:live", (OK, 404), (OK, OK), (OK, OK), state=S.CLAIMED),
     Case("exports:manifest-download", (403, 403), (OK, 403), (OK, OK), state=S.AWAITING_REVIEW),
     Case("exports:reveal-passwords", (OK, 404), (403, 403), (OK, OK), POST, S.DELIVERED),
     Case("exports:early-deletion", (403, 403), (403, 403), (OK, OK), state=S.DELIVERED),

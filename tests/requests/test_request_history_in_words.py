@@ -3,6 +3,7 @@ time zone with the zone shown, and the machine record (codes, hashes, sizes) fol
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -71,7 +72,8 @@ def test_the_request_page_tells_the_fee_in_words_and_folds_the_record(client):
     page = client.get(reverse("requests_app:detail", args=[r.pk])).content.decode()
 
     assert "<strong>Fee collected</strong>: 1,400.00 USD, invoice INV-2026-0412" in page
-    assert '<details class="evidence"><summary>Record</summary>' in page
+    folded = r'<details class="evidence" id="event-\d+-record"><summary>Record</summary>'
+    assert re.search(folded, page)
     assert "<code>request.fee_collected</code>" in page
 
 

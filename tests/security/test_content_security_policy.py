@@ -31,7 +31,7 @@ def test_signed_out_and_signed_in_pages_carry_the_policy(client):
     pages += [
         client.get(reverse("requests_app:dashboard-admin")),
         client.get(reverse("requests_app:detail", args=[r.pk])),
-        client.get(reverse("exports:pipeline-panel", args=[r.pk]), headers={"HX-Request": "1"}),
+        client.get(reverse("requests_app:live", args=[r.pk]), headers={"HX-Request": "1"}),
         client.get(reverse("admin:index")),
     ]
     for page in pages:
