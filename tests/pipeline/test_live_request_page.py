@@ -15,7 +15,7 @@ from tests.factories import sign_in
 
 pytestmark = pytest.mark.django_db
 
-REGIONS = ("next-steps", "facts", "timeline", "plan", "pipeline", "history")
+REGIONS = ("next-steps", "facts", "handoff", "timeline", "plan", "pipeline", "history")
 POLL = 'hx-trigger="every'
 
 
