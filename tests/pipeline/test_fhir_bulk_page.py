@@ -29,13 +29,14 @@ def detail(client, request):
     return client.get(reverse("requests_app:detail", args=[request.pk])).content.decode()
 
 
-def attach(client, request, base_url, group_id=GROUP_ID, client_id=CLIENT_ID):
+def attach(client, request, base_url, group_id=GROUP_ID, client_id=CLIENT_ID, since=""):
     return client.post(
         action_url(request, "connect-fhir-bulk"),
         {
             "connect-fhir-bulk-base_url": base_url,
             "connect-fhir-bulk-client_id": client_id,
             "connect-fhir-bulk-group_id": group_id,
+            "connect-fhir-bulk-since": since,
         },
         follow=True,
     )
@@ -50,6 +51,15 @@ def ring():
 def claimed():
     member = data_member()
     return export_request(status=Status.CLAIMED, claimed_by=member), member
+
+
+@pytest.fixture
+def operating(client, claimed, ring, settings, tmp_path):
+    """The claimer signed in, with a staging folder: ready to attach and test a server."""
+    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
+    request, member = claimed
+    sign_in(client, member)
+    return request
 
 
 @pytest.fixture
@@ -136,11 +146,9 @@ def test_only_the_requests_operator_attaches_a_fhir_server(client, claimed, ring
 
 
 def test_the_connection_test_passes_against_the_bulk_server_and_is_recorded(
-    client, claimed, ring, small_practice, settings, tmp_path
+    client, operating, small_practice
 ):
-    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
-    request, member = claimed
-    sign_in(client, member)
+    request = operating
     with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
         attach(client, request, server.base_url)
         client.post(action_url(request, "test-connection"))
@@ -211,6 +219,36 @@ def test_a_run_started_from_the_page_yields_the_deliverable(
 def _manifest_rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as file:
         return [{k.lower(): v for k, v in row.items()} for row in csv.DictReader(file)]
+
+
+def test_changes_since_is_shown_on_the_page_and_refused_in_the_future(client, claimed, ring):
+    request, member = claimed
+    sign_in(client, member)
+    response = attach(client, request, "https://ehr.example/fhir", since="2999-01-01 00:00")
+    assert "is in the future" in response.content.decode()
+    assert not SourceConnection.objects.exists()
+    response = attach(client, request, "https://ehr.example/fhir", since="last Tuesday")
+    assert "Enter a valid date/time." in response.content.decode()
+    assert not SourceConnection.objects.exists()
+
+    attach(client, request, "https://ehr.example/fhir", since="2025-03-01 08:30")
+
+    assert SourceConnection.objects.get(request=request).options["since"] == "2025-03-01T08:30:00Z"
+    assert "only changes since" in detail(client, request)
+    assert "2025-03-01T08:30:00Z" in detail(client, request)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_run_kicks_off_the_export_with_changes_since(client, operating, small_practice):
+    request = operating
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url, since="2025-03-01 08:30")
+        client.post(action_url(request, "test-connection"))
+        client.post(action_url(request, "start-extraction"))
+        pipeline.job_plan(ExportJob.objects.get(request=request).pk)
+        [kick_off] = server.requests_to(f"/fhir/Group/{GROUP_ID}/$export")
+
+    assert kick_off.query["_since"] == "2025-03-01T08:30:00Z"
 
 
 def test_the_portal_key_is_stored_encrypted(ring):
