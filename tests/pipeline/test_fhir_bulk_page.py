@@ -4,18 +4,23 @@ connection against the loopback Bulk Data server, and runs the export through th
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection as database
 from django.urls import reverse
+from django.utils import timezone
 
 from exports import pipeline, smart_keys
 from exports.models import ExportJob, SourceConnection, SourceKind
+from exports.plan import PROCESSING_SECONDS_PER_PATIENT, plan_for
+from exports.sources.fhir_bulk.placement import EXPORT_TYPES
 from requests_app.models import ExportRequest, Status
 from tests.factories import admin, data_member, export_request, sign_in
 from tests.fakes.fhir_bulk_practice import FhirPractice, fhir_practice
 from tests.fakes.fhir_bulk_server import CLIENT_ID, GROUP_ID, FakeBulkServer
+from tests.mail import delivered_mail
 from tests.sources.fhir_bulk_helpers import demo_practice
 
 pytestmark = pytest.mark.django_db
@@ -180,6 +185,7 @@ def test_the_connection_test_fails_when_the_ehr_has_not_registered_the_portals_k
     assert source.last_test_ok is False and source.last_test_patient_count is None
     assert "refused the portal's client assertion" in source.last_test_detail
     assert "Not connected" in detail(client, request)
+    assert "Export plan" not in detail(client, request)  # a failed test learnt nothing to plan on
 
 
 @pytest.mark.django_db(transaction=True)
@@ -249,6 +255,52 @@ def test_the_run_kicks_off_the_export_with_changes_since(client, operating, smal
         [kick_off] = server.requests_to(f"/fhir/Group/{GROUP_ID}/$export")
 
     assert kick_off.query["_since"] == "2025-03-01T08:30:00Z"
+
+
+def test_a_tested_fhir_source_gives_the_request_its_plan_with_its_numbers(
+    client, operating, small_practice, settings
+):
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 600
+    settings.FHIR_BULK_POLL_SECONDS = 20
+    request = operating
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url)
+        assert "Export plan" not in detail(client, request)  # nothing learnt before the test
+        client.post(action_url(request, "test-connection"))
+    before = timezone.now()
+    page = detail(client, request)
+
+    plan = plan_for(request)
+    assert (plan.patients, plan.polls_at_most, plan.output_files) == (3, 30, len(EXPORT_TYPES))
+    assert plan.requests == 1 + 30 + len(EXPORT_TYPES) + 1  # kick-off, polls, files, delete
+    expected = before + timedelta(seconds=600 + 3 * PROCESSING_SECONDS_PER_PATIENT)
+    assert abs((plan.finish - expected).total_seconds()) < 5
+    assert "Export plan" in page
+    assert 'data-testid="plan-patients">3 (counted by the connection test)' in page
+    assert f'data-testid="plan-requests">about {plan.requests}: the kick-off' in page
+    assert "at most 30 status polls" in page and "10 min 00 s" in page  # the wait, said so
+    assert "does not say how long it takes" in page
+    assert "before the 4-week mark" in page
+    assert 'class="mark plan"' in page and "Planned finish" in page  # on the timeline chart
+
+
+def test_a_fhir_plan_past_the_promised_date_warns_once_in_the_ehrs_terms(
+    client, operating, small_practice, settings
+):
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 3600  # the promise falls due within the hour
+    request = operating
+    ExportRequest.objects.filter(pk=request.pk).update(
+        ready_at=timezone.now() - timedelta(weeks=8) + timedelta(minutes=30)
+    )
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url)
+        for _ in range(2):
+            client.post(action_url(request, "test-connection"))
+
+    (warning,) = [m for m in delivered_mail() if "misses the promised date" in m.subject]
+    assert "prepare the export in one run (3600 seconds" in warning.body
+    assert "DrChrono" not in warning.body
+    assert request.events.filter(action="plan.misses_promise").count() == 1
 
 
 def test_the_portal_key_is_stored_encrypted(ring):
