@@ -284,6 +284,28 @@ def test_a_tested_fhir_source_gives_the_request_its_plan_with_its_numbers(
     assert 'class="mark plan"' in page and "Planned finish" in page  # on the timeline chart
 
 
+def test_while_running_the_fhir_plan_counts_from_the_runs_start(
+    client, operating, small_practice, settings, tmp_path
+):
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 600
+    request = operating
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url)
+        client.post(action_url(request, "test-connection"))
+    started = timezone.now() - timedelta(minutes=20)
+    ExportJob.objects.create(
+        request=request, attempt=1, staging_dir=str(tmp_path / "staging"),
+        export_date=started.date(), batch_size=250, run_started_at=started,
+    )  # fmt: skip
+    ExportRequest.objects.filter(pk=request.pk).update(status=Status.EXTRACTING)
+
+    plan = plan_for(ExportRequest.objects.get(pk=request.pk))
+
+    assert plan.is_running  # the wait already begun is not counted again from now
+    assert plan.finish == started + timedelta(seconds=600 + 3 * PROCESSING_SECONDS_PER_PATIENT)
+    assert "Export plan (from this run's start)" in detail(client, request)
+
+
 def test_a_fhir_plan_past_the_promised_date_warns_once_in_the_ehrs_terms(
     client, operating, small_practice, settings
 ):
