@@ -14,7 +14,7 @@ from exports.plan import warn_if_late
 from exports.smart_keys import portal_key_ring
 from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
 from exports.sources.drchrono.client import OAuthTokens
-from exports.sources.fhir_bulk.connection import fhir_bulk_options
+from exports.sources.fhir_bulk.connection import fhir_bulk_options, fhir_instant
 from exports.sources.records import SourceError
 from exports.sources.registry import drchrono_credentials, open_source
 from requests_app import permissions
@@ -123,10 +123,17 @@ def source_connect_drchrono(
 
 @transaction.atomic
 def source_connect_fhir_bulk(
-    *, export_request_id: int, actor, base_url: str, client_id: str, group_id: str = ""
+    *,
+    export_request_id: int,
+    actor,
+    base_url: str,
+    client_id: str,
+    group_id: str = "",
+    since: datetime | None = None,
 ) -> SourceConnection:
     """An EHR's FHIR R4 server, read with the portal's signing key: nothing secret is stored
-    on the connection (the private key is the portal's, encrypted in ``SmartKeyRing``)."""
+    on the connection (the private key is the portal's, encrypted in ``SmartKeyRing``).
+    ``since``: only what changed since then (``_since``), stored as a FHIR instant in UTC."""
     base_url, client_id, group_id = (
         base_url.strip().rstrip("/"),
         client_id.strip(),
@@ -140,6 +147,8 @@ def source_connect_fhir_bulk(
         raise RequestActionError("FHIR Bulk Data needs the client id the EHR registered.")
     if group_id and not FHIR_ID.fullmatch(group_id):
         raise RequestActionError("A FHIR Group id is 1 to 64 letters, digits, '-' or '.'.")
+    if since is not None and since > timezone.now():
+        raise RequestActionError("“Changes since” is in the future: nothing would be exported.")
     if portal_key_ring() is None:
         raise RequestActionError(
             "The portal has no SMART signing key yet: an admin creates it on the FHIR keys page."
@@ -149,7 +158,12 @@ def source_connect_fhir_bulk(
         export_request,
         actor,
         kind=SourceKind.FHIR_BULK,
-        options=fhir_bulk_options(base_url=base_url, client_id=client_id, group_id=group_id),
+        options=fhir_bulk_options(
+            base_url=base_url,
+            client_id=client_id,
+            group_id=group_id,
+            since=fhir_instant(since) if since else "",
+        ),
         credentials="",
     )
 

@@ -66,6 +66,12 @@ class FhirBulkSourceForm(forms.Form):
         help_text="The practice's patients as a FHIR Group. Empty: a system-level export of "
         "everything the client may read.",
     )
+    since = forms.DateTimeField(
+        label="Changes since",
+        required=False,
+        help_text="Optional (YYYY-MM-DD HH:MM, UTC): only records created or changed since then "
+        "(Bulk Data's _since), e.g. to catch up after an earlier full export. Empty: everything.",
+    )
 
 
 class ApproveDeliveryForm(forms.Form):

@@ -1,11 +1,20 @@
-"""The plan of a DrChrono export: before Start, and again while it runs.
+"""The plan of an export: before Start, and again while it runs.
 
-From the sizes of the practice's lists (read by the connection test, one cheap call each)
-the plan estimates the API calls (what DrChrono's hourly allowance counts), the file
-downloads (signed URLs, not counted) and the wall time at the configured allowance, and
-where the finish lands against the request's 4- and 8-week marks. While the export runs the
-estimate is recomputed from the API calls actually spent. A plan that misses the promised
-date warns the data team member who claimed the request and the account manager, once.
+Every plan says where its estimated finish lands against the request's 4- and 8-week marks;
+how the finish is estimated depends on the source.
+
+DrChrono: from the sizes of the practice's lists (read by the connection test, one cheap call
+each) the plan estimates the API calls (what DrChrono's hourly allowance counts), the file
+downloads (signed URLs, not counted) and the wall time at the configured allowance. While the
+export runs the estimate is recomputed from the API calls actually spent.
+
+FHIR Bulk Data: no allowance, and a handful of requests (kick-off, status polls, one download
+per output file, delete). What the EHR takes to prepare the export is unknown in advance, so
+the plan counts the longest the portal waits in one run (``FHIR_BULK_TOTAL_WAIT_SECONDS``),
+then the patients the connection test counted at the measured processing rate.
+
+A plan that misses the promised date warns the data team member who claimed the request and
+the account manager, once.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import transaction
@@ -21,9 +31,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from exports.models import DrChronoRequestHour, SourceConnection, SourceKind
+from exports.models import DrChronoRequestHour, ExportJob, SourceConnection, SourceKind
 from exports.sources.drchrono.budget import SECONDS_PER_HOUR
 from exports.sources.drchrono.cost import reading_cost
+from exports.sources.fhir_bulk.placement import EXPORT_TYPES
 from exports.sources.registry import includes_source_ccda
 from outbox.sending import queue_email
 from requests_app.models import ExportRequest, Status
@@ -33,12 +44,35 @@ logger = logging.getLogger(__name__)
 
 #: the request is being exported: the plan counts down from what has been spent
 RUNNING = (Status.EXTRACTING, Status.PACKAGING)
+#: seconds the pipeline spends per patient once the data is at hand (read, C-CDA, files,
+#: workbook, archive): docs/performance.md, 10,000 patients end to end in 104 to 118 s
+PROCESSING_SECONDS_PER_PATIENT = 0.012
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExportPlan:
-    """The estimate for one request's export, and where it stands this hour."""
+    """Any source's estimate: when the export finishes, against the request's marks."""
 
+    source: ClassVar[str]
+    finish: datetime
+    standard_due: datetime | None
+    promised_due: datetime | None
+    is_running: bool
+
+    @property
+    def misses_standard(self) -> bool:
+        return self.standard_due is not None and self.finish > self.standard_due
+
+    @property
+    def misses_promise(self) -> bool:
+        return self.promised_due is not None and self.finish > self.promised_due
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrChronoPlan(ExportPlan):
+    """The estimate for one request's DrChrono export, and where it stands this hour."""
+
+    source: ClassVar[str] = SourceKind.DRCHRONO
     api_calls: int  # every API call the export needs, source C-CDAs included
     source_ccda_calls: int
     #: lists whose size DrChrono did not say (or refused): counted as one page each
@@ -47,10 +81,6 @@ class ExportPlan:
     per_hour: int
     api_calls_spent: int
     used_this_hour: int
-    finish: datetime
-    standard_due: datetime | None
-    promised_due: datetime | None
-    is_running: bool
 
     @property
     def api_calls_left(self) -> int:
@@ -64,24 +94,43 @@ class ExportPlan:
     def hours_of_allowance(self) -> float:
         return self.api_calls / self.per_hour
 
-    @property
-    def misses_standard(self) -> bool:
-        return self.standard_due is not None and self.finish > self.standard_due
+
+@dataclass(frozen=True, kw_only=True)
+class FhirBulkPlan(ExportPlan):
+    """The estimate for one request's FHIR Bulk Data export."""
+
+    source: ClassVar[str] = SourceKind.FHIR_BULK
+    patients: int
+    #: one per resource type asked for; the EHR may split a large type over several
+    output_files: int
+    #: status polls in the longest wait, at the poll interval (the EHR's Retry-After may differ)
+    polls_at_most: int
+    wait_seconds: int
+    processing_seconds: float
 
     @property
-    def misses_promise(self) -> bool:
-        return self.promised_due is not None and self.finish > self.promised_due
+    def requests(self) -> int:
+        """Kick-off, polls, downloads and the job's deletion (tokens and attachments aside)."""
+        return 1 + self.polls_at_most + self.output_files + 1
+
+    @property
+    def seconds_per_patient(self) -> float:
+        return PROCESSING_SECONDS_PER_PATIENT
 
 
 def plan_for(export_request: ExportRequest, now: datetime | None = None) -> ExportPlan | None:
-    """The request's plan, or None before a DrChrono connection test has read the lists."""
+    """The request's plan, or None before its source's connection test has learnt enough
+    (and for sources without a plan: the demo practice)."""
     now = now or timezone.now()
     connection = SourceConnection.objects.filter(request=export_request).first()
-    if (
-        connection is None
-        or connection.kind != SourceKind.DRCHRONO
-        or not connection.last_test_list_sizes
-    ):
+    planner = _PLANNERS.get(connection.kind) if connection is not None else None
+    return None if planner is None else planner(export_request, connection, now)
+
+
+def _drchrono_plan(
+    export_request: ExportRequest, connection: SourceConnection, now: datetime
+) -> DrChronoPlan | None:
+    if not connection.last_test_list_sizes:
         return None
     cost = reading_cost(
         connection.last_test_list_sizes, include_source_ccda=includes_source_ccda(connection)
@@ -95,7 +144,7 @@ def plan_for(export_request: ExportRequest, now: datetime | None = None) -> Expo
     # with what is left of the calls.
     files_left = cost.file_downloads * (calls_left / cost.api_calls if cost.api_calls else 0)
     timeline = export_request.timeline
-    return ExportPlan(
+    return DrChronoPlan(
         api_calls=cost.api_calls,
         source_ccda_calls=cost.source_ccda_calls,
         unknown_lists=tuple(
@@ -117,6 +166,35 @@ def plan_for(export_request: ExportRequest, now: datetime | None = None) -> Expo
         promised_due=timeline.promised_due,
         is_running=running,
     )
+
+
+def _fhir_bulk_plan(
+    export_request: ExportRequest, connection: SourceConnection, now: datetime
+) -> FhirBulkPlan | None:
+    """From the start of this run while it runs (the wait is not spent again), else from now."""
+    if connection.last_test_patient_count is None:  # not tested, or the test failed
+        return None
+    running = export_request.status in RUNNING
+    job = ExportJob.objects.filter(request=export_request).live().first() if running else None
+    start = job.run_started_at if job is not None else now
+    wait = settings.FHIR_BULK_TOTAL_WAIT_SECONDS
+    patients = connection.last_test_patient_count
+    processing = patients * PROCESSING_SECONDS_PER_PATIENT
+    timeline = export_request.timeline
+    return FhirBulkPlan(
+        patients=patients,
+        output_files=len(EXPORT_TYPES),
+        polls_at_most=math.ceil(wait / settings.FHIR_BULK_POLL_SECONDS),
+        wait_seconds=wait,
+        processing_seconds=processing,
+        finish=start + timedelta(seconds=wait + processing),
+        standard_due=timeline.standard_due,
+        promised_due=timeline.promised_due,
+        is_running=running,
+    )
+
+
+_PLANNERS = {SourceKind.DRCHRONO: _drchrono_plan, SourceKind.FHIR_BULK: _fhir_bulk_plan}
 
 
 def finish_time(
@@ -199,5 +277,5 @@ def _send_warning(export_request: ExportRequest, plan: ExportPlan) -> None:
         export_request,
         actor=None,
         action="plan.misses_promise",
-        details={"api_calls": plan.api_calls, "finish": plan.finish.isoformat()},
+        details={"source": plan.source, "finish": plan.finish.isoformat()},
     )

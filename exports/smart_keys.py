@@ -22,6 +22,7 @@ from exports.models import SmartKeyRing
 from exports.sources.fhir_bulk.keys import ES384, KeyRing
 from exports.sources.records import SourceError
 from requests_app import permissions
+from requests_app.audit import portal_event_record
 from requests_app.services import RequestActionError
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def signing_keys_create(*, actor: AbstractBaseUser, algorithm: str = ES384) -> K
     try:
         with transaction.atomic():
             SmartKeyRing.objects.create(pk=RING_ID, key_ring=ring.as_json(), updated_by=actor)
+            _audit(actor, "smart_keys.created", ring)
     except IntegrityError:
         raise RequestActionError("The portal already has signing keys: rotate them.") from None
     logger.info("SMART signing key %s created by user %s", ring.current.kid, actor.pk)
@@ -82,8 +84,18 @@ def signing_keys_rotate(*, actor: AbstractBaseUser, algorithm: str | None = None
     ring = KeyRing.from_json(stored.key_ring).rotate(now=timezone.now(), algorithm=algorithm)
     stored.key_ring, stored.rotated_at, stored.updated_by = ring.as_json(), timezone.now(), actor
     stored.save(update_fields=["key_ring", "rotated_at", "updated_by"])
+    _audit(actor, "smart_keys.rotated", ring)
     logger.info("SMART signing key rotated to %s by user %s", ring.current.kid, actor.pk)
     return ring
+
+
+def _audit(actor: AbstractBaseUser, action: str, ring: KeyRing) -> None:
+    """The key's id and algorithm (public, in the JWKS), never a private parameter."""
+    portal_event_record(
+        actor=actor,
+        action=action,
+        details={"kid": ring.current.kid, "algorithm": ring.current.algorithm},
+    )
 
 
 def _check(actor: AbstractBaseUser, action: str) -> None:

@@ -101,9 +101,16 @@ def record_admin_change(
         details["fields"] = changed_fields(change_message)
         if label == "auth.user" and "groups" in map(str.lower, details["fields"]):
             details["roles"] = sorted(obj.groups.values_list("name", flat=True))
-    return RequestEvent.objects.create(
-        request=None, actor=actor, action=ADMIN_ACTIONS[verb], details=details
-    )
+    return portal_event_record(actor=actor, action=ADMIN_ACTIONS[verb], details=details)
+
+
+def portal_event_record(
+    *, actor: AbstractBaseUser | None, action: str, details: dict[str, Any]
+) -> RequestEvent:
+    """Something that happened to the portal rather than to one request (an admin's
+    correction, the SMART signing key created or rotated), on the same keyed chain. Call
+    inside the transaction that did it."""
+    return RequestEvent.objects.create(request=None, actor=actor, action=action, details=details)
 
 
 def changed_fields(change_message: Any) -> list[str]:

@@ -54,9 +54,11 @@ HEADLINES = {
     "admin.added": "Added in the Django admin",
     "admin.changed": "Changed in the Django admin",
     "admin.deleted": "Deleted in the Django admin",
+    "smart_keys.created": "The portal's SMART signing key created",
+    "smart_keys.rotated": "The portal's SMART signing key rotated",
 }
 
-SOURCE_KINDS = {"demo": "demo practice", "drchrono": "DrChrono"}
+SOURCE_KINDS = {"demo": "demo practice", "drchrono": "DrChrono", "fhir-bulk": "FHIR Bulk Data"}
 PASSWORD_NAMES = {"archive": "archive password", "shared_link": "Box link password"}
 
 

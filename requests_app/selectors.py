@@ -204,6 +204,7 @@ AUDIT_PREFIXES = (
     "manifest.",
     "signed_addendum.",
     "admin.",
+    "smart_keys.",
     "request.contact_corrected",
 )
 

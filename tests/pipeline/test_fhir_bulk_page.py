@@ -4,18 +4,23 @@ connection against the loopback Bulk Data server, and runs the export through th
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection as database
 from django.urls import reverse
+from django.utils import timezone
 
 from exports import pipeline, smart_keys
 from exports.models import ExportJob, SourceConnection, SourceKind
+from exports.plan import PROCESSING_SECONDS_PER_PATIENT, plan_for
+from exports.sources.fhir_bulk.placement import EXPORT_TYPES
 from requests_app.models import ExportRequest, Status
 from tests.factories import admin, data_member, export_request, sign_in
 from tests.fakes.fhir_bulk_practice import FhirPractice, fhir_practice
 from tests.fakes.fhir_bulk_server import CLIENT_ID, GROUP_ID, FakeBulkServer
+from tests.mail import delivered_mail
 from tests.sources.fhir_bulk_helpers import demo_practice
 
 pytestmark = pytest.mark.django_db
@@ -29,13 +34,14 @@ def detail(client, request):
     return client.get(reverse("requests_app:detail", args=[request.pk])).content.decode()
 
 
-def attach(client, request, base_url, group_id=GROUP_ID, client_id=CLIENT_ID):
+def attach(client, request, base_url, group_id=GROUP_ID, client_id=CLIENT_ID, since=""):
     return client.post(
         action_url(request, "connect-fhir-bulk"),
         {
             "connect-fhir-bulk-base_url": base_url,
             "connect-fhir-bulk-client_id": client_id,
             "connect-fhir-bulk-group_id": group_id,
+            "connect-fhir-bulk-since": since,
         },
         follow=True,
     )
@@ -50,6 +56,15 @@ def ring():
 def claimed():
     member = data_member()
     return export_request(status=Status.CLAIMED, claimed_by=member), member
+
+
+@pytest.fixture
+def operating(client, claimed, ring, settings, tmp_path):
+    """The claimer signed in, with a staging folder: ready to attach and test a server."""
+    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
+    request, member = claimed
+    sign_in(client, member)
+    return request
 
 
 @pytest.fixture
@@ -136,11 +151,9 @@ def test_only_the_requests_operator_attaches_a_fhir_server(client, claimed, ring
 
 
 def test_the_connection_test_passes_against_the_bulk_server_and_is_recorded(
-    client, claimed, ring, small_practice, settings, tmp_path
+    client, operating, small_practice
 ):
-    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
-    request, member = claimed
-    sign_in(client, member)
+    request = operating
     with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
         attach(client, request, server.base_url)
         client.post(action_url(request, "test-connection"))
@@ -172,6 +185,7 @@ def test_the_connection_test_fails_when_the_ehr_has_not_registered_the_portals_k
     assert source.last_test_ok is False and source.last_test_patient_count is None
     assert "refused the portal's client assertion" in source.last_test_detail
     assert "Connection test failed" in detail(client, request)
+    assert "Export plan" not in detail(client, request)  # a failed test learnt nothing to plan on
 
 
 @pytest.mark.django_db(transaction=True)
@@ -211,6 +225,104 @@ def test_a_run_started_from_the_page_yields_the_deliverable(
 def _manifest_rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8-sig", newline="") as file:
         return [{k.lower(): v for k, v in row.items()} for row in csv.DictReader(file)]
+
+
+def test_changes_since_is_shown_on_the_page_and_refused_in_the_future(client, claimed, ring):
+    request, member = claimed
+    sign_in(client, member)
+    response = attach(client, request, "https://ehr.example/fhir", since="2999-01-01 00:00")
+    assert "is in the future" in response.content.decode()
+    assert not SourceConnection.objects.exists()
+    response = attach(client, request, "https://ehr.example/fhir", since="last Tuesday")
+    assert "Enter a valid date/time." in response.content.decode()
+    assert not SourceConnection.objects.exists()
+
+    attach(client, request, "https://ehr.example/fhir", since="2025-03-01 08:30")
+
+    assert SourceConnection.objects.get(request=request).options["since"] == "2025-03-01T08:30:00Z"
+    assert "only changes since" in detail(client, request)
+    assert "2025-03-01T08:30:00Z" in detail(client, request)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_run_kicks_off_the_export_with_changes_since(client, operating, small_practice):
+    request = operating
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url, since="2025-03-01 08:30")
+        client.post(action_url(request, "test-connection"))
+        client.post(action_url(request, "start-extraction"))
+        pipeline.job_plan(ExportJob.objects.get(request=request).pk)
+        [kick_off] = server.requests_to(f"/fhir/Group/{GROUP_ID}/$export")
+
+    assert kick_off.query["_since"] == "2025-03-01T08:30:00Z"
+
+
+def test_a_tested_fhir_source_gives_the_request_its_plan_with_its_numbers(
+    client, operating, small_practice, settings
+):
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 600
+    settings.FHIR_BULK_POLL_SECONDS = 20
+    request = operating
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url)
+        assert "Export plan" not in detail(client, request)  # nothing learnt before the test
+        client.post(action_url(request, "test-connection"))
+    before = timezone.now()
+    page = detail(client, request)
+
+    plan = plan_for(request)
+    assert (plan.patients, plan.polls_at_most, plan.output_files) == (3, 30, len(EXPORT_TYPES))
+    assert plan.requests == 1 + 30 + len(EXPORT_TYPES) + 1  # kick-off, polls, files, delete
+    expected = before + timedelta(seconds=600 + 3 * PROCESSING_SECONDS_PER_PATIENT)
+    assert abs((plan.finish - expected).total_seconds()) < 5
+    assert "Export plan" in page
+    assert 'data-testid="plan-patients">3 (counted by the connection test)' in page
+    assert f'data-testid="plan-requests">about {plan.requests}: the kick-off' in page
+    assert "at most 30 status polls" in page and "10 min 00 s" in page  # the wait, said so
+    assert "does not say how long it takes" in page
+    assert "before the 4-week mark" in page
+    assert 'class="mark plan"' in page and "Planned finish" in page  # on the timeline chart
+
+
+def test_while_running_the_fhir_plan_counts_from_the_runs_start(
+    client, operating, small_practice, settings, tmp_path
+):
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 600
+    request = operating
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url)
+        client.post(action_url(request, "test-connection"))
+    started = timezone.now() - timedelta(minutes=20)
+    ExportJob.objects.create(
+        request=request, attempt=1, staging_dir=str(tmp_path / "staging"),
+        export_date=started.date(), batch_size=250, run_started_at=started,
+    )  # fmt: skip
+    ExportRequest.objects.filter(pk=request.pk).update(status=Status.EXTRACTING)
+
+    plan = plan_for(ExportRequest.objects.get(pk=request.pk))
+
+    assert plan.is_running  # the wait already begun is not counted again from now
+    assert plan.finish == started + timedelta(seconds=600 + 3 * PROCESSING_SECONDS_PER_PATIENT)
+    assert "Export plan (from this run's start)" in detail(client, request)
+
+
+def test_a_fhir_plan_past_the_promised_date_warns_once_in_the_ehrs_terms(
+    client, operating, small_practice, settings
+):
+    settings.FHIR_BULK_TOTAL_WAIT_SECONDS = 3600  # the promise falls due within the hour
+    request = operating
+    ExportRequest.objects.filter(pk=request.pk).update(
+        ready_at=timezone.now() - timedelta(weeks=8) + timedelta(minutes=30)
+    )
+    with FakeBulkServer(small_practice, smart_keys.published_jwks()) as server:
+        attach(client, request, server.base_url)
+        for _ in range(2):
+            client.post(action_url(request, "test-connection"))
+
+    (warning,) = [m for m in delivered_mail() if "misses the promised date" in m.subject]
+    assert "prepare the export in one run (3600 seconds" in warning.body
+    assert "DrChrono" not in warning.body
+    assert request.events.filter(action="plan.misses_promise").count() == 1
 
 
 def test_the_portal_key_is_stored_encrypted(ring):

@@ -41,6 +41,14 @@ def test_what_a_summary_does_not_tell_stays_in_the_evidence():
     assert story.evidence == [("sha256", "ab" * 32)]
 
 
+def test_a_fhir_server_attached_reads_as_fhir_bulk_data():
+    story = event_story(
+        "source.connected", {"kind": "fhir-bulk", "base_url": "https://ehr.example"}
+    )
+
+    assert (story.headline, story.summary) == ("Data source attached", "FHIR Bulk Data")
+
+
 def test_an_unknown_event_or_odd_details_still_read_and_lose_nothing():
     unknown = event_story("outbox.resent", {"message": 7})
     odd = event_story("password.revealed", {"passwords": 5, "job": 3})

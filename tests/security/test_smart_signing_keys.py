@@ -12,6 +12,8 @@ from django.urls import reverse
 from exports import smart_keys
 from exports.models import SmartKeyRing
 from exports.sources.fhir_bulk.keys import ES384, RS384
+from requests_app.audit_chain import verify_chain
+from requests_app.models import RequestEvent
 from tests.factories import account_manager, admin, data_member, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +96,24 @@ def test_the_services_refuse_anyone_but_an_admin():
 def test_signed_out_people_are_sent_to_sign_in_from_the_keys_page(client):
     response = client.get(KEYS_URL)
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_creating_and_rotating_the_key_are_on_the_audit_page_in_words(client):
+    boss = admin()
+    sign_in(client, boss)
+    client.post(KEYS_URL, {"algorithm": ES384})
+    first = smart_keys.portal_key_ring().current
+    client.post(KEYS_URL, {"algorithm": RS384})
+    current = smart_keys.portal_key_ring().current
+
+    created, rotated = (
+        RequestEvent.objects.get(action=action)
+        for action in ("smart_keys.created", "smart_keys.rotated")
+    )
+    assert (created.request, created.actor, created.details["kid"]) == (None, boss, first.kid)
+    assert (rotated.details["kid"], rotated.details["algorithm"]) == (current.kid, RS384)
+    assert "PRIVATE" not in json.dumps(rotated.details)
+    page = client.get(reverse("requests_app:audit")).content.decode()
+    assert "The portal&#x27;s SMART signing key rotated" in page
+    assert "The portal&#x27;s SMART signing key created" in page and current.kid in page
+    assert verify_chain().intact  # on the same keyed chain as every request's events

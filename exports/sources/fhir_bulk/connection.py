@@ -3,6 +3,7 @@ signs with is the portal's (``exports.smart_keys``): one JWKS URL for every EHR.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ def fhir_bulk_options(
     *, base_url: str, client_id: str, group_id: str = "", since: str = ""
 ) -> dict[str, str]:
     return {"base_url": base_url, "client_id": client_id, "group_id": group_id, "since": since}
+
+
+def fhir_instant(moment: datetime) -> str:
+    """A FHIR ``instant`` in UTC, to the second (what ``_since`` takes)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def wait_limits() -> dict[str, float]:
