@@ -9,11 +9,13 @@ from exports import selectors
 from exports.pipeline import stale_after
 from exports.progress import job_progress
 from requests_app import permissions
+from requests_app.actions import with_forms
 from requests_app.models import ExportRequest, Status
 from requests_app.selectors import actions_for
 
 
-def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
+def pipeline_panel_context(user, export_request: ExportRequest, posted=None) -> dict:
+    """``posted``: a control's refused form, shown again with what was typed and its errors."""
     job = selectors.latest_job(export_request)
     now = timezone.now()
     progress = job_progress(job, now, stale_after=stale_after()) if job else None
@@ -30,9 +32,8 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
         and permissions.can_operate_request(user, export_request),
         "poll_seconds": settings.EXPORT_PROGRESS_POLL_SECONDS,
         # The same answer as "Next steps": the card shows the pipeline's share of it.
-        "controls": [
-            (action, action.form())
-            for action in actions_for(user, export_request)
-            if action.on_pipeline_card
-        ],
+        "controls": with_forms(
+            [action for action in actions_for(user, export_request) if action.on_pipeline_card],
+            posted,
+        ),
     }

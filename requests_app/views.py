@@ -20,7 +20,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Role, role_required
@@ -129,7 +129,13 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(*EVERY_ROLE)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    export_request = selectors.visible_request_or_404(request, pk)
+    return _detail_page(request, selectors.visible_request_or_404(request, pk))
+
+
+def _detail_page(
+    request: HttpRequest, export_request: ExportRequest, posted=None, status: int = 200
+) -> HttpResponse:
+    """The request page; ``posted`` is an action's refused form, shown again at its place."""
     events = list(export_request.events.select_related("actor"))
     now = timezone.now()
     return render(
@@ -140,20 +146,22 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": events,
             "now": now,
             "chart": timeline_chart(export_request, events, now),
-            "actions": [
-                (action, action.form())
-                for action in selectors.actions_for(request.user, export_request)
-            ],
+            "actions": actions.with_forms(
+                selectors.actions_for(request.user, export_request), posted
+            ),
+            "posted_form": posted,
             "may_read_addendum": _may_read_addendum(request.user, export_request),
         },
+        status=status,
     )
 
 
 @require_POST
 @role_required(*EVERY_ROLE)
 def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """One step on a request (POST only). The result, good or bad, comes back as a message on
-    the request page; a refused step changes nothing."""
+    """One step on a request (POST only). Done: back to the request page with a message. A
+    refused form: the request page again, in answer to this POST, with what was typed (secrets
+    too: they never reach a URL or a log) and each error once, at its field."""
     chosen = actions.ACTIONS_BY_SLUG.get(action)
     if chosen is None:
         raise Http404("No such action.")
@@ -161,22 +169,39 @@ def request_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if not chosen.may(request.user, export_request):
         raise permissions.refusal(request.user, chosen.slug, export_request.pk)
     form = chosen.form(request.POST, request.FILES)
-    if not form.is_valid():
+    if form.is_valid():
+        try:
+            chosen.perform(export_request, request.user, form.cleaned_data)
+        except RequestActionError as refused:
+            form.add_error(None, str(refused))
+        except ValidationError as invalid:
+            _add_service_errors(form, invalid)
+        else:
+            messages.success(request, chosen.done)
+            return redirect("requests_app:detail", pk=export_request.pk)
+    export_request.refresh_from_db()
+    if not form.fields or not chosen.allows(request.user, export_request):
+        # No form on the page to show it at (a bare button, or a step no longer offered): the
+        # page's message says it.
         for name, errors in form.errors.items():
             label = form.fields[name].label if name in form.fields else ""
             for error in errors:
                 messages.error(request, f"{label}: {error}" if label else error)
-    else:
-        try:
-            chosen.perform(export_request, request.user, form.cleaned_data)
-        except RequestActionError as refused:
-            messages.error(request, str(refused))
-        except ValidationError as invalid:
-            for message in invalid.messages:
-                messages.error(request, message)
-        else:
-            messages.success(request, chosen.done)
-    return redirect("requests_app:detail", pk=export_request.pk)
+        return redirect("requests_app:detail", pk=export_request.pk)
+    response = _detail_page(request, export_request, posted=form, status=400)
+    add_never_cache_headers(response)  # it may hold the secrets just typed
+    return response
+
+
+def _add_service_errors(form, invalid: ValidationError) -> None:
+    """A service's ValidationError onto the form: at the field it names (a one-field form's
+    at that field), else above the form."""
+    if not hasattr(invalid, "error_dict"):
+        only_field = next(iter(form.fields)) if len(form.fields) == 1 else None
+        form.add_error(only_field, invalid)
+        return
+    for field, errors in invalid.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
 
 
 @role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
