@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
 from .models import ExportRequest, Practice, Status
 from .text_rules import REASON_MAX_LENGTH, multi_line_text, single_line_text
+from .list_columns import SORT_CHOICES
 from .timeline import TimelineState
 
 MAX_FEE = Decimal("100000")
@@ -36,7 +37,10 @@ class RequestFilterForm(forms.Form):
         max_length=100,
         validators=[single_line_text],
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Practice name, EHR id or EXP-000123"}
+            attrs={
+                "type": "search",
+                "placeholder": "Practice, EHR id, EXP-000123, contact's name or email",
+            }
         ),
     )
     status = forms.ChoiceField(
@@ -49,6 +53,12 @@ class RequestFilterForm(forms.Form):
         label="Timeline",
         required=False,
         choices=[("", "Any timeline"), *((state.value, state.label) for state in TimelineState)],
+    )
+
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[("", "Promised date (nearest first)"), *SORT_CHOICES],
     )
 
     def __init__(self, *args, practices: QuerySet[Practice], **kwargs) -> None:

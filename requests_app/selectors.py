@@ -92,10 +92,16 @@ def search_requests(
     status: str = "",
     practice: Practice | None = None,
 ) -> QuerySet[ExportRequest]:
-    """Narrow a list by free text (practice name, EHR id or reference), status and practice.
-    ``status="open"`` means everything not cancelled or expired."""
+    """Narrow a list by free text (practice name, EHR id, reference, or the point of contact's
+    name or email), status and practice. ``status="open"`` means everything not cancelled or
+    expired."""
     if q := q.strip():
-        match = Q(practice__name__icontains=q) | Q(practice__ehr_practice_id__iexact=q)
+        match = (
+            Q(practice__name__icontains=q)
+            | Q(practice__ehr_practice_id__iexact=q)
+            | Q(poc_name__icontains=q)
+            | Q(poc_email__icontains=q)
+        )
         if reference := _REFERENCE.match(q):
             match |= Q(pk=int(reference.group(1)))
         requests = requests.filter(match)
@@ -160,6 +166,35 @@ def by_deadline(requests: QuerySet[ExportRequest]) -> QuerySet[ExportRequest]:
     if "promised_due_at" not in requests.query.annotations:
         requests = with_timeline(requests, timezone.now())
     return requests.order_by(F("promised_due_at").asc(nulls_last=True), "pk")
+
+
+#: A list's sort keys (the URL's ``sort``; "-" before one sorts descending) and what each sorts by.
+SORT_KEYS = {
+    "reference": "pk",
+    "practice": "practice__name",
+    "poc": "poc_name",
+    "status": "status_rank",
+    "timeline": "timeline_state_now",
+    "promised": "promised_due_at",
+    "owner": "claimed_by__last_name",
+}
+_STATUS_RANK = Case(
+    *(When(status=status, then=Value(rank)) for rank, status in enumerate(Status.values)),
+    output_field=IntegerField(),
+)
+
+
+def sorted_requests(requests: QuerySet[ExportRequest], sort: str) -> QuerySet[ExportRequest]:
+    """Sorted by one of ``SORT_KEYS`` (status in lifecycle order, empty values last); any other
+    ``sort``, by deadline."""
+    key = sort.removeprefix("-")
+    if key not in SORT_KEYS:
+        return by_deadline(requests)
+    if "promised_due_at" not in requests.query.annotations:
+        requests = with_timeline(requests, timezone.now())
+    column = F(SORT_KEYS[key])
+    order = column.desc(nulls_last=True) if sort.startswith("-") else column.asc(nulls_last=True)
+    return requests.annotate(status_rank=_STATUS_RANK).order_by(order, "pk")
 
 
 def ready_queue() -> QuerySet[ExportRequest]:

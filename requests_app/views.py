@@ -16,6 +16,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
@@ -29,6 +30,7 @@ from . import actions, audit, downloads, permissions, selectors, services
 from .bar_chart import bar_chart
 from .catalog import NEVER_EXPORTED
 from .forms import FileRequestForm, RequestFilterForm
+from .list_columns import sortable_columns
 from .models import CLOSED, ExportRequest, Status
 from .services import RequestActionError
 from .timeline import TimelineState
@@ -53,17 +55,25 @@ def dashboard_account_manager(request: HttpRequest) -> HttpResponse:
         initial={"status": "open"},  # what an unfiltered list shows
         practices=selectors.practices_managed_by(request.user),
     )
+    state, found, sort = None, mine.exclude(status__in=CLOSED), ""
     if form.is_bound and form.is_valid():
         filters = form.cleaned_data
         state = TimelineState(filters["timeline"]) if filters["timeline"] else None
         found = selectors.search_requests(
             mine, q=filters["q"], status=filters["status"], practice=filters["practice"]
         )
-    else:
-        state, found = None, mine.exclude(status__in=CLOSED)
-    rows = selectors.by_deadline(selectors.in_timeline_state(found, state, now))
+        sort = filters["sort"]
+    rows = selectors.sorted_requests(selectors.in_timeline_state(found, state, now), sort)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "now": now, "query": _query_without_page(request)}
+    # The list as shown, in the URL: an unfiltered one shows open requests.
+    shown = request.GET if form.is_bound else QueryDict("status=open")
+    context = {
+        "form": form,
+        "page": page,
+        "now": now,
+        "query": _query_without_page(request),
+        "columns": sortable_columns(shown, sort),
+    }
     if request.htmx:
         response = render(request, "requests_app/_request_results.html", context)
     else:
