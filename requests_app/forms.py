@@ -9,9 +9,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 
 from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
+from .list_columns import SORT_CHOICES
 from .models import ExportRequest, Practice, Status
 from .text_rules import REASON_MAX_LENGTH, multi_line_text, single_line_text
-from .list_columns import SORT_CHOICES
 from .timeline import TimelineState
 
 MAX_FEE = Decimal("100000")

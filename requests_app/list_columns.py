@@ -21,7 +21,7 @@ COLUMNS = (
 SORT_CHOICES = [
     choice
     for heading, key in COLUMNS
-    for choice in ((key, f"{heading} (A to Z, first to last)"), (f"-{key}", f"{heading} (reversed)"))
+    for choice in ((key, f"{heading}"), (f"-{key}", f"{heading}, reversed"))
 ]
 
 

@@ -87,8 +87,8 @@ def test_every_heading_has_a_sort_key():
     assert {key for _, key in COLUMNS} == set(selectors.SORT_KEYS)
 
 
-def test_search_never_reaches_another_managers_requests(client, manager_with_three):
-    _, requests = manager_with_three
+@pytest.mark.usefixtures("manager_with_three")
+def test_search_never_reaches_another_managers_requests(client):
     other = factories.account_manager()
     factories.export_request(practice_=factories.practice(other), poc_name="Quinn Baker")
     factories.sign_in(client, other)
