@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
 from .list_columns import SORT_CHOICES
 from .models import ExportRequest, Practice, Status
+from .selectors import open_requests_for
 from .text_rules import REASON_MAX_LENGTH, multi_line_text, single_line_text
 from .timeline import TimelineState
 
@@ -77,6 +78,12 @@ class FileRequestForm(forms.ModelForm):
         error_messages={"required": "Choose one or more of the exportable categories."},
     )
     fee_amount = fee_field(label="Quoted fee", required=False)
+    # Shown only once a second open request for the practice was noticed (see ``clean``).
+    file_anyway = forms.BooleanField(
+        label="File another request for this practice anyway",
+        required=False,
+        widget=forms.HiddenInput,
+    )
 
     class Meta:
         model = ExportRequest
@@ -102,6 +109,24 @@ class FileRequestForm(forms.ModelForm):
         active = practices.filter(active=True)
         self.fields["practice"].queryset = active
         self.fields["practice"].empty_label = None if active.count() == 1 else "Choose a practice"
+        self.open_requests: list[ExportRequest] = []
+
+    def clean(self):
+        """A second open request for a practice is allowed, but only deliberately: the first
+        time, the form names the open ones and asks."""
+        cleaned = super().clean()
+        practice = cleaned.get("practice")
+        if practice is None or cleaned.get("file_anyway"):
+            return cleaned
+        self.open_requests = list(open_requests_for(practice))
+        if self.open_requests:
+            self.fields["file_anyway"].widget = forms.CheckboxInput()
+            self.add_error(
+                "file_anyway",
+                f"{practice.name} already has an open request (above). Tick this box to file "
+                "another one anyway.",
+            )
+        return cleaned
 
 
 class NoteForm(forms.Form):

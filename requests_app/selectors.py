@@ -82,6 +82,11 @@ def requests_managed_by(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     ).filter(practice__in=practices_managed_by(user))
 
 
+def open_requests_for(practice: Practice) -> QuerySet[ExportRequest]:
+    """A practice's requests not yet cancelled or expired, oldest first."""
+    return practice.export_requests.exclude(status__in=CLOSED).order_by("pk")
+
+
 _REFERENCE = re.compile(r"^(?:EXP-?)?0*(\d{1,12})$", re.IGNORECASE)
 
 

@@ -225,7 +225,8 @@ def request_file(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            export_request = services.export_request_file(actor=request.user, **form.cleaned_data)
+            details = {k: v for k, v in form.cleaned_data.items() if k != "file_anyway"}
+            export_request = services.export_request_file(actor=request.user, **details)
         except (RequestActionError, ValidationError) as refused:
             form.add_error(None, refused if isinstance(refused, ValidationError) else str(refused))
         else:
