@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from requests_app.models import ExportRequest, Status
 from requests_app import services
+from requests_app.models import ExportRequest, Status
 from tests import factories
 from tests.page_errors import errors_at, value_of
 
