@@ -11,7 +11,8 @@ from django.db.models import QuerySet
 from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
 from .list_columns import SORT_CHOICES
 from .models import ExportRequest, Practice, Status
-from .selectors import open_requests_for
+from .selectors import data_team_members, open_requests_for
+from .services import EDITABLE_FIELDS
 from .text_rules import REASON_MAX_LENGTH, multi_line_text, single_line_text
 from .timeline import TimelineState
 
@@ -67,8 +68,8 @@ class RequestFilterForm(forms.Form):
         self.fields["practice"].queryset = practices
 
 
-class FileRequestForm(forms.ModelForm):
-    """Filing a request: which practice, who to talk to, and what to export (all by default)."""
+class RequestDetailsForm(forms.ModelForm):
+    """What a request asks for: who to talk to, what to export (all by default), the fee."""
 
     categories = forms.MultipleChoiceField(
         label="Categories to export",
@@ -78,6 +79,21 @@ class FileRequestForm(forms.ModelForm):
         error_messages={"required": "Choose one or more of the exportable categories."},
     )
     fee_amount = fee_field(label="Quoted fee", required=False)
+
+    class Meta:
+        model = ExportRequest
+        fields = list(EDITABLE_FIELDS)
+        widgets = {"custom_requirements": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {
+            "poc_email": "The archive's access link goes here.",
+            "custom_requirements": "Anything beyond the standard deliverable. An admin may "
+            "extend the timeline for it.",
+        }
+
+
+class FileRequestForm(RequestDetailsForm):
+    """Filing a request: which practice, and its details."""
+
     # Shown only once a second open request for the practice was noticed (see ``clean``).
     file_anyway = forms.BooleanField(
         label="File another request for this practice anyway",
@@ -85,24 +101,8 @@ class FileRequestForm(forms.ModelForm):
         widget=forms.HiddenInput,
     )
 
-    class Meta:
-        model = ExportRequest
-        fields = [
-            "practice",
-            "poc_name",
-            "poc_email",
-            "poc_phone",
-            "categories",
-            "custom_requirements",
-            "fee_amount",
-            "fee_currency",
-        ]
-        widgets = {"custom_requirements": forms.Textarea(attrs={"rows": 3})}
-        help_texts = {
-            "poc_email": "The archive's access link goes here.",
-            "custom_requirements": "Anything beyond the standard deliverable. An admin may "
-            "extend the timeline for it.",
-        }
+    class Meta(RequestDetailsForm.Meta):
+        fields = ["practice", *EDITABLE_FIELDS]
 
     def __init__(self, *args, practices: QuerySet[Practice], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -137,6 +137,21 @@ class NoteForm(forms.Form):
         validators=[multi_line_text],
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class AssignOwnerForm(NoteForm):
+    owner = forms.ModelChoiceField(
+        label="Owner (data team)",
+        queryset=data_team_members(),
+        empty_label="Choose a data-team member",
+    )
+    field_order = ["owner", "note"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].label_from_instance = lambda user: (
+            user.get_full_name() or user.get_username()
+        )
 
 
 class ReasonForm(forms.Form):

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     Case,
@@ -80,6 +81,15 @@ def requests_managed_by(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     return ExportRequest.objects.select_related(
         "practice", "claimed_by", "practice__account_manager"
     ).filter(practice__in=practices_managed_by(user))
+
+
+def data_team_members() -> QuerySet:
+    """Who can own a request: the data team's active members, by name."""
+    return (
+        get_user_model()
+        .objects.filter(groups__name=Role.DATA_TEAM.value, is_active=True)
+        .order_by("first_name", "last_name", "username")
+    )
 
 
 def open_requests_for(practice: Practice) -> QuerySet[ExportRequest]:

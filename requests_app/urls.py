@@ -14,6 +14,7 @@ urlpatterns = [
     path("dashboard/admin/", views.dashboard_admin, name="dashboard-admin"),
     path("requests/new/", views.request_file, name="file"),
     path("requests/<int:pk>/", views.request_detail, name="detail"),
+    path("requests/<int:pk>/edit/", views.request_edit, name="edit"),
     path("requests/<int:pk>/actions/<slug:action>/", views.request_action, name="action"),
     path("requests/<int:pk>/signed-addendum/", views.signed_addendum, name="signed-addendum"),
     path("audit/", views.audit_page, name="audit"),

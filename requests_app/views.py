@@ -22,14 +22,14 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_required
 
 from . import actions, audit, downloads, permissions, selectors, services
 from .bar_chart import bar_chart
 from .catalog import NEVER_EXPORTED
-from .forms import FileRequestForm, RequestFilterForm
+from .forms import FileRequestForm, RequestDetailsForm, RequestFilterForm
 from .list_columns import sortable_columns
 from .models import CLOSED, ExportRequest, Status
 from .services import RequestActionError
@@ -161,6 +161,7 @@ def _detail_page(
             ),
             "posted_form": posted,
             "may_read_addendum": _may_read_addendum(request.user, export_request),
+            "may_edit": services.EDIT_REQUEST.allows(request.user, export_request),
         },
         status=status,
     )
@@ -237,6 +238,31 @@ def request_file(request: HttpRequest) -> HttpResponse:
     return render(
         request, "requests_app/file.html", {"form": form, "never_exported": NEVER_EXPORTED}
     )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ACCOUNT_MANAGER, Role.ADMIN)
+def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change what was filed, until the data team claims the request."""
+    export_request = selectors.visible_request_or_404(request, pk)
+    if not services.EDIT_REQUEST.may(request.user, export_request):
+        raise permissions.refusal(request.user, "request.edited", export_request.pk)
+    if not services.EDIT_REQUEST.applies(export_request):
+        messages.error(request, "A claimed request can no longer be edited.")
+        return redirect("requests_app:detail", pk=pk)
+    # The form edits a copy: only the service writes the request.
+    form = RequestDetailsForm(request.POST or None, instance=selectors.request_by_id(pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.export_request_edit(
+                export_request_id=pk, actor=request.user, **form.cleaned_data
+            )
+        except (RequestActionError, ValidationError) as refused:
+            form.add_error(None, refused if isinstance(refused, ValidationError) else str(refused))
+        else:
+            messages.success(request, f"{export_request.reference} is updated.")
+            return redirect("requests_app:detail", pk=pk)
+    return render(request, "requests_app/edit.html", {"r": export_request, "form": form})
 
 
 def _may_read_addendum(user, export_request: ExportRequest) -> bool:

@@ -120,6 +120,21 @@ MATRIX = (
         S.DELIVERED,
         data={"reason": "The practice asked", "confirm": "on"},
     ),
+    Case("requests_app:edit", (OK, 404), (403, 403), (OK, OK), state=S.READY),
+    Case(
+        "requests_app:edit",
+        (DONE, 404),
+        (403, 403),
+        (DONE, DONE),
+        POST,
+        S.READY,
+        data={
+            "poc_name": "Sam Changed",
+            "poc_email": "sam@example.org",
+            "categories": ["demographics"],
+            "fee_currency": "USD",
+        },
+    ),
     # -- the request page's buttons: the account manager's, the data team's, the admin's
     action("send-addendum", S.DRAFT, *ACCOUNT_MANAGER_STEP),
     action("signed-addendum", S.ADDENDUM_SENT, *ACCOUNT_MANAGER_STEP),
@@ -130,6 +145,7 @@ MATRIX = (
     action("resume", HELD, (DONE, 404), (DONE, 403)),
     action("cancel", S.READY, (DONE, 404), (403, 403)),
     action("extend", S.READY, (403, 404), (403, 403)),
+    action("assign-owner", S.READY, (403, 404), (403, 403)),
     # -- the pipeline's buttons
     action("connect-demo", S.CLAIMED, *CLAIMANT_STEP),
     action("connect-drchrono", S.CLAIMED, *CLAIMANT_STEP),
