@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from .catalog import EXPORTABLE_CATEGORIES, EXPORTABLE_CODES
 from .list_columns import SORT_CHOICES
 from .models import ExportRequest, Practice, Status
-from .selectors import data_team_members, open_requests_for
+from .selectors import account_managers, data_team_members, open_requests_for
 from .services import EDITABLE_FIELDS
 from .text_rules import REASON_MAX_LENGTH, multi_line_text, single_line_text
 from .timeline import TimelineState
@@ -129,6 +129,27 @@ class FileRequestForm(RequestDetailsForm):
         return cleaned
 
 
+def person_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+class PracticeForm(forms.ModelForm):
+    """A practice; only an admin chooses (or changes) its account manager."""
+
+    class Meta:
+        model = Practice
+        fields = ["name", "ehr_practice_id", "active", "account_manager"]
+        help_texts = {"active": "Only active practices can get new requests."}
+
+    def __init__(self, *args, may_choose_manager: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if may_choose_manager:
+            self.fields["account_manager"].queryset = account_managers()
+            self.fields["account_manager"].label_from_instance = person_name
+        else:
+            del self.fields["account_manager"]
+
+
 class NoteForm(forms.Form):
     note = forms.CharField(
         label="Note (optional)",
@@ -149,9 +170,7 @@ class AssignOwnerForm(NoteForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].label_from_instance = lambda user: (
-            user.get_full_name() or user.get_username()
-        )
+        self.fields["owner"].label_from_instance = person_name
 
 
 class ReasonForm(forms.Form):

@@ -61,12 +61,21 @@ def requests_visible_to(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
 def visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
     """404 for requests the person may not see: their existence is not disclosed to them, but
     a request that exists is logged as the permission failure it is."""
+    return _one_or_404(request, requests_visible_to(request.user), pk, "request")
+
+
+def managed_practice_or_404(request: HttpRequest, pk: int) -> Practice:
+    """A practice the person manages; any other is a 404 (not disclosed), logged if it exists."""
+    return _one_or_404(request, practices_managed_by(request.user), pk, "practice")
+
+
+def _one_or_404(request: HttpRequest, allowed: QuerySet, pk: int, what: str):
     try:
-        return requests_visible_to(request.user).get(pk=pk)
-    except ExportRequest.DoesNotExist:
-        if ExportRequest.objects.filter(pk=pk).exists():
-            log_permission_denied(request, "hidden=request")
-        raise Http404("No such request.") from None
+        return allowed.get(pk=pk)
+    except allowed.model.DoesNotExist:
+        if allowed.model.objects.filter(pk=pk).exists():
+            log_permission_denied(request, f"hidden={what}")
+        raise Http404(f"No such {what}.") from None
 
 
 def actions_for(user: AbstractBaseUser, export_request: ExportRequest) -> list[RequestAction]:
@@ -83,11 +92,32 @@ def requests_managed_by(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     ).filter(practice__in=practices_managed_by(user))
 
 
+def practices_with_open_counts(user: AbstractBaseUser) -> QuerySet[Practice]:
+    """The practices a person manages, each with how many of its requests are open."""
+    return (
+        practices_managed_by(user)
+        .select_related("account_manager")
+        .annotate(
+            open_requests=Count("export_requests", filter=~Q(export_requests__status__in=CLOSED))
+        )
+        .order_by("name", "pk")
+    )
+
+
+def account_managers() -> QuerySet:
+    """Who can manage a practice: the account managers' active members, by name."""
+    return _active_in(Role.ACCOUNT_MANAGER)
+
+
 def data_team_members() -> QuerySet:
     """Who can own a request: the data team's active members, by name."""
+    return _active_in(Role.DATA_TEAM)
+
+
+def _active_in(role: Role) -> QuerySet:
     return (
         get_user_model()
-        .objects.filter(groups__name=Role.DATA_TEAM.value, is_active=True)
+        .objects.filter(groups__name=role.value, is_active=True)
         .order_by("first_name", "last_name", "username")
     )
 

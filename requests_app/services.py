@@ -112,13 +112,54 @@ def _check(
 
 @transaction.atomic
 def practice_create(
-    *, name: str, ehr_practice_id: str, account_manager: AbstractBaseUser
+    *,
+    name: str,
+    ehr_practice_id: str,
+    account_manager: AbstractBaseUser,
+    actor: AbstractBaseUser | None = None,
 ) -> Practice:
+    """A practice and its account manager's right to it. From the portal (``actor``): an
+    account manager adds practices for themselves, an admin for any account manager."""
+    if actor is not None and not _may_give_practice_to(actor, account_manager):
+        raise permissions.refusal(actor, "practice.created", 0)
     practice = Practice(name=name, ehr_practice_id=ehr_practice_id, account_manager=account_manager)
     practice.full_clean()
     practice.save()
     assign_perm(permissions.MANAGE_PRACTICE, account_manager, practice)
     return practice
+
+
+@transaction.atomic
+def practice_update(
+    *,
+    practice_id: int,
+    actor: AbstractBaseUser,
+    name: str,
+    ehr_practice_id: str,
+    active: bool,
+    account_manager: AbstractBaseUser | None = None,
+) -> Practice:
+    """Rename, re-number or (de)activate a practice one manages; only an admin hands it to
+    another account manager."""
+    practice = Practice.objects.select_for_update().get(pk=practice_id)
+    previous = practice.account_manager
+    new_manager = account_manager or previous
+    if not permissions.can_manage_practice(actor, practice) or not _may_give_practice_to(
+        actor, new_manager
+    ):
+        raise permissions.refusal(actor, "practice.changed", 0)
+    practice.name, practice.ehr_practice_id, practice.active = name, ehr_practice_id, active
+    practice.account_manager = new_manager
+    practice.full_clean()
+    practice.save()
+    practice_sync_manager_permission(practice=practice, previous_manager=previous)
+    return practice
+
+
+def _may_give_practice_to(actor: AbstractBaseUser, account_manager: AbstractBaseUser) -> bool:
+    if permissions.is_admin(actor):
+        return has_role(account_manager, Role.ACCOUNT_MANAGER)
+    return has_role(actor, Role.ACCOUNT_MANAGER) and account_manager.pk == actor.pk
 
 
 def practice_sync_manager_permission(

@@ -57,6 +57,7 @@ class Case:
     slug: str | None = None
     anonymous: object = SIGN_IN
     data: dict = field(default_factory=dict)
+    of_practice: bool = False  # the URL names the request's practice, not the request
 
     @property
     def id(self) -> str:
@@ -69,6 +70,8 @@ class Case:
     def args(self, export_request: ExportRequest | None) -> list:
         if export_request is None:
             return []
+        if self.of_practice:
+            return [export_request.practice_id]
         return [export_request.pk, self.slug] if self.slug else [export_request.pk]
 
 
@@ -99,6 +102,16 @@ MATRIX = (
     Case("requests_app:dashboard-data-team", 403, OK, OK),
     Case("requests_app:dashboard-admin", 403, 403, OK),
     Case("requests_app:file", OK, 403, OK),
+    Case("requests_app:practices", OK, 403, OK),
+    Case("requests_app:practice-add", OK, 403, OK),
+    Case(
+        "requests_app:practice-edit",
+        (OK, 404),
+        (403, 403),
+        (OK, OK),
+        state=S.DRAFT,
+        of_practice=True,
+    ),
     Case("requests_app:audit", 403, 403, OK),
     Case("requests_app:audit-csv", 403, 403, OK),
     Case("requests_app:audit-chain", 403, 403, OK),
