@@ -23,10 +23,7 @@ TRANSIENT = {Status.EXTRACTING, Status.PACKAGING, Status.UPLOADING}
 
 
 @pytest.fixture
-def seeded(settings, tmp_path):
-    settings.EXPORT_DATA_DIR = tmp_path
-    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
-    settings.EXPORT_LOCAL_DELIVERY_DIR = tmp_path / "delivery"
+def seeded(export_dirs):
     started = time.monotonic()
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     return time.monotonic() - started
