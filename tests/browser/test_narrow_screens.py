@@ -10,6 +10,9 @@ from playwright.sync_api import Page
 from requests_app.demo import seed_demo
 from tests.browser.conftest import ARTIFACTS, sign_in, sign_out
 
+#: links to a request's page (not the practices' "File a request" links)
+REQUEST_LINKS = "main table a[href*='/requests/']:not([href*='/requests/new/'])"
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
@@ -56,7 +59,7 @@ def test_no_page_scrolls_sideways_at_390_px(page):
         if (extra := sideways_overflow(page)) > 0:
             overflowing[page.url] = extra
             page.screenshot(path=str(ARTIFACTS / f"narrow-{role}-{link}.png"), full_page=True)
-        if page.locator("main table a[href*='/requests/']:not([href*='/requests/new/'])").count():
+        if page.locator(REQUEST_LINKS).count():
             visit_every_request_link(page, overflowing)
     sign_out(page)
 
