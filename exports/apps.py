@@ -6,7 +6,7 @@ class ExportsConfig(AppConfig):
     verbose_name = "Export pipeline"
 
     def ready(self) -> None:
-        from requests_app import actions, timeline_chart
+        from requests_app import actions, demo, timeline_chart
 
         # Registers the Celery tasks in every process (web included): the pipeline sends them by
         # name (exports.pipeline.dispatch) and never imports this module itself.
@@ -16,3 +16,4 @@ class ExportsConfig(AppConfig):
 
         actions.register(*PIPELINE_ACTIONS)
         timeline_chart.register_marks(finish_marks)
+        demo.register_more("exports.demo.seed_pipeline_requests")

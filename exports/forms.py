@@ -17,20 +17,19 @@ class DemoSourceForm(forms.Form):
     )  # fmt: skip
 
 
+#: A secret typed into a refused form comes back in that POST's answer (never in a URL), so
+#: one bad field does not clear the others.
+SECRET = forms.PasswordInput(render_value=True)
+
+
 class DrChronoSourceForm(forms.Form):
     """OAuth credentials from the practice's DrChrono API application. Stored encrypted; the
     secrets are never shown again."""
 
     client_id = forms.CharField(label="Client id", max_length=200)
-    client_secret = forms.CharField(
-        label="Client secret", max_length=500, widget=forms.PasswordInput
-    )
-    access_token = forms.CharField(
-        label="Access token", max_length=2000, widget=forms.PasswordInput
-    )
-    refresh_token = forms.CharField(
-        label="Refresh token", max_length=2000, widget=forms.PasswordInput
-    )
+    client_secret = forms.CharField(label="Client secret", max_length=500, widget=SECRET)
+    access_token = forms.CharField(label="Access token", max_length=2000, widget=SECRET)
+    refresh_token = forms.CharField(label="Refresh token", max_length=2000, widget=SECRET)
     expires_at = forms.DateTimeField(
         label="Access token expires at",
         help_text="As DrChrono gave it (YYYY-MM-DD HH:MM, UTC). The portal refreshes it.",

@@ -9,6 +9,7 @@ from exports.models import ExportJob, Stage
 from exports.pipeline import stale_after
 from exports.progress import job_progress
 from requests_app import permissions
+from requests_app.actions import with_forms
 from requests_app.models import ExportRequest, RequestEvent, Status
 from requests_app.selectors import actions_for, latest_event
 
@@ -23,7 +24,8 @@ def how_run_ended(job: ExportJob | None) -> RequestEvent | None:
     return latest_event(job.request, ENDINGS, since=job.created_at)
 
 
-def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
+def pipeline_panel_context(user, export_request: ExportRequest, posted=None) -> dict:
+    """``posted``: a control's refused form, shown again with what was typed and its errors."""
     job = selectors.latest_job(export_request)
     now = timezone.now()
     progress = job_progress(job, now, stale_after=stale_after()) if job else None
@@ -43,9 +45,8 @@ def pipeline_panel_context(user, export_request: ExportRequest) -> dict:
         and permissions.can_operate_request(user, export_request),
         "jwks_url": smart_keys.jwks_url(),
         # The same answer as "Next steps": the card shows the pipeline's share of it.
-        "controls": [
-            (action, action.form())
-            for action in actions_for(user, export_request)
-            if action.on_pipeline_card
-        ],
+        "controls": with_forms(
+            [action for action in actions_for(user, export_request) if action.on_pipeline_card],
+            posted,
+        ),
     }

@@ -56,6 +56,17 @@ def register(*actions: RequestAction) -> None:
         ACTIONS_BY_SLUG[action.slug] = action
 
 
+def with_forms(
+    actions: list[RequestAction], posted: django_forms.Form | None = None
+) -> list[tuple[RequestAction, django_forms.Form]]:
+    """Each button with its form: a fresh one, or for the action just posted and refused the
+    posted form itself, so what was typed and each error stay at their field."""
+    return [
+        (action, posted if posted is not None and posted.prefix == action.slug else action.form())
+        for action in actions
+    ]
+
+
 def registered() -> list[RequestAction]:
     """Every button, this app's first (in lifecycle order), then those other apps added."""
     return list(ACTIONS_BY_SLUG.values())

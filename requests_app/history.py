@@ -28,6 +28,8 @@ HEADLINES = {
     "request.released": "Released back to the queue",
     "request.extension_granted": "Timeline extended",
     "request.contact_corrected": "Details corrected",
+    "request.edited": "Request edited",
+    "request.owner_assigned": "Owner assigned",
     "source.connected": "Data source attached",
     "source.tested": "Data source tested",
     "pipeline.started": "Export started",
@@ -126,6 +128,11 @@ def _corrected(d: Mapping[str, Any]) -> str:
     return ", ".join(str(field).replace("_", " ") for field in d.get("fields", []))
 
 
+def _owner(d: Mapping[str, Any]) -> str:
+    previous = d.get("previous_owner")
+    return f"to {d['owner']}" + (f", was {previous}" if previous else "")
+
+
 def _source(d: Mapping[str, Any]) -> str:
     return SOURCE_KINDS.get(d.get("kind", ""), str(d.get("kind", "")))
 
@@ -196,6 +203,8 @@ SUMMARIES: dict[str, tuple[Callable[[Mapping[str, Any]], str], frozenset[str]]] 
     "request.addendum_signed": (_signed_addendum, frozenset({"file_bytes"})),
     "request.extension_granted": (_extension, frozenset({"days", "total_days"})),
     "request.contact_corrected": (_corrected, frozenset({"fields"})),
+    "request.edited": (_corrected, frozenset({"fields"})),
+    "request.owner_assigned": (_owner, frozenset({"owner", "previous_owner"})),
     "source.connected": (_source, frozenset({"kind"})),
     "source.tested": (_test, frozenset({"ok", "patient_count"})),
     "pipeline.started": (_attempt, frozenset({"attempt"})),

@@ -94,6 +94,16 @@ ACTIONS: tuple[RequestAction, ...] = (
         done="The extension is granted; both timeline marks moved.",
     ),
     RequestAction(
+        slug="assign-owner",
+        label="Assign the owner",
+        rule=services.ASSIGN_OWNER,
+        form_class=forms.AssignOwnerForm,
+        perform=lambda r, user, data: services.export_request_assign_owner(
+            export_request_id=r.pk, actor=user, owner=data["owner"], note=data["note"]
+        ),
+        done="The owner is assigned.",
+    ),
+    RequestAction(
         slug="cancel",
         label="Cancel the request",
         rule=transition_rule("cancel"),

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     Case,
@@ -60,12 +61,21 @@ def requests_visible_to(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
 def visible_request_or_404(request: HttpRequest, pk: int) -> ExportRequest:
     """404 for requests the person may not see: their existence is not disclosed to them, but
     a request that exists is logged as the permission failure it is."""
+    return _one_or_404(request, requests_visible_to(request.user), pk, "request")
+
+
+def managed_practice_or_404(request: HttpRequest, pk: int) -> Practice:
+    """A practice the person manages; any other is a 404 (not disclosed), logged if it exists."""
+    return _one_or_404(request, practices_managed_by(request.user), pk, "practice")
+
+
+def _one_or_404(request: HttpRequest, allowed: QuerySet, pk: int, what: str):
     try:
-        return requests_visible_to(request.user).get(pk=pk)
-    except ExportRequest.DoesNotExist:
-        if ExportRequest.objects.filter(pk=pk).exists():
-            log_permission_denied(request, "hidden=request")
-        raise Http404("No such request.") from None
+        return allowed.get(pk=pk)
+    except allowed.model.DoesNotExist:
+        if allowed.model.objects.filter(pk=pk).exists():
+            log_permission_denied(request, f"hidden={what}")
+        raise Http404(f"No such {what}.") from None
 
 
 def actions_for(user: AbstractBaseUser, export_request: ExportRequest) -> list[RequestAction]:
@@ -82,6 +92,41 @@ def requests_managed_by(user: AbstractBaseUser) -> QuerySet[ExportRequest]:
     ).filter(practice__in=practices_managed_by(user))
 
 
+def practices_with_open_counts(user: AbstractBaseUser) -> QuerySet[Practice]:
+    """The practices a person manages, each with how many of its requests are open."""
+    return (
+        practices_managed_by(user)
+        .select_related("account_manager")
+        .annotate(
+            open_requests=Count("export_requests", filter=~Q(export_requests__status__in=CLOSED))
+        )
+        .order_by("name", "pk")
+    )
+
+
+def account_managers() -> QuerySet:
+    """Who can manage a practice: the account managers' active members, by name."""
+    return _active_in(Role.ACCOUNT_MANAGER)
+
+
+def data_team_members() -> QuerySet:
+    """Who can own a request: the data team's active members, by name."""
+    return _active_in(Role.DATA_TEAM)
+
+
+def _active_in(role: Role) -> QuerySet:
+    return (
+        get_user_model()
+        .objects.filter(groups__name=role.value, is_active=True)
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def open_requests_for(practice: Practice) -> QuerySet[ExportRequest]:
+    """A practice's requests not yet cancelled or expired, oldest first."""
+    return practice.export_requests.exclude(status__in=CLOSED).order_by("pk")
+
+
 _REFERENCE = re.compile(r"^(?:EXP-?)?0*(\d{1,12})$", re.IGNORECASE)
 
 
@@ -92,10 +137,16 @@ def search_requests(
     status: str = "",
     practice: Practice | None = None,
 ) -> QuerySet[ExportRequest]:
-    """Narrow a list by free text (practice name, EHR id or reference), status and practice.
-    ``status="open"`` means everything not cancelled or expired."""
+    """Narrow a list by free text (practice name, EHR id, reference, or the point of contact's
+    name or email), status and practice. ``status="open"`` means everything not cancelled or
+    expired."""
     if q := q.strip():
-        match = Q(practice__name__icontains=q) | Q(practice__ehr_practice_id__iexact=q)
+        match = (
+            Q(practice__name__icontains=q)
+            | Q(practice__ehr_practice_id__iexact=q)
+            | Q(poc_name__icontains=q)
+            | Q(poc_email__icontains=q)
+        )
         if reference := _REFERENCE.match(q):
             match |= Q(pk=int(reference.group(1)))
         requests = requests.filter(match)
@@ -160,6 +211,35 @@ def by_deadline(requests: QuerySet[ExportRequest]) -> QuerySet[ExportRequest]:
     if "promised_due_at" not in requests.query.annotations:
         requests = with_timeline(requests, timezone.now())
     return requests.order_by(F("promised_due_at").asc(nulls_last=True), "pk")
+
+
+#: A list's sort keys (the URL's ``sort``; "-" before one sorts descending) and what each sorts by.
+SORT_KEYS = {
+    "reference": "pk",
+    "practice": "practice__name",
+    "poc": "poc_name",
+    "status": "status_rank",
+    "timeline": "timeline_state_now",
+    "promised": "promised_due_at",
+    "owner": "claimed_by__last_name",
+}
+_STATUS_RANK = Case(
+    *(When(status=status, then=Value(rank)) for rank, status in enumerate(Status.values)),
+    output_field=IntegerField(),
+)
+
+
+def sorted_requests(requests: QuerySet[ExportRequest], sort: str) -> QuerySet[ExportRequest]:
+    """Sorted by one of ``SORT_KEYS`` (status in lifecycle order, empty values last); any other
+    ``sort``, by deadline."""
+    key = sort.removeprefix("-")
+    if key not in SORT_KEYS:
+        return by_deadline(requests)
+    if "promised_due_at" not in requests.query.annotations:
+        requests = with_timeline(requests, timezone.now())
+    column = F(SORT_KEYS[key])
+    order = column.desc(nulls_last=True) if sort.startswith("-") else column.asc(nulls_last=True)
+    return requests.annotate(status_rank=_STATUS_RANK).order_by(order, "pk")
 
 
 def ready_queue() -> QuerySet[ExportRequest]:

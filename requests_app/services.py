@@ -20,8 +20,10 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.roles import Role, has_role
+
 from . import notifications, permissions
-from .models import ExportRequest, Practice, RequestEvent, Status
+from .models import BEFORE_READY, CLOSED, ExportRequest, Practice, RequestEvent, Status
 from .uploads import stored_first, validate_signed_addendum
 
 
@@ -87,18 +89,77 @@ def transition_request(
     return export_request
 
 
+def _check(
+    rule: permissions.Rule,
+    actor: AbstractBaseUser,
+    export_request: ExportRequest,
+    action: str,
+    *,
+    not_now: str,
+) -> None:
+    """Under the row lock: who may not is refused (a logged 403); a step that does not apply
+    to the request as it is now is refused with ``not_now``, said to the person."""
+    if not rule.may(actor, export_request):
+        raise permissions.refusal(actor, action, export_request.pk)
+    if not rule.applies(export_request):
+        raise RequestActionError(
+            f"This request is {export_request.get_status_display().lower()}; {not_now}"
+        )
+
+
 # -- practices ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def practice_create(
-    *, name: str, ehr_practice_id: str, account_manager: AbstractBaseUser
+    *,
+    name: str,
+    ehr_practice_id: str,
+    account_manager: AbstractBaseUser,
+    actor: AbstractBaseUser | None = None,
 ) -> Practice:
+    """A practice and its account manager's right to it. From the portal (``actor``): an
+    account manager adds practices for themselves, an admin for any account manager."""
+    if actor is not None and not _may_give_practice_to(actor, account_manager):
+        raise permissions.refusal(actor, "practice.created", 0)
     practice = Practice(name=name, ehr_practice_id=ehr_practice_id, account_manager=account_manager)
     practice.full_clean()
     practice.save()
     assign_perm(permissions.MANAGE_PRACTICE, account_manager, practice)
     return practice
+
+
+@transaction.atomic
+def practice_update(
+    *,
+    practice_id: int,
+    actor: AbstractBaseUser,
+    name: str,
+    ehr_practice_id: str,
+    active: bool,
+    account_manager: AbstractBaseUser | None = None,
+) -> Practice:
+    """Rename, re-number or (de)activate a practice one manages; only an admin hands it to
+    another account manager."""
+    practice = Practice.objects.select_for_update().get(pk=practice_id)
+    previous = practice.account_manager
+    new_manager = account_manager or previous
+    if not permissions.can_manage_practice(actor, practice) or not _may_give_practice_to(
+        actor, new_manager
+    ):
+        raise permissions.refusal(actor, "practice.changed", 0)
+    practice.name, practice.ehr_practice_id, practice.active = name, ehr_practice_id, active
+    practice.account_manager = new_manager
+    practice.full_clean()
+    practice.save()
+    practice_sync_manager_permission(practice=practice, previous_manager=previous)
+    return practice
+
+
+def _may_give_practice_to(actor: AbstractBaseUser, account_manager: AbstractBaseUser) -> bool:
+    if permissions.is_admin(actor):
+        return has_role(account_manager, Role.ACCOUNT_MANAGER)
+    return has_role(actor, Role.ACCOUNT_MANAGER) and account_manager.pk == actor.pk
 
 
 def practice_sync_manager_permission(
@@ -289,6 +350,60 @@ def export_request_resume(*, export_request_id: int, actor: AbstractBaseUser) ->
     )
 
 
+#: what an account manager may change on a request after filing it (not the practice)
+EDITABLE_FIELDS = (
+    "poc_name",
+    "poc_email",
+    "poc_phone",
+    "categories",
+    "custom_requirements",
+    "fee_amount",
+    "fee_currency",
+)
+
+#: the request's account manager (or an admin) edits it until the data team claims it
+EDIT_REQUEST = permissions.Rule(
+    may=permissions.can_manage_request,
+    applies=lambda export_request: export_request.status in (*BEFORE_READY, Status.READY),
+)
+
+
+@transaction.atomic
+def export_request_edit(
+    *, export_request_id: int, actor: AbstractBaseUser, **changes: Any
+) -> ExportRequest:
+    """Change what was filed, before the request is claimed; History names the fields changed
+    (not their values)."""
+    if unknown := set(changes) - set(EDITABLE_FIELDS):
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    export_request = (
+        ExportRequest.objects.select_for_update()
+        .select_related("practice")
+        .get(pk=export_request_id)
+    )
+    _check(
+        EDIT_REQUEST, actor, export_request, "request.edited",
+        not_now="it can be edited only until the data team claims it.",
+    )  # fmt: skip
+    changed = [name for name, value in changes.items() if getattr(export_request, name) != value]
+    if not changed:
+        return export_request
+    for name in changed:
+        setattr(export_request, name, changes[name])
+    export_request.full_clean()
+    export_request.save(update_fields=[*changed, "updated_at"])
+    record_event(
+        export_request,
+        actor=actor,
+        action="request.edited",
+        from_status=export_request.status,
+        details={
+            "fields": [str(ExportRequest._meta.get_field(name).verbose_name) for name in changed]
+        },
+    )
+    return export_request
+
+
 # -- the data team's steps -----------------------------------------------------------------------
 
 
@@ -327,6 +442,67 @@ def export_request_release(
     if owner is not None:
         remove_perm(permissions.OPERATE_REQUEST, owner, export_request)
     return export_request
+
+
+#: an admin names who owns a request (a data-team member) once it is ready, until delivery
+ASSIGN_OWNER = permissions.Rule(
+    may=lambda user, export_request: permissions.is_admin(user),
+    applies=lambda export_request: (
+        export_request.status == Status.READY
+        or (
+            export_request.claimed_by_id is not None
+            and export_request.status not in (Status.DELIVERED, *CLOSED)
+        )
+    ),
+)
+
+
+@transaction.atomic
+def export_request_assign_owner(
+    *, export_request_id: int, actor: AbstractBaseUser, owner: AbstractBaseUser, note: str = ""
+) -> ExportRequest:
+    """An admin gives a ready request to a data-team member (their claim, made for them) or
+    hands a claimed one over: the new owner alone may operate it; History says who to whom."""
+    export_request = ExportRequest.objects.select_for_update().get(pk=export_request_id)
+    _check(
+        ASSIGN_OWNER, actor, export_request, "request.owner_assigned",
+        not_now="its owner cannot change now.",
+    )  # fmt: skip
+    if not has_role(owner, Role.DATA_TEAM) or not owner.is_active:
+        raise RequestActionError("Only an active member of the data team can own a request.")
+    previous = export_request.claimed_by
+    if previous is not None and previous.pk == owner.pk:
+        raise RequestActionError(f"{_name(owner)} already owns this request.")
+    if export_request.status == Status.READY:
+        export_request = transition_request(
+            export_request_id,
+            actor=actor,
+            method="claim",
+            action="request.owner_assigned",
+            note=note,
+            details={"owner": _name(owner)},
+            by=owner,
+            at=timezone.now(),
+        )
+    else:
+        _drop_operator(export_request)
+        export_request.claimed_by = owner
+        export_request.claimed_at = timezone.now()
+        export_request.save(update_fields=["claimed_by", "claimed_at", "updated_at"])
+        record_event(
+            export_request,
+            actor=actor,
+            action="request.owner_assigned",
+            from_status=export_request.status,
+            note=note,
+            details={"owner": _name(owner), "previous_owner": _name(previous)},
+        )
+    assign_perm(permissions.OPERATE_REQUEST, owner, export_request)
+    return export_request
+
+
+def _name(user: AbstractBaseUser) -> str:
+    return user.get_full_name() or user.get_username()
 
 
 def _drop_operator(export_request: ExportRequest) -> None:

@@ -10,6 +10,16 @@ def _private_media(settings, tmp_path):
 
 
 @pytest.fixture
+def export_dirs(settings, tmp_path) -> Path:
+    """The pipeline's folders (staging, delivery) in the test's own folder: for tests that run
+    real exports in this process, such as the demo data's."""
+    settings.EXPORT_DATA_DIR = tmp_path
+    settings.EXPORT_STAGING_DIR = tmp_path / "staging"
+    settings.EXPORT_LOCAL_DELIVERY_DIR = tmp_path / "delivery"
+    return tmp_path
+
+
+@pytest.fixture
 def pipeline_settings(settings, tmp_path) -> dict[str, str]:
     """Small, fast pipeline settings, applied here and handed to worker processes."""
     values = {

@@ -8,7 +8,9 @@ register = template.Library()
 @register.inclusion_tag("exports/_pipeline_panel.html", takes_context=True)
 def pipeline_panel(context, export_request):
     return {
-        **pipeline_panel_context(context["request"].user, export_request),
+        **pipeline_panel_context(
+            context["request"].user, export_request, context.get("posted_form")
+        ),
         "csrf_token": context.get("csrf_token"),
     }
 

@@ -13,6 +13,7 @@ from exports.models import ExportJob
 from requests_app import services
 from requests_app.demo import signed_addendum_pdf
 from requests_app.models import ExportRequest, Status
+from requests_app.selectors import data_team_members
 from tests import factories
 from tests.lifecycle.lifecycle_builders import uploading_job
 
@@ -159,4 +160,6 @@ def form_data(action: str) -> dict:
         "reject-export": {"reject-export-reason": "The workbook is missing a sheet"},
         "stop-pipeline": {"stop-pipeline-reason": "Wrong source"},
     }
+    if action == "assign-owner":  # a data-team member of the cast, made before the POST
+        return {"assign-owner-owner": str(data_team_members().first().pk)}
     return data.get(action, {})

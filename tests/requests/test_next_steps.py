@@ -100,7 +100,7 @@ def test_request_steps_and_pipeline_steps_come_from_one_answer(cast):
     slugs = [action.slug for action in actions_for(cast.claimant, export_request)]
     assert slugs == ["release", "hold", "connect-demo", "connect-drchrono", "connect-fhir-bulk"]
     assert [a.slug for a in actions_for(cast.admin, export_request)] == [
-        "release", "hold", "extend", "cancel", "connect-demo", "connect-drchrono",
+        "release", "hold", "extend", "assign-owner", "cancel", "connect-demo", "connect-drchrono",
         "connect-fhir-bulk",
     ]  # fmt: skip
 

@@ -57,6 +57,7 @@ class Case:
     slug: str | None = None
     anonymous: object = SIGN_IN
     data: dict = field(default_factory=dict)
+    of_practice: bool = False  # the URL names the request's practice, not the request
 
     @property
     def id(self) -> str:
@@ -69,6 +70,8 @@ class Case:
     def args(self, export_request: ExportRequest | None) -> list:
         if export_request is None:
             return []
+        if self.of_practice:
+            return [export_request.practice_id]
         return [export_request.pk, self.slug] if self.slug else [export_request.pk]
 
 
@@ -99,6 +102,16 @@ MATRIX = (
     Case("requests_app:dashboard-data-team", 403, OK, OK),
     Case("requests_app:dashboard-admin", 403, 403, OK),
     Case("requests_app:file", OK, 403, OK),
+    Case("requests_app:practices", OK, 403, OK),
+    Case("requests_app:practice-add", OK, 403, OK),
+    Case(
+        "requests_app:practice-edit",
+        (OK, 404),
+        (403, 403),
+        (OK, OK),
+        state=S.DRAFT,
+        of_practice=True,
+    ),
     Case("requests_app:audit", 403, 403, OK),
     Case("requests_app:audit-csv", 403, 403, OK),
     Case("requests_app:audit-chain", 403, 403, OK),
@@ -126,6 +139,21 @@ MATRIX = (
         S.DELIVERED,
         data={"reason": "The practice asked", "confirm": "on"},
     ),
+    Case("requests_app:edit", (OK, 404), (403, 403), (OK, OK), state=S.READY),
+    Case(
+        "requests_app:edit",
+        (DONE, 404),
+        (403, 403),
+        (DONE, DONE),
+        POST,
+        S.READY,
+        data={
+            "poc_name": "Sam Changed",
+            "poc_email": "sam@example.org",
+            "categories": ["demographics"],
+            "fee_currency": "USD",
+        },
+    ),
     # -- the request page's buttons: the account manager's, the data team's, the admin's
     action("send-addendum", S.DRAFT, *ACCOUNT_MANAGER_STEP),
     action("signed-addendum", S.ADDENDUM_SENT, *ACCOUNT_MANAGER_STEP),
@@ -136,6 +164,7 @@ MATRIX = (
     action("resume", HELD, (DONE, 404), (DONE, 403)),
     action("cancel", S.READY, (DONE, 404), (403, 403)),
     action("extend", S.READY, (403, 404), (403, 403)),
+    action("assign-owner", S.READY, (403, 404), (403, 403)),
     # -- the pipeline's buttons
     action("connect-demo", S.CLAIMED, *CLAIMANT_STEP),
     action("connect-drchrono", S.CLAIMED, *CLAIMANT_STEP),

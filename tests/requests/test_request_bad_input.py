@@ -15,6 +15,7 @@ from requests_app import services
 from requests_app.models import ExportRequest, Status
 from requests_app.uploads import MAX_ADDENDUM_BYTES
 from tests import factories
+from tests.page_errors import errors_at, errors_shown
 
 pytestmark = pytest.mark.django_db
 
@@ -73,13 +74,13 @@ def test_an_inactive_practice_cannot_get_a_request(client):
 @pytest.mark.parametrize(
     ("amount", "message"),
     [
-        ("-1", "Amount collected: Ensure this value is greater than or equal to 0."),
-        ("100000.01", "Amount collected: Ensure this value is less than or equal to 100000."),
-        ("12.345", "Amount collected: Ensure that there are no more than 2 decimal places."),
-        ("lots", "Amount collected: Enter a number."),
+        ("-1", "Ensure this value is greater than or equal to 0."),
+        ("100000.01", "Ensure this value is less than or equal to 100000."),
+        ("12.345", "Ensure that there are no more than 2 decimal places."),
+        ("lots", "Enter a number."),
     ],
 )
-def test_a_negative_or_absurd_fee_is_refused_with_a_message(client, amount, message):
+def test_a_negative_or_absurd_fee_is_refused_at_its_field(client, amount, message):
     r = factories.export_request(status=Status.ADDENDUM_SENT)
     response = post_action(
         client,
@@ -87,7 +88,7 @@ def test_a_negative_or_absurd_fee_is_refused_with_a_message(client, amount, mess
         "fee",
         {"fee-amount": amount, "fee-currency": "USD", "fee-invoice_reference": "I"},
     )
-    assert message in messages_on(response)
+    assert errors_shown(response) == errors_at(response, "id_fee-amount") == [message]
     r.refresh_from_db()
     assert r.status == Status.ADDENDUM_SENT and r.fee_collected_at is None
 
@@ -129,7 +130,8 @@ def test_a_bad_addendum_is_refused_by_its_content(client, upload, message):
     response = post_action(
         client, r, "signed-addendum", {"signed-addendum-signed_addendum": upload}
     )
-    assert any(message in m for m in messages_on(response))
+    [shown] = errors_shown(response)
+    assert message in shown
     r.refresh_from_db()
     assert r.status == Status.ADDENDUM_SENT and not r.signed_addendum
 
@@ -167,7 +169,8 @@ def test_cancel_and_hold_need_a_reason(client):
     r = factories.export_request()
     for action in ("cancel", "hold"):
         response = post_action(client, r, action, {f"{action}-reason": "   "})
-        assert "Reason: Give a reason." in messages_on(response)
+        assert errors_shown(response) == errors_at(response, f"id_{action}-reason")
+        assert errors_at(response, f"id_{action}-reason") == ["Give a reason."]
     r.refresh_from_db()
     assert r.status == Status.DRAFT
 
