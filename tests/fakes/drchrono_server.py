@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -40,6 +40,8 @@ from fpdf import FPDF
 from PIL import Image
 
 from exports.sources.drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
+
+from .loopback import LoopbackServer
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -778,7 +780,7 @@ class LoggedRequest:
 # -- Server ----------------------------------------------------------------------------------
 
 
-class FakeDrChrono:
+class FakeDrChrono(LoopbackServer):
     """The server. Start with ``with FakeDrChrono() as server`` (or ``start()``/``stop()``)."""
 
     def __init__(
@@ -807,34 +809,15 @@ class FakeDrChrono:
         self.access_token = ""
         self.refresh_token = ""
         self._issue_tokens()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._listen(_Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     @property
     def token_url(self) -> str:
         return f"{self.base_url}/o/token/"
-
-    def start(self) -> FakeDrChrono:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> FakeDrChrono:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- Switches for tests ------------------------------------------------------------------
 
@@ -924,13 +907,6 @@ class FakeDrChrono:
                     fault.times -= 1
                     return fault
         return None
-
-
-def _handler_for(server: FakeDrChrono) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        fake = server
-
-    return Handler
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +33,7 @@ from joserfc.jwk import KeySet
 from exports.sources.records import RecordUnavailable
 
 from .fhir_bulk_practice import FhirPractice, ndjson_lines
+from .loopback import LoopbackServer
 
 CLIENT_ID = "export-portal-test-client"
 GROUP_ID = "practice-group"
@@ -66,7 +67,7 @@ class _Job:
     deleted: bool = False
 
 
-class FakeBulkServer:
+class FakeBulkServer(LoopbackServer):
     def __init__(
         self,
         practice: FhirPractice,
@@ -102,36 +103,18 @@ class FakeBulkServer:
         self._seen_jti: set[str] = set()
         self._lock = threading.Lock()
         self._files_dir = Path(tempfile.mkdtemp(prefix="fake-bulk-"))
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._listen(_Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}/fhir"
+        return f"{self.origin}/fhir"
 
     @property
     def token_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}{TOKEN_PATH}"
+        return f"{self.origin}{TOKEN_PATH}"
 
-    def start(self) -> FakeBulkServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join()
+    def _stopped(self) -> None:
         shutil.rmtree(self._files_dir, ignore_errors=True)
-
-    def __enter__(self) -> FakeBulkServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- Switches for tests ------------------------------------------------------------------
 
@@ -283,13 +266,6 @@ class FakeBulkServer:
             if "errors.ndjson" in job.files
             else [],
         }
-
-
-def _handler_for(server: FakeBulkServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        fake = server
-
-    return Handler
 
 
 class _Handler(BaseHTTPRequestHandler):
