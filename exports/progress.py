@@ -82,7 +82,8 @@ def job_progress(
     totals = job.batches.aggregate(
         batches=Count("pk"),
         done=Count("pk", filter=Q(status=BatchStatus.DONE)),
-        patients_done=Sum("patients_done"),
+        # a patient counts once: the C-CDA pass goes over the same patients again
+        patients_done=Sum("patients_done", filter=Q(ccdas=False)),
         written=Sum("bytes"),
         failed=Sum("records_failed"),
     )
@@ -100,7 +101,7 @@ def job_progress(
     patients_done = totals["patients_done"] or 0
     rate = seconds_left = None
     # Counted from this run's first batch: not planning, not batches done before a retry.
-    this_run = job.batches.filter(started_at__gte=job.run_started_at).aggregate(
+    this_run = job.batches.filter(started_at__gte=job.run_started_at, ccdas=False).aggregate(
         since=Min("started_at"), patients_done=Sum("patients_done")
     )
     if stage == Stage.EXTRACTING and this_run["patients_done"]:

@@ -32,10 +32,18 @@ What becomes of each record (the reconciliation counts exactly this):
   row) when it is about the patient but fails validation, so nothing the EHR produced is lost;
   excluded, with the reason, when it is about someone else or no one (it must not be filed
   under this patient) or cannot be had.
+
+A source whose own C-CDA costs an API call per patient (``fetches_ccda_per_patient``: DrChrono's
+hourly allowance) has its batches run in two passes: ``BatchPart.RECORDS`` first, every batch's
+rows and files but no C-CDA; then, once every batch's records are in, ``BatchPart.CCDAS``, the
+C-CDA choice above for each patient, under its own batch number. A spent allowance then holds
+up only the C-CDAs, everything else already on disk, and each patient's C-CDA is chosen (and
+its row and count spooled) before packaging reads any batch.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -93,6 +101,14 @@ _ROWS_ONLY: tuple[tuple[Category, rows.Sheet, Callable[[PatientRecord], list[Any
 )
 
 
+class BatchPart(enum.Enum):
+    """What a batch run writes for its patients."""
+
+    ALL = "all"  # rows, files and the C-CDA
+    RECORDS = "records"  # rows and files: the C-CDAs come in a pass of their own
+    CCDAS = "ccdas"  # the C-CDAs only (a patient the records pass could not read is skipped)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     """What one batch did, for progress and logs (no PHI)."""
@@ -120,9 +136,11 @@ def extract_batch(
     ccda_builder: CcdaBuilder,
     ccda_validator: CcdaValidator,
     source_ccda_validator: SourceCcdaValidator,
+    part: BatchPart = BatchPart.ALL,
     timings: StageTimings | None = None,
 ) -> BatchResult:
-    """Write these patients' files into ``staging/tree`` and their rows into the batch spool.
+    """Write these patients' files (``part`` of them) into ``staging/tree`` and their rows into
+    the batch spool.
 
     ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
     retries); a re-run replaces the earlier run's files and rows. ``timings`` (for the
@@ -141,6 +159,8 @@ def extract_batch(
             try:
                 record = read_patient(patient_id)
             except RecordUnavailable as exc:
+                if part is BatchPart.CCDAS:
+                    continue  # counted failed, with its records, by the records pass
                 reason = _reason(exc)
                 tally.failed(Category.PATIENTS, patient_id, reason)
                 spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
@@ -148,7 +168,7 @@ def extract_batch(
                     for failure in exc.dependents:
                         tally.failed(failure.category, failure.record_id, failure.reason)
                 continue
-            _PatientExport(
+            export = _PatientExport(
                 record,
                 layout,
                 PatientTree(tree_dir(staging)),
@@ -157,7 +177,11 @@ def extract_batch(
                 ccda_builder,
                 ccda_validator,
                 source_ccda_validator,
-            ).run()
+            )
+            if part is BatchPart.CCDAS:
+                export.ccda_only()
+            else:
+                export.run(with_ccda=part is BatchPart.ALL)
         spool.commit(tally)
     result = BatchResult(
         batch_no=batch_no,
@@ -206,7 +230,7 @@ class _PatientExport:
         self.ccda_validator = ccda_validator
         self.source_ccda_validator = source_ccda_validator
 
-    def run(self) -> None:
+    def run(self, *, with_ccda: bool) -> None:
         record, patient = self.record, self.patient
         self.tree.clear(self.paths)
         self._rows_only(Category.PATIENTS, rows.PATIENTS, [rows.patient_row(patient)])
@@ -264,9 +288,14 @@ class _PatientExport:
             )
             if path is not None:
                 self.spool.add_image(image_row(patient, path, taken_on=record.photo.taken_on))
-        self._ccda()
+        if with_ccda:
+            self._ccda()
         for failure in record.failures:
             self.tally.failed(failure.category, failure.record_id, failure.reason)
+
+    def ccda_only(self) -> None:
+        self.tree.clear_ccda(self.paths)
+        self._ccda()
 
     def _rows_only(
         self, category: Category, sheet: rows.Sheet, sheet_rows: list[tuple[rows.Value, ...]]

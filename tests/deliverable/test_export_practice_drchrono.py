@@ -465,3 +465,37 @@ def test_on_a_terminal_the_progress_bar_says_until_when_it_waits():
     bars.update("patients", 2, 10)
     assert not bars.bar.postfix
     bars._close()
+
+
+def test_drchronos_own_c_cdas_come_last_so_a_spent_allowance_holds_up_nothing_else(
+    drchrono, tmp_path, monkeypatch
+):
+    add_bare_patients(drchrono, 500)  # the C-CDAs alone are more than the hour's allowance
+    work_dir = tmp_path / "work"
+    monkeypatch.setattr(export_practice, "CLOCK", StoppedWhileWaiting())
+    with pytest.raises(Interrupted):
+        export_drchrono(tmp_path, "--workers=1", f"--work-dir={work_dir}")
+    first_run = list(drchrono.requests)
+    ccda_calls = [n for n, r in enumerate(first_run) if r.path.endswith("/ccda")]
+    other_calls = [
+        n for n, r in enumerate(first_run) if r.path.startswith(("/api/", "/media/"))
+        and not r.path.endswith("/ccda")
+    ]  # fmt: skip
+    assert ccda_calls and max(other_calls) < min(ccda_calls)  # lists and files, then C-CDAs
+    downloaded_first = {r.path for r in drchrono.file_requests()}
+    drchrono.requests.clear()
+    monkeypatch.setattr(export_practice, "CLOCK", FakeClock(FakeClock().now + 3600))
+
+    output = export_drchrono(tmp_path, "--workers=1", f"--work-dir={work_dir}", "--keep-tree")
+
+    assert "Every record exported or excluded with a reason." in output
+    # every file the export needs was already in before the allowance ran out
+    assert {r.path for r in drchrono.file_requests()} <= downloaded_first
+    # the resumed run asked only for the C-CDAs the first could not
+    asked_again = {r.path for r in drchrono.api_requests() if r.path.endswith("/ccda")}
+    assert asked_again and not asked_again & {first_run[n].path for n in ccda_calls}
+    tree = kept_tree(output) / "Clinical Data Export"
+    shipped = list(tree.glob("CCDA Files/*.xml"))
+    assert len(shipped) == len(drchrono.practice.objects("patients"))
+    lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
+    assert lines["C-CDAs from the EHR"]["In Source"] == str(len(shipped))

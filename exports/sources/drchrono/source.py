@@ -151,6 +151,10 @@ class DrChronoSource(PracticeSource):
         return cls(client, spool_dir, clock=clock, **options)
 
     @property
+    def fetches_ccda_per_patient(self) -> bool:  # type: ignore[override]
+        return self._include_source_ccda
+
+    @property
     def usage(self) -> Usage:
         """What this source's client spent: API calls by endpoint, file downloads."""
         return self._client.usage
