@@ -32,6 +32,10 @@ What becomes of each record (the reconciliation counts exactly this):
   row) when it is about the patient but fails validation, so nothing the EHR produced is lost;
   excluded, with the reason, when it is about someone else or no one (it must not be filed
   under this patient) or cannot be had.
+- Immunizations (vaccine records) have no sheet (DESIGN.md fixes the workbook's sheets): they
+  are placed in the patient's C-CDA's Immunizations section. The source's own C-CDA ships only
+  when it lists every one of them by CVX code (else it is kept as received, and ours ships);
+  they are failed with our C-CDA when it cannot be built or validated.
 
 A source whose own C-CDA costs an API call per patient (``fetches_ccda_per_patient``: DrChrono's
 hourly allowance) has its batches run in two passes: ``BatchPart.RECORDS`` first, every batch's
@@ -50,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from exports.ccda.vaccines import vaccines_not_listed
 from exports.ccda.validate import SourceCcdaVerdict
 from exports.sources.base import PracticeSource
 from exports.sources.records import (
@@ -426,8 +431,18 @@ class _PatientExport:
         if self.record.ccda is not None:
             not_used = self._source_ccda(self.record.ccda)
             if not not_used:
+                self._immunizations(failed="")
                 return
-        self._generated_ccda(not_used)
+        self._immunizations(failed=self._generated_ccda(not_used))
+
+    def _immunizations(self, *, failed: str) -> None:
+        """Vaccine records have no sheet of their own (the workbook's sheets are fixed): they
+        are placed in the patient's C-CDA, so they follow what became of it."""
+        for immunization in self.record.immunizations:
+            if failed:
+                self.tally.failed(Category.IMMUNIZATIONS, immunization.id, failed)
+            else:
+                self.tally.exported(Category.IMMUNIZATIONS)
 
     def _source_ccda(self, blob: Blob) -> str:
         """Ship the source's C-CDA, or keep it as received; "" when shipped, else why not.
@@ -437,11 +452,15 @@ class _PatientExport:
         """
         self.tally.received(SOURCE_CCDAS)
         verdicts: list[SourceCcdaVerdict] = []
+        lacking = ""
 
         def check(path: Path) -> None:
+            nonlocal lacking
             verdicts.append(self.source_ccda_validator(path, self.patient))
             if not (verdicts[-1].is_usable or verdicts[-1].keep_as_received):
                 raise UnusableContent(verdicts[-1].reason())
+            if verdicts[-1].is_usable:
+                lacking = vaccines_not_listed(path, self.record.immunizations)
 
         try:
             written = self.tree.write(self.paths.ccda, blob.chunks(), check=check)
@@ -452,22 +471,23 @@ class _PatientExport:
             logger.warning("Source C-CDA not used for patient %s: %s", self.patient.id, not_used)
             return not_used
         self.tally.exported(SOURCE_CCDAS)
-        if verdicts[-1].is_usable:
+        if verdicts[-1].is_usable and not lacking:
             self._ccda_exported(written, rows.EXPORTED, rows.SOURCE_CCDA_DOCUMENT_TYPE)
             return ""
-        not_used = verdicts[-1].reason()
+        not_used = verdicts[-1].reason() or lacking
         kept = self.tree.move(written, self.paths.ccda_as_received)
         self._ccda_row(
             kept,
             f"{rows.EXPORTED} (kept as received; not shipped as the patient's C-CDA: {not_used})",
-            rows.AS_RECEIVED_CCDA_DOCUMENT_TYPE,
+            rows.INCOMPLETE_CCDA_DOCUMENT_TYPE if lacking else rows.AS_RECEIVED_CCDA_DOCUMENT_TYPE,
         )
         logger.warning(
             "Source C-CDA kept as received for patient %s: %s", self.patient.id, not_used
         )
         return f"{not_used}; kept in {kept.path.parent.name}/"
 
-    def _generated_ccda(self, source_not_used: str) -> None:
+    def _generated_ccda(self, source_not_used: str) -> str:
+        """Ship ours; "" when shipped, else why not."""
         reason = ""
         try:
             document = self.ccda_builder(self.record)
@@ -487,7 +507,7 @@ class _PatientExport:
                     self.patient, self.layout.export_date, None, rows.failed_status(reason)
                 ),
             )
-            return
+            return reason
         status = rows.EXPORTED
         if source_not_used:
             status = (
@@ -495,6 +515,7 @@ class _PatientExport:
             )
         written = self.tree.write(self.paths.ccda, [document])
         self._ccda_exported(written, status, rows.CCDA_DOCUMENT_TYPE)
+        return ""
 
     def _ccda_exported(self, written: WrittenFile, status: str, document_type: str) -> None:
         self.tally.exported(CCDA_FILES)

@@ -41,6 +41,7 @@ EXPORTED = "exported"
 CCDA_DOCUMENT_TYPE = "C-CDA R2.1 CCD"
 SOURCE_CCDA_DOCUMENT_TYPE = "C-CDA from the source EHR"
 AS_RECEIVED_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (not valid)"
+INCOMPLETE_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (lacks vaccine records)"
 
 
 class Kind(enum.Enum):

@@ -72,6 +72,7 @@ LIST_ENDPOINTS = (
     "medications",
     "allergies",
     "problems",
+    "patient_vaccine_records",
     "documents",
     "patient_lab_results",
     "patient_messages",
@@ -131,7 +132,9 @@ class FakePractice:
         return path
 
 
-def build_practice(*, malformed_record: bool = False) -> FakePractice:
+def build_practice(
+    *, malformed_record: bool = False, vaccine_of_unknown_patient: bool = False
+) -> FakePractice:
     """A small synthetic practice: five patients (two active, one inactive, one deceased,
     one active without a readable birth date), with insurance and card images, a photo,
     medications, allergies, problems, appointments with vitals and notes (locked and not),
@@ -167,6 +170,17 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     for number, status, first, last, born, gender in people:
         _add_patient(practice, number, status, first, last, born, gender)
     practice.invalid_ccda_patients.add("5")
+    practice.objects("patient_vaccine_records").extend(
+        [
+            vaccine_record(1300, 5, "Influenza, injectable, quadrivalent", "150"),
+            # DrChrono requires a CVX code, but an imported record may have none
+            vaccine_record(1301, 5, "Tdap booster (outside record)", "", status="RE"),
+        ]
+    )
+    if vaccine_of_unknown_patient:
+        practice.objects("patient_vaccine_records").append(
+            vaccine_record(1399, 99, "Hepatitis B, adult", "43")
+        )
     _add_message_center(practice)
     _add_appointment(practice, "5100", 2, "1995-03-14T10:00:00", "locked", changed=_IMPORTED)
     _add_appointment(practice, "5101", 3, "2030-01-15T09:00:00", None)
@@ -410,6 +424,29 @@ _IMPORTED = "2019-05-01T09:00:00"
 _MIX_SUBLABS = {"quest": 311, "labcorp": 312, "integration": 313}
 
 
+def vaccine_record(
+    record_id: int, patient_id: int, name: str, cvx: str, *, status: str = "CP"
+) -> dict[str, Any]:
+    """A ``patient_vaccine_records`` record as DrChrono gives it."""
+    return {
+        "id": record_id,
+        "patient": patient_id,
+        "doctor": 101,
+        "ordering_doctor": 101,
+        "name": name,
+        "cvx_code": cvx,
+        "completion_status": status,
+        "administration_start": "2023-10-02T10:15:00",
+        "lot_number": "LOT-7A21",
+        "manufacturer": "Sanofi Pasteur",
+        "amount": 0.5,
+        "units": "mL",
+        "route": "Intramuscular",
+        "site": "Left deltoid",
+        "comments": "",
+    }
+
+
 def build_demo_mix_practice(patients: int, *, seed: int = 1) -> FakePractice:
     """A practice of ``patients`` patients with the demo practice's record mix (the record
     counts ``exports.sources.demo.plan_patient`` draws), in DrChrono's shapes: for the
@@ -472,6 +509,10 @@ def build_demo_mix_practice(patients: int, *, seed: int = 1) -> FakePractice:
                 {"id": next(serial), "patient": patient_id, "doctor": 101, **fields}
                 for _ in range(how_many)
             )
+        practice.objects("patient_vaccine_records").extend(
+            vaccine_record(next(serial), patient_id, "Influenza", "150")
+            for _ in range(sum(plan.vaccinations))
+        )
         practice.objects("documents").extend(
             {"id": next(serial), "patient": patient_id, "doctor": 101, "date": "2021-02-03",
              "description": "Letter", "metatags": "", "document": file("documents")}

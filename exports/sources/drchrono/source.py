@@ -73,6 +73,7 @@ _PATIENT_MESSAGES = "patient_messages"
 _MESSAGES = "messages"
 _PAYMENTS = "patient_payments"
 _BREAKS = "appointment_breaks"
+_VACCINE_RECORDS = "patient_vaccine_records"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,7 @@ class DrChronoSource(PracticeSource):
         counts[Category.MEDICATIONS] = self._spool.count("medications")
         counts[Category.ALLERGIES] = self._spool.count("allergies")
         counts[Category.PROBLEMS] = self._spool.count("problems")
+        counts[Category.IMMUNIZATIONS] = self._spool.count(_VACCINE_RECORDS)
         counts[Category.DOCUMENTS] = self._spool.count("documents")
         counts[Category.APPOINTMENTS] = self._spool.count(_APPOINTMENTS)
         counts[Category.CLINICAL_NOTES] = sum(
@@ -447,6 +449,8 @@ class DrChronoSource(PracticeSource):
              lambda raw: mapping.medication(raw, providers)),
             ("allergies", Category.ALLERGIES, record.allergies, mapping.allergy),
             ("problems", Category.PROBLEMS, record.problems, mapping.problem),
+            (_VACCINE_RECORDS, Category.IMMUNIZATIONS, record.immunizations,
+             mapping.immunization),
             (_APPOINTMENTS, Category.APPOINTMENTS, record.appointments,
              lambda raw: mapping.appointment(raw, providers, offices)),
             ("documents", Category.DOCUMENTS, record.documents,
@@ -634,6 +638,7 @@ def practice_walks(
         "medications",
         "allergies",
         "problems",
+        _VACCINE_RECORDS,
         "documents",
         _PATIENT_LAB_RESULTS,
         _PATIENT_MESSAGES,
@@ -674,6 +679,7 @@ _PATIENT_KINDS = {
     "medications": Category.MEDICATIONS,
     "allergies": Category.ALLERGIES,
     "problems": Category.PROBLEMS,
+    _VACCINE_RECORDS: Category.IMMUNIZATIONS,
     _APPOINTMENTS: Category.APPOINTMENTS,
     "documents": Category.DOCUMENTS,
     _PATIENT_LAB_RESULTS: Category.LAB_RESULTS,
