@@ -25,6 +25,7 @@ from tests.fakes.drchrono_server import (
     FakeDrChrono,
     build_practice,
     ccda_document,
+    vaccine_record,
 )
 
 
@@ -262,6 +263,10 @@ def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
         for sheet in ("Medications", "Allergies", "Problems")
     }
     assert all(counts[sheet] for sheet in counts)
+    vaccines = Counter(
+        str(record["patient"]) for record in drchrono.practice.objects("patient_vaccine_records")
+    )
+    assert vaccines
     documents = sorted(tree.glob("CCDA Files/*.xml"))
     assert len(documents) == len(patients)
     for document in documents:
@@ -280,7 +285,7 @@ def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
         ):
             rows = [row for row in sheets[sheet] if row["Patient ID"] == patient_id]
             assert read_statuses == tuple(sorted(row["Status"] for row in rows))
-        assert read.immunizations == 0  # the fake practice keeps no vaccine records
+        assert read.immunizations == vaccines[patient_id]
 
 
 def test_drchronos_own_c_cdas_name_the_workbooks_patient_when_read_independently(
@@ -499,3 +504,42 @@ def test_drchronos_own_c_cdas_come_last_so_a_spent_allowance_holds_up_nothing_el
     assert len(shipped) == len(drchrono.practice.objects("patients"))
     lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
     assert lines["C-CDAs from the EHR"]["In Source"] == str(len(shipped))
+
+
+def test_drchrono_vaccine_records_are_the_c_cdas_immunizations_and_each_is_accounted_for(
+    drchrono, tmp_path
+):
+    drchrono.practice = build_practice(vaccine_of_unknown_patient=True)
+    # Alice's own C-CDA is valid and about her, but lists no vaccines: ours ships instead
+    drchrono.practice.objects("patient_vaccine_records").append(
+        vaccine_record(1302, 1, "COVID-19, mRNA", "208")
+    )
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="1 records failed"):
+        export_drchrono(tmp_path, "--keep-tree", out=out)
+
+    output = out.getvalue()
+    assert drchrono.api_requests("/api/patient_vaccine_records")  # practice-wide
+    assert not [r for r in drchrono.api_requests() if "patient_vaccine_records/" in r.path]
+    tree = kept_tree(output) / "Clinical Data Export"
+    shipped = {path.name.split("_", 1)[0]: path for path in tree.glob("CCDA Files/*.xml")}
+    assert read_ccda(shipped["5"]).immunizations == 2  # the one without a CVX code included
+    alice = read_ccda(shipped["1"])
+    assert alice.immunizations == 1
+    assert b"<softwareName>Export Portal</softwareName>" in shipped["1"].read_bytes()
+    assert b'code="208"' in shipped["1"].read_bytes()
+    rows = workbook_sheets(tree / "Patient_Data_Export.xlsx")["CCDA Files"]
+    status = {(row["Patient ID"], row["Category"]): row["Export Status"] for row in rows}
+    lacks = "it lacks 1 of the patient's 1 vaccine record"
+    assert status["1", "C-CDA as received from the EHR (lacks vaccine records)"] == (
+        f"exported (kept as received; not shipped as the patient's C-CDA: {lacks})"
+    )
+
+    lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
+    immunizations = lines["Immunizations"]
+    assert (immunizations["In Source"], immunizations["Exported"]) == ("4", "3")
+    assert immunizations["Failed"] == "1"
+    assert "not in the DrChrono patient list" in immunizations["Failed Reasons"]
+    assert immunizations["Balanced"] == "yes"
+    assert "Immunizations: failed ids: 1399" in output.splitlines()
