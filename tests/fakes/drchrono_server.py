@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -41,7 +40,7 @@ from PIL import Image
 
 from exports.sources.drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
 
-from .loopback import LoopbackServer
+from .loopback import LoopbackHandler, LoopbackServer
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -950,13 +949,8 @@ class FakeDrChrono(LoopbackServer):
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeDrChrono
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms ACK stalls
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``fake.requests`` instead."""
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
@@ -1173,17 +1167,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, body: Any, *, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self._raw(status, json.dumps(body).encode(), "application/json", headers)
-
-    def _raw(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def _signature(path: str, expires: int) -> str:

@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,7 +32,7 @@ from joserfc.jwk import KeySet
 from exports.sources.records import RecordUnavailable
 
 from .fhir_bulk_practice import FhirPractice, ndjson_lines
-from .loopback import LoopbackServer
+from .loopback import LoopbackHandler, LoopbackServer
 
 CLIENT_ID = "export-portal-test-client"
 GROUP_ID = "practice-group"
@@ -268,13 +267,8 @@ class FakeBulkServer(LoopbackServer):
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeBulkServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``fake.requests`` instead."""
 
     def _log(self, method: str) -> tuple[str, dict[str, str]]:
         parts = urlsplit(self.path)
@@ -418,17 +412,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(body).encode(), "application/fhir+json", headers)
-
-    def _raw(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def _outcome(code: str) -> dict[str, Any]:
