@@ -10,8 +10,8 @@ What becomes of each record (the reconciliation counts exactly this):
 - Every patient read is exported (a row in Patients, inactive and deceased included); a patient
   the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason, and
   so are the records the source says go down with it (``PatientUnreadable.dependents``).
-- Rows only (exported): insurance history, payments, medications, allergies, problems,
-  appointments, messages (their text file is ours, it cannot be unavailable).
+- Rows only (exported): insurance history, payments, medications, immunizations, allergies,
+  problems, appointments, messages (their text file is ours, it cannot be unavailable).
 - Files: signed clinical notes, documents, message attachments, faxes and referrals, lab
   reports, the photo and insurance cards are exported when their file is written, otherwise
   failed with the reason (unavailable in the source, no file in the source, content not what
@@ -32,10 +32,11 @@ What becomes of each record (the reconciliation counts exactly this):
   row) when it is about the patient but fails validation, so nothing the EHR produced is lost;
   excluded, with the reason, when it is about someone else or no one (it must not be filed
   under this patient) or cannot be had.
-- Immunizations (vaccine records) have no sheet (DESIGN.md fixes the workbook's sheets): they
-  are placed in the patient's C-CDA's Immunizations section. The source's own C-CDA ships only
-  when it lists every one of them by CVX code (else it is kept as received, and ours ships);
-  they are failed with our C-CDA when it cannot be built or validated.
+- Immunizations (vaccine records) have no sheet of their own (DESIGN.md fixes the workbook's
+  sheets): each is a row of the Medications sheet, named "(immunization, CVX ...)", counted in
+  its own reconciliation line, and an entry of our C-CDA's Immunizations section. The
+  source's own C-CDA ships only when it also lists every one of them by CVX code (else it is
+  kept as received, and ours ships), so the patient's C-CDA never lacks them.
 
 A source whose own C-CDA costs an API call per patient (``fetches_ccda_per_patient``: DrChrono's
 hourly allowance) has its batches run in two passes: ``BatchPart.RECORDS`` first, every batch's
@@ -101,6 +102,7 @@ NO_FILE_IN_SOURCE = "no file in the source"
 _ROWS_ONLY: tuple[tuple[Category, rows.Sheet, Callable[[PatientRecord], list[Any]], Any], ...] = (
     (Category.PAYMENTS, rows.PATIENT_PAYMENTS, lambda r: r.payments, rows.payment_row),
     (Category.MEDICATIONS, rows.MEDICATIONS, lambda r: r.medications, rows.medication_row),
+    (Category.IMMUNIZATIONS, rows.MEDICATIONS, lambda r: r.immunizations, rows.immunization_row),
     (Category.ALLERGIES, rows.ALLERGIES, lambda r: r.allergies, rows.allergy_row),
     (Category.PROBLEMS, rows.PROBLEMS, lambda r: r.problems, rows.problem_row),
 )
@@ -431,18 +433,8 @@ class _PatientExport:
         if self.record.ccda is not None:
             not_used = self._source_ccda(self.record.ccda)
             if not not_used:
-                self._immunizations(failed="")
                 return
-        self._immunizations(failed=self._generated_ccda(not_used))
-
-    def _immunizations(self, *, failed: str) -> None:
-        """Vaccine records have no sheet of their own (the workbook's sheets are fixed): they
-        are placed in the patient's C-CDA, so they follow what became of it."""
-        for immunization in self.record.immunizations:
-            if failed:
-                self.tally.failed(Category.IMMUNIZATIONS, immunization.id, failed)
-            else:
-                self.tally.exported(Category.IMMUNIZATIONS)
+        self._generated_ccda(not_used)
 
     def _source_ccda(self, blob: Blob) -> str:
         """Ship the source's C-CDA, or keep it as received; "" when shipped, else why not.
@@ -486,8 +478,7 @@ class _PatientExport:
         )
         return f"{not_used}; kept in {kept.path.parent.name}/"
 
-    def _generated_ccda(self, source_not_used: str) -> str:
-        """Ship ours; "" when shipped, else why not."""
+    def _generated_ccda(self, source_not_used: str) -> None:
         reason = ""
         try:
             document = self.ccda_builder(self.record)
@@ -507,7 +498,7 @@ class _PatientExport:
                     self.patient, self.layout.export_date, None, rows.failed_status(reason)
                 ),
             )
-            return reason
+            return
         status = rows.EXPORTED
         if source_not_used:
             status = (
@@ -515,7 +506,6 @@ class _PatientExport:
             )
         written = self.tree.write(self.paths.ccda, [document])
         self._ccda_exported(written, status, rows.CCDA_DOCUMENT_TYPE)
-        return ""
 
     def _ccda_exported(self, written: WrittenFile, status: str, document_type: str) -> None:
         self.tally.exported(CCDA_FILES)

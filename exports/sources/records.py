@@ -435,7 +435,8 @@ class PatientRecord:
     medications: list[Medication] = field(default_factory=list)
     allergies: list[Allergy] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    #: in the C-CDA's Immunizations section only: the workbook's sheets are fixed (DESIGN.md)
+    #: rows of the Medications sheet (the workbook's sheets are fixed, DESIGN.md) and the C-CDA's
+    #: Immunizations section
     immunizations: list[Immunization] = field(default_factory=list)
     appointments: list[Appointment] = field(default_factory=list)
     clinical_notes: list[ClinicalNote] = field(default_factory=list)

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from ccda_reader import read_ccda
-from deliverable_helpers import extract_with_seven_zip, read_csv, workbook_sheets
+from deliverable_helpers import (
+    extract_with_seven_zip,
+    medications_and_immunizations,
+    read_csv,
+    workbook_sheets,
+)
 from django.core.management import CommandError, call_command
 
 from exports.management.commands import export_practice
@@ -260,13 +265,13 @@ def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
     patients = {row["Patient ID"]: row for row in sheets["Patients"]}
     counts = {
         sheet: Counter(row["Patient ID"] for row in sheets[sheet])
-        for sheet in ("Medications", "Allergies", "Problems")
+        for sheet in ("Allergies", "Problems")
     }
+    counts["Medications"], vaccines = medications_and_immunizations(sheets)
     assert all(counts[sheet] for sheet in counts)
-    vaccines = Counter(
+    assert vaccines == Counter(
         str(record["patient"]) for record in drchrono.practice.objects("patient_vaccine_records")
     )
-    assert vaccines
     documents = sorted(tree.glob("CCDA Files/*.xml"))
     assert len(documents) == len(patients)
     for document in documents:
@@ -536,6 +541,14 @@ def test_drchrono_vaccine_records_are_the_c_cdas_immunizations_and_each_is_accou
         f"exported (kept as received; not shipped as the patient's C-CDA: {lacks})"
     )
 
+    medications = workbook_sheets(tree / "Patient_Data_Export.xlsx")["Medications"]
+    vaccine_rows = {row["Medication ID"]: row for row in medications if row["Patient ID"] == "5"}
+    assert (
+        vaccine_rows["1300"]["Name"]
+        == "Influenza, injectable, quadrivalent (immunization, CVX 150)"
+    )
+    assert vaccine_rows["1301"]["Name"] == "Tdap booster (outside record) (immunization)"
+    assert vaccine_rows["1301"]["Status"] == "refused"
     lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
     immunizations = lines["Immunizations"]
     assert (immunizations["In Source"], immunizations["Exported"]) == ("4", "3")
