@@ -40,7 +40,10 @@ def test_the_c_cda_pass_runs_after_every_records_batch_and_before_packaging(
     assert pipeline.batch_run(records_batches[-1], worker="worker-a")
     assert sorted(sent) == sorted(ccda_batches)  # the last records batch sends the pass
     job.refresh_from_db()
-    assert job_progress(job, stale_after=timedelta(minutes=5)).patients_done == 12
+    progress = job_progress(job, stale_after=timedelta(minutes=5))
+    assert (progress.patients_done, progress.ccdas_done, progress.ccdas_total) == (12, 0, 12)
+    assert progress.percent == 50  # the C-CDAs, a call each, are half the work left to show
+    assert progress.seconds_left is None  # the records' pace says nothing of the allowance's
     assert not pipeline.job_package(job.pk)  # packaging waits for the C-CDAs
 
     for batch_id in ccda_batches:
