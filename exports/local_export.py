@@ -38,8 +38,9 @@ SOURCE_SPOOL_FOLDER = "source-spool"
 #: failed record ids listed per reconciliation line in the summary (all are in the CSV)
 SUMMARY_MAX_IDS = 10
 
-#: ``progress(stage, done, total)``: stage is "patients" (done/total patients extracted) or
-#: "archive" (bytes of the tree archived); called often, keep it cheap
+#: ``progress(stage, done, total)``: stage is "patients" (done/total patients extracted),
+#: "ccdas" (patients whose source C-CDA was fetched, in the final pass of a source that fetches
+#: them one call each) or "archive" (bytes of the tree archived); called often, keep it cheap
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -106,6 +107,19 @@ def run_local_export(
             batch_numbers, patients = _extract(
                 spec, source, context, staging, batch_size, workers, _reporter(progress, total)
             )
+            if source.fetches_ccda_per_patient:
+                # Last, so a spent allowance holds up nothing else: every other file is in.
+                ccda_numbers, _ = _extract(
+                    spec,
+                    source,
+                    context,
+                    staging,
+                    batch_size,
+                    workers,
+                    _reporter(progress, total, stage="ccdas"),
+                    ccdas_after=len(batch_numbers),
+                )
+                batch_numbers += ccda_numbers
             packaged = stages.run_package(source, context, staging, batch_numbers)
         reconciliation = packaged.reconciliation
         parts: list[ArchivePart] = []
@@ -193,14 +207,21 @@ def _extract(
     batch_size: int,
     workers: int,
     batch_done: Callable[[BatchResult, int], None],
+    *,
+    ccdas_after: int | None = None,
 ) -> tuple[list[int], int]:
-    """Extract every batch; returns the batch numbers and the number of patients read."""
-    batches = enumerate(stages.plan_batches(source, batch_size), start=1)
+    """Extract every batch; returns the batch numbers and the number of patients read.
+
+    With ``ccdas_after`` (the number of records batches), the C-CDA pass: the same batches'
+    C-CDAs, numbered after the records batches.
+    """
+    ccdas = ccdas_after is not None
+    batches = enumerate(stages.plan_batches(source, batch_size), start=(ccdas_after or 0) + 1)
     numbers: list[int] = []
     patients = 0
     if workers == 1:
         for number, patient_ids in batches:
-            result = stages.run_batch(source, context, patient_ids, staging, number)
+            result = stages.run_batch(source, context, patient_ids, staging, number, ccdas=ccdas)
             numbers.append(number)
             patients += len(patient_ids)
             batch_done(result, len(patient_ids))
@@ -218,7 +239,7 @@ def _extract(
                 while len(in_flight) >= 2 * workers:
                     patients += _collect(in_flight, batch_done)
                 future = pool.submit(
-                    extract_batch_in_worker, spec, context, patient_ids, staging, number
+                    extract_batch_in_worker, spec, context, patient_ids, staging, number, ccdas
                 )
                 in_flight[future] = len(patient_ids)
                 numbers.append(number)
@@ -249,20 +270,23 @@ def extract_batch_in_worker(
     patient_ids: Sequence[str],
     staging: Path,
     number: int,
+    ccdas: bool = False,
 ) -> BatchResult:
     """One batch in a worker process, with a source of its own."""
     with spec.open(staging / SOURCE_SPOOL_FOLDER) as source:
-        return stages.run_batch(source, context, patient_ids, staging, number)
+        return stages.run_batch(source, context, patient_ids, staging, number, ccdas=ccdas)
 
 
-def _reporter(progress: ProgressCallback | None, total: int) -> Callable[[BatchResult, int], None]:
+def _reporter(
+    progress: ProgressCallback | None, total: int, *, stage: str = "patients"
+) -> Callable[[BatchResult, int], None]:
     done = 0
 
     def batch_done(result: BatchResult, size: int) -> None:
         nonlocal done
         done += size
         if progress is not None:
-            progress("patients", done, max(total, done))
+            progress(stage, done, max(total, done))
 
     return batch_done
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from exports.private_files import replace_private_file
 from exports.sources.base import PracticeSource
 from exports.sources.demo import DEFAULT_LARGE_DOCUMENT_BYTES, DemoSource
 from exports.sources.drchrono import (
@@ -173,13 +172,4 @@ def save_tokens(path: Path, tokens: OAuthTokens) -> None:
             "expires_at": tokens.expires_at.isoformat(),
         }
     )
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp: mode 0600
-            file.write(document)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    replace_private_file(path, document)

@@ -229,6 +229,11 @@ class ExtractBatch(models.Model):
     job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="batches")
     number = models.PositiveIntegerField()
     patient_ids = models.JSONField(help_text="The source's patient ids, in order.")
+    ccdas = models.BooleanField(
+        default=False,
+        help_text="Part of the final pass that fetches the source's own C-CDAs (a call per "
+        "patient), run once every other batch is done.",
+    )
     status = models.CharField(
         max_length=10, choices=BatchStatus.choices, default=BatchStatus.PENDING
     )

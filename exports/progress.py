@@ -36,6 +36,9 @@ class JobProgress:
     seconds_left: int | None
     running: tuple[RunningBatch, ...]
     error: str
+    #: patients of the final C-CDA pass (a source whose own C-CDAs cost a call each), and done
+    ccdas_total: int = 0
+    ccdas_done: int = 0
 
     @property
     def percent(self) -> int:
@@ -43,7 +46,8 @@ class JobProgress:
         if self.stage == Stage.EXTRACTING:
             if not self.patients_total:
                 return 0
-            return min(100, self.patients_done * 100 // self.patients_total)
+            done = self.patients_done + self.ccdas_done
+            return min(100, done * 100 // (self.patients_total + self.ccdas_total))
         if self.stage in (Stage.PACKAGING, Stage.UPLOADING):
             if not self.stage_bytes_total:
                 return 0
@@ -82,9 +86,11 @@ def job_progress(
     totals = job.batches.aggregate(
         batches=Count("pk"),
         done=Count("pk", filter=Q(status=BatchStatus.DONE)),
-        patients_done=Sum("patients_done"),
+        # a patient counts once: the C-CDA pass goes over the same patients again
+        patients=Sum("patients_done", filter=Q(ccdas=False)),
         written=Sum("bytes"),
         failed=Sum("records_failed"),
+        ccdas_done=Sum("patients_done", filter=Q(ccdas=True)),
     )
     stage = job.stage
     # A stopped, failed or finished run has nothing running, whatever its batches last said.
@@ -99,13 +105,15 @@ def job_progress(
         for batch in ExtractBatch.objects.filter(job=job, status=BatchStatus.RUNNING)
         if stage in RUNNING_STAGES
     )
-    patients_done = totals["patients_done"] or 0
+    patients_done = totals["patients"] or 0
     rate = seconds_left = None
     # Counted from this run's first batch: not planning, not batches done before a retry.
-    this_run = job.batches.filter(started_at__gte=job.run_started_at).aggregate(
+    this_run = job.batches.filter(started_at__gte=job.run_started_at, ccdas=False).aggregate(
         since=Min("started_at"), patients_done=Sum("patients_done")
     )
-    if stage == Stage.EXTRACTING and this_run["patients_done"]:
+    records_left = (job.patient_count or 0) > patients_done
+    # The C-CDA pass runs at the allowance's pace, not the records' (the plan estimates it).
+    if stage == Stage.EXTRACTING and this_run["patients_done"] and records_left:
         elapsed = (now - this_run["since"]).total_seconds()
         if elapsed > 0:
             per_second = this_run["patients_done"] / elapsed
@@ -127,4 +135,8 @@ def job_progress(
         seconds_left=seconds_left,
         running=running,
         error=job.error,
+        ccdas_total=sum(
+            len(ids) for ids in job.batches.filter(ccdas=True).values_list("patient_ids", flat=True)
+        ),
+        ccdas_done=totals["ccdas_done"] or 0,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from exports.archive import ArchivePart, build_archive
 from exports.ccda.generate import AuthoringSystem, Organization, build_ccd
 from exports.ccda.validate import ValidationProblem, check_source_ccda, validate_ccda
-from exports.packaging.batch import BatchResult, extract_batch
+from exports.packaging.batch import BatchPart, BatchResult, extract_batch
 from exports.packaging.layout import ExportLayout
 from exports.packaging.package import PackageResult, package
 from exports.sources.base import PracticeSource
@@ -79,7 +79,17 @@ def run_batch(
     staging: Path,
     number: int,
     timings: StageTimings | None = None,
+    *,
+    ccdas: bool = False,
 ) -> BatchResult:
+    """Extract one batch. A source that fetches each patient's C-CDA against an allowance gets
+    its records batches first (``ccdas`` False: the C-CDAs wait) and a final pass of C-CDA
+    batches (``ccdas`` True) over the same patients; any other source gets all in one."""
+    part = BatchPart.ALL
+    if source.fetches_ccda_per_patient:
+        part = BatchPart.CCDAS if ccdas else BatchPart.RECORDS
+    elif ccdas:
+        raise ValueError(f"{source.kind} has no C-CDA pass: its C-CDAs come with its records")
     return extract_batch(
         source,
         patient_ids,
@@ -89,6 +99,7 @@ def run_batch(
         ccda_builder=context.ccda_builder(),
         ccda_validator=generated_ccda_problems,
         source_ccda_validator=check_source_ccda,
+        part=part,
         timings=timings,
     )
 

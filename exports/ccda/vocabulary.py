@@ -46,6 +46,10 @@ class Code:
 _CODE_TOKEN = re.compile(r"[^\s\x00-\x1f\ud800-\udfff\ufffe\uffff]+")
 
 
+#: CVX's own code for a vaccine given without a known code
+UNKNOWN_VACCINE = Code("999", CVX, "unknown vaccine or immune globulin")
+
+
 def source_code(text: str, system: str, display: str = "") -> Code | None:
     """A code the source recorded, when it is one token (CDA's ``cs`` type allows no
     whitespace); None when it is empty or several codes in one field. The source's text

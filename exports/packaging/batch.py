@@ -10,8 +10,8 @@ What becomes of each record (the reconciliation counts exactly this):
 - Every patient read is exported (a row in Patients, inactive and deceased included); a patient
   the source cannot read (``RecordUnavailable``) is failed, listed by id with the reason, and
   so are the records the source says go down with it (``PatientUnreadable.dependents``).
-- Rows only (exported): insurance history, payments, medications, allergies, problems,
-  appointments, messages (their text file is ours, it cannot be unavailable).
+- Rows only (exported): insurance history, payments, medications, immunizations, allergies,
+  problems, appointments, messages (their text file is ours, it cannot be unavailable).
 - Files: signed clinical notes, documents, message attachments, faxes and referrals, lab
   reports, the photo and insurance cards are exported when their file is written, otherwise
   failed with the reason (unavailable in the source, no file in the source, content not what
@@ -32,16 +32,30 @@ What becomes of each record (the reconciliation counts exactly this):
   row) when it is about the patient but fails validation, so nothing the EHR produced is lost;
   excluded, with the reason, when it is about someone else or no one (it must not be filed
   under this patient) or cannot be had.
+- Immunizations (vaccine records) have no sheet of their own (DESIGN.md fixes the workbook's
+  sheets): each is a row of the Medications sheet, named "(immunization, CVX ...)", counted in
+  its own reconciliation line, and an entry of our C-CDA's Immunizations section. The
+  source's own C-CDA ships only when it also lists every one of them by CVX code (else it is
+  kept as received, and ours ships), so the patient's C-CDA never lacks them.
+
+A source whose own C-CDA costs an API call per patient (``fetches_ccda_per_patient``: DrChrono's
+hourly allowance) has its batches run in two passes: ``BatchPart.RECORDS`` first, every batch's
+rows and files but no C-CDA; then, once every batch's records are in, ``BatchPart.CCDAS``, the
+C-CDA choice above for each patient, under its own batch number. A spent allowance then holds
+up only the C-CDAs, everything else already on disk, and each patient's C-CDA is chosen (and
+its row and count spooled) before packaging reads any batch.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from exports.ccda.vaccines import vaccines_not_listed
 from exports.ccda.validate import SourceCcdaVerdict
 from exports.sources.base import PracticeSource
 from exports.sources.records import (
@@ -88,9 +102,18 @@ NO_FILE_IN_SOURCE = "no file in the source"
 _ROWS_ONLY: tuple[tuple[Category, rows.Sheet, Callable[[PatientRecord], list[Any]], Any], ...] = (
     (Category.PAYMENTS, rows.PATIENT_PAYMENTS, lambda r: r.payments, rows.payment_row),
     (Category.MEDICATIONS, rows.MEDICATIONS, lambda r: r.medications, rows.medication_row),
+    (Category.IMMUNIZATIONS, rows.MEDICATIONS, lambda r: r.immunizations, rows.immunization_row),
     (Category.ALLERGIES, rows.ALLERGIES, lambda r: r.allergies, rows.allergy_row),
     (Category.PROBLEMS, rows.PROBLEMS, lambda r: r.problems, rows.problem_row),
 )
+
+
+class BatchPart(enum.Enum):
+    """What a batch run writes for its patients."""
+
+    ALL = "all"  # rows, files and the C-CDA
+    RECORDS = "records"  # rows and files: the C-CDAs come in a pass of their own
+    CCDAS = "ccdas"  # the C-CDAs only (a patient the records pass could not read is skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +143,11 @@ def extract_batch(
     ccda_builder: CcdaBuilder,
     ccda_validator: CcdaValidator,
     source_ccda_validator: SourceCcdaValidator,
+    part: BatchPart = BatchPart.ALL,
     timings: StageTimings | None = None,
 ) -> BatchResult:
-    """Write these patients' files into ``staging/tree`` and their rows into the batch spool.
+    """Write these patients' files (``part`` of them) into ``staging/tree`` and their rows into
+    the batch spool.
 
     ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
     retries); a re-run replaces the earlier run's files and rows. ``timings`` (for the
@@ -141,6 +166,8 @@ def extract_batch(
             try:
                 record = read_patient(patient_id)
             except RecordUnavailable as exc:
+                if part is BatchPart.CCDAS:
+                    continue  # counted failed, with its records, by the records pass
                 reason = _reason(exc)
                 tally.failed(Category.PATIENTS, patient_id, reason)
                 spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
@@ -148,7 +175,7 @@ def extract_batch(
                     for failure in exc.dependents:
                         tally.failed(failure.category, failure.record_id, failure.reason)
                 continue
-            _PatientExport(
+            export = _PatientExport(
                 record,
                 layout,
                 PatientTree(tree_dir(staging)),
@@ -157,7 +184,11 @@ def extract_batch(
                 ccda_builder,
                 ccda_validator,
                 source_ccda_validator,
-            ).run()
+            )
+            if part is BatchPart.CCDAS:
+                export.ccda_only()
+            else:
+                export.run(with_ccda=part is BatchPart.ALL)
         spool.commit(tally)
     result = BatchResult(
         batch_no=batch_no,
@@ -206,7 +237,7 @@ class _PatientExport:
         self.ccda_validator = ccda_validator
         self.source_ccda_validator = source_ccda_validator
 
-    def run(self) -> None:
+    def run(self, *, with_ccda: bool) -> None:
         record, patient = self.record, self.patient
         self.tree.clear(self.paths)
         self._rows_only(Category.PATIENTS, rows.PATIENTS, [rows.patient_row(patient)])
@@ -264,9 +295,14 @@ class _PatientExport:
             )
             if path is not None:
                 self.spool.add_image(image_row(patient, path, taken_on=record.photo.taken_on))
-        self._ccda()
+        if with_ccda:
+            self._ccda()
         for failure in record.failures:
             self.tally.failed(failure.category, failure.record_id, failure.reason)
+
+    def ccda_only(self) -> None:
+        self.tree.clear_ccda(self.paths)
+        self._ccda()
 
     def _rows_only(
         self, category: Category, sheet: rows.Sheet, sheet_rows: list[tuple[rows.Value, ...]]
@@ -408,11 +444,15 @@ class _PatientExport:
         """
         self.tally.received(SOURCE_CCDAS)
         verdicts: list[SourceCcdaVerdict] = []
+        lacking = ""
 
         def check(path: Path) -> None:
+            nonlocal lacking
             verdicts.append(self.source_ccda_validator(path, self.patient))
             if not (verdicts[-1].is_usable or verdicts[-1].keep_as_received):
                 raise UnusableContent(verdicts[-1].reason())
+            if verdicts[-1].is_usable:
+                lacking = vaccines_not_listed(path, self.record.immunizations)
 
         try:
             written = self.tree.write(self.paths.ccda, blob.chunks(), check=check)
@@ -423,15 +463,15 @@ class _PatientExport:
             logger.warning("Source C-CDA not used for patient %s: %s", self.patient.id, not_used)
             return not_used
         self.tally.exported(SOURCE_CCDAS)
-        if verdicts[-1].is_usable:
+        if verdicts[-1].is_usable and not lacking:
             self._ccda_exported(written, rows.EXPORTED, rows.SOURCE_CCDA_DOCUMENT_TYPE)
             return ""
-        not_used = verdicts[-1].reason()
+        not_used = verdicts[-1].reason() or lacking
         kept = self.tree.move(written, self.paths.ccda_as_received)
         self._ccda_row(
             kept,
             f"{rows.EXPORTED} (kept as received; not shipped as the patient's C-CDA: {not_used})",
-            rows.AS_RECEIVED_CCDA_DOCUMENT_TYPE,
+            rows.INCOMPLETE_CCDA_DOCUMENT_TYPE if lacking else rows.AS_RECEIVED_CCDA_DOCUMENT_TYPE,
         )
         logger.warning(
             "Source C-CDA kept as received for patient %s: %s", self.patient.id, not_used

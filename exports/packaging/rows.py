@@ -25,6 +25,7 @@ from exports.sources.records import (
     Demographics,
     Document,
     FaxOrReferral,
+    Immunization,
     Insurance,
     LabResult,
     Medication,
@@ -41,6 +42,7 @@ EXPORTED = "exported"
 CCDA_DOCUMENT_TYPE = "C-CDA R2.1 CCD"
 SOURCE_CCDA_DOCUMENT_TYPE = "C-CDA from the source EHR"
 AS_RECEIVED_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (not valid)"
+INCOMPLETE_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (lacks vaccine records)"
 
 
 class Kind(enum.Enum):
@@ -454,6 +456,39 @@ def medication_row(patient: Demographics, medication: Medication) -> tuple[Value
         medication.prescriber,
         medication.indication,
         medication.notes,
+    )
+
+
+def immunization_row(patient: Demographics, immunization: Immunization) -> tuple[Value, ...]:
+    """A vaccine record in the Medications sheet: the workbook's sheets are fixed (DESIGN.md)
+    and have no immunization sheet; a vaccine is a medication administered, named as such
+    (as the FHIR Bulk source names its Immunizations)."""
+    cvx = immunization.cvx_code.strip()
+    return (
+        *patient_columns(patient),
+        immunization.id,
+        f"{immunization.vaccine} (immunization{f', CVX {cvx}' if cvx else ''})",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        immunization.status,
+        None,
+        immunization.administered_on,
+        immunization.administered_on,
+        "",
+        "",
+        "; ".join(
+            part
+            for part in (
+                f"lot {immunization.lot_number.strip()}" if immunization.lot_number.strip() else "",
+                immunization.manufacturer.strip(),
+                immunization.notes.strip(),
+            )
+            if part
+        ),
     )
 
 

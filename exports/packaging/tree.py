@@ -96,6 +96,10 @@ class PatientTree:
         """Remove what an earlier run wrote for this patient, so a re-run leaves no strays."""
         for folder in (paths.records, paths.images):
             shutil.rmtree(self._tree_dir / folder, ignore_errors=True)
+        self.clear_ccda(paths)
+
+    def clear_ccda(self, paths: PatientPaths) -> None:
+        """Remove the patient's C-CDA files an earlier run wrote."""
         for ccda in (paths.ccda, paths.ccda_as_received):
             (self._tree_dir / ccda).unlink(missing_ok=True)
 

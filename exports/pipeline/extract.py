@@ -1,5 +1,10 @@
 """The extraction stage: cut the practice into batches, extract each on any worker, and move the
-job on to packaging when the last batch is done."""
+job on to packaging when the last batch is done.
+
+A source that fetches each patient's own C-CDA against an allowance
+(``fetches_ccda_per_patient``) gets a second set of batches, the C-CDA pass over the same
+patients: claimable only once every records batch is done, sent by the last of them, so a
+spent allowance holds up nothing but the C-CDAs; packaging waits for both."""
 
 from __future__ import annotations
 
@@ -43,14 +48,26 @@ def job_plan(job_id: int) -> list[int]:
                 ExtractBatch(job=job, number=number, patient_ids=ids)
                 for number, ids in enumerate(stages.plan_batches(source, job.batch_size), start=1)
             ]
+            patient_count = sum(len(batch.patient_ids) for batch in planned)
+            if source.fetches_ccda_per_patient:  # the same patients, numbered after them
+                records = len(planned)
+                planned += [
+                    ExtractBatch(
+                        job=job, number=records + batch.number, patient_ids=batch.patient_ids,
+                        ccdas=True,
+                    )
+                    for batch in planned
+                ]  # fmt: skip
         with transaction.atomic():
             locked = ExportJob.objects.select_for_update().get(pk=job_id)
             if not locked.batches.exists():  # another planner may have won the race
                 ExtractBatch.objects.bulk_create(planned, batch_size=200)
-                locked.patient_count = sum(len(batch.patient_ids) for batch in planned)
+                locked.patient_count = patient_count
                 locked.save(update_fields=["patient_count"])
         logger.info("job %s planned: %d batches", job_id, len(planned))
-    return list(job.batches.exclude(status=BatchStatus.DONE).values_list("pk", flat=True))
+    undone = job.batches.exclude(status=BatchStatus.DONE)
+    records = undone.filter(ccdas=False)
+    return list((records if records.exists() else undone).values_list("pk", flat=True))
 
 
 def queue_batches(job_id: int, batch_ids: Iterable[int]) -> None:
@@ -79,6 +96,7 @@ def batch_run(batch_id: int, *, worker: str) -> bool:
                 progress.ids(batch.patient_ids),
                 Path(job.staging_dir),
                 batch.number,
+                ccdas=batch.ccdas,
             )
         finished = (
             extracting_batches()
@@ -100,15 +118,22 @@ def batch_run(batch_id: int, *, worker: str) -> bool:
         release_batch(batch_id, worker=worker, error=exc)
         raise
     if finished:
-        maybe_start_packaging(job.pk)
+        maybe_start_packaging(job.pk, records_batch=not batch.ccdas)
     return bool(finished)
 
 
-def maybe_start_packaging(job_id: int) -> bool:
-    """The last batch to finish moves the job on; the row locks make that exactly one."""
+def maybe_start_packaging(job_id: int, *, records_batch: bool = False) -> bool:
+    """The last batch to finish moves the job on; the row locks make that exactly one. The
+    last records batch (``records_batch``) of a job with a C-CDA pass sends that pass."""
     with transaction.atomic():
         job = locked_job(job_id)
-        if job.stage != Stage.EXTRACTING or job.batches.exclude(status=BatchStatus.DONE).exists():
+        if job.stage != Stage.EXTRACTING:
+            return False
+        undone = job.batches.exclude(status=BatchStatus.DONE)
+        if undone.exists():
+            if records_batch and not undone.filter(ccdas=False).exists():
+                for batch_id in undone.values_list("pk", flat=True):
+                    dispatch.send_on_commit(dispatch.EXTRACT_PATIENTS, batch_id)
             return False
         if job.patient_count is None:  # not planned yet
             return False

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from exports.models import BatchStatus, ExportJob, ExtractBatch, Stage
 from exports.pipeline import clock
@@ -115,11 +115,16 @@ def extracting_batches() -> QuerySet[ExtractBatch]:
 
 
 def batch_claim(batch_id: int, *, worker: str) -> bool:
-    """Take a batch that is pending, or running with a stale heartbeat. One claimant wins."""
+    """Take a batch that is pending, or running with a stale heartbeat. One claimant wins.
+    A batch of the C-CDA pass waits until every records batch of its job is done."""
     now = clock.now()
     claimable = Q(status=BatchStatus.PENDING) | Q(
         status=BatchStatus.RUNNING, heartbeat_at__lt=now - stale_after()
     )
+    records_undone = ExtractBatch.objects.filter(job=OuterRef("job"), ccdas=False).exclude(
+        status=BatchStatus.DONE
+    )
+    claimable &= Q(ccdas=False) | ~Exists(records_undone)
     return bool(
         extracting_batches()
         .filter(claimable, pk=batch_id)

@@ -27,6 +27,9 @@ class PracticeSource(abc.ABC):
 
     #: the registry key, e.g. "demo" or "drchrono"
     kind: str
+    #: whether the source's own C-CDA costs a call per patient against an allowance: then the
+    #: C-CDAs are read in a final pass of their own, after every batch's records and files
+    fetches_ccda_per_patient: bool = False
 
     def prepare(self) -> None:  # noqa: B027 - optional hook, most sources need nothing
         """One-time work before patients are read (e.g. spooling practice-wide lists).

@@ -249,8 +249,10 @@ _DOCUMENT_KINDS = (
     ("EKG tracing", ("Cardiology", "EKG")),
     ("Specialist consultation letter", ("Correspondence",)),
     ("Insurance correspondence", ("Insurance",)),
-    (_IMMUNIZATION_RECORD, ("Immunizations",)),
 )
+_IMMUNIZATION_TAGS = ("Immunizations",)
+#: how often an uploaded document is an immunization record
+_IMMUNIZATION_RECORD_SHARE = 1 / (len(_DOCUMENT_KINDS) + 1)
 _INSURERS = (
     ("Aetna", "60054", "PPO"),
     ("UnitedHealthcare", "87726", "HMO"),
@@ -330,6 +332,9 @@ class PatientPlan:
     lab_sources: tuple[LabSource, ...]  # manual, Quest, LabCorp and integration results
     message_attachments: tuple[int, ...]  # attachments per message
     faxes: int
+    #: per document, the vaccines it lists as an immunization record (0: another kind); each
+    #: is also one of the patient's vaccine records
+    vaccinations: tuple[int, ...] = ()
 
     def counts(self) -> Counter[Category]:
         """Records of each category this patient holds, excluded ones included."""
@@ -346,6 +351,7 @@ class PatientPlan:
                 Category.MEDICATIONS: self.medications,
                 Category.ALLERGIES: self.allergies,
                 Category.PROBLEMS: self.problems,
+                Category.IMMUNIZATIONS: sum(self.vaccinations),
                 Category.APPOINTMENTS: len(self.notes),
                 Category.CLINICAL_NOTES: sum(state is not NoteState.NONE for state in self.notes),
                 Category.DOCUMENTS: self.documents,
@@ -404,6 +410,16 @@ def plan_patient(seed: int, index: int) -> PatientPlan:
         lab_sources=tuple(lab_sources),
         message_attachments=tuple(messages),
         faxes=rng.choices((0, 1, 2), (55, 35, 10))[0],
+        vaccinations=_vaccinations_per_document(seed, index, documents),
+    )
+
+
+def _vaccinations_per_document(seed: int, index: int, documents: int) -> tuple[int, ...]:
+    """Its own stream, so the rest of the plan is the same whatever the records list."""
+    rng = random.Random(f"{seed}:{index}:vaccinations")
+    return tuple(
+        _between(rng, 1, 3) if rng.random() < _IMMUNIZATION_RECORD_SHARE else 0
+        for _ in range(documents)
     )
 
 
@@ -932,10 +948,11 @@ class _PatientBuilder:
         """
         rng = random.Random(f"{self.key}:vaccinations:{document_number}")
         born = self.demographics.date_of_birth or date.min
+        count = self.plan.vaccinations[document_number]
         given = sorted(
             (
                 (max(received - timedelta(days=_between(rng, 0, 3 * 365)), born), vaccine)
-                for vaccine in rng.sample(codes.vaccines(), _between(rng, 1, 3))
+                for vaccine in rng.sample(codes.vaccines(), count)
             ),
             key=lambda dated: dated[0],
         )
@@ -959,6 +976,8 @@ class _PatientBuilder:
         documents = []
         for number in range(self.plan.documents):
             kind, tags = _pick(rng, _DOCUMENT_KINDS)
+            if self.plan.vaccinations[number]:
+                kind, tags = _IMMUNIZATION_RECORD, _IMMUNIZATION_TAGS
             day = self._day()
             description = self._free_text(f"{kind}, received {day:%m/%d/%Y}")
             lines = (*self._patient_lines(), f"Document: {description}", f"Tags: {', '.join(tags)}")

@@ -27,6 +27,7 @@ class Category(enum.StrEnum):
     MEDICATIONS = "medications"
     ALLERGIES = "allergies"
     PROBLEMS = "problems"
+    IMMUNIZATIONS = "immunizations"
     APPOINTMENTS = "appointments"
     CLINICAL_NOTES = "clinical_notes"
     DOCUMENTS = "documents"
@@ -50,6 +51,7 @@ _CATEGORY_LABELS = {
     Category.MEDICATIONS: "Medications",
     Category.ALLERGIES: "Allergies",
     Category.PROBLEMS: "Problems",
+    Category.IMMUNIZATIONS: "Immunizations",
     Category.APPOINTMENTS: "Appointments",
     Category.CLINICAL_NOTES: "Signed Clinical Notes",
     Category.DOCUMENTS: "Uploaded Documents",
@@ -433,7 +435,9 @@ class PatientRecord:
     medications: list[Medication] = field(default_factory=list)
     allergies: list[Allergy] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    immunizations: list[Immunization] = field(default_factory=list)  # in the C-CDA only
+    #: rows of the Medications sheet (the workbook's sheets are fixed, DESIGN.md) and the C-CDA's
+    #: Immunizations section
+    immunizations: list[Immunization] = field(default_factory=list)
     appointments: list[Appointment] = field(default_factory=list)
     clinical_notes: list[ClinicalNote] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
@@ -465,6 +469,7 @@ class PatientRecord:
                 Category.MEDICATIONS: len(self.medications),
                 Category.ALLERGIES: len(self.allergies),
                 Category.PROBLEMS: len(self.problems),
+                Category.IMMUNIZATIONS: len(self.immunizations),
                 Category.APPOINTMENTS: len(self.appointments),
                 Category.CLINICAL_NOTES: len(self.clinical_notes),
                 Category.DOCUMENTS: len(self.documents),

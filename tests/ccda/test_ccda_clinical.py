@@ -191,7 +191,9 @@ def test_a_vaccine_record_without_a_cvx_code_keeps_its_name_and_says_so():
 
     assert_valid(document)
     (code,) = parse(document).xpath("//cda:manufacturedMaterial/cda:code", namespaces=NS)
-    assert code.get("nullFlavor") == "OTH"
+    # CVX's "unknown vaccine": a receiver requiring a vaccine code still keeps the record
+    assert (code.get("code"), code.get("codeSystem")) == ("999", "2.16.840.1.113883.12.292")
+    assert code.find("cda:originalText/cda:reference", NS) is not None
     (section,) = with_templates(document, IMMUNIZATIONS)
     assert "Flu shot" in "".join(section.find("cda:text", NS).itertext())
 

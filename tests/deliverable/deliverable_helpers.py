@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +132,17 @@ def workbook_sheets(path: Path) -> dict[str, list[dict[str, object]]]:
         sheets[sheet.title] = [dict(zip(header, row, strict=True)) for row in rows]
     workbook.close()
     return sheets
+
+
+def medications_and_immunizations(
+    sheets: dict[str, list[dict[str, object]]],
+) -> tuple[Counter, Counter]:
+    """Rows of the Medications sheet per patient: (medications, vaccine records). The workbook
+    has no immunization sheet; a vaccine record is a Medications row named "(immunization".
+    """
+    medications: Counter = Counter()
+    immunizations: Counter = Counter()
+    for row in sheets["Medications"]:
+        vaccine = "(immunization" in str(row["Name"])
+        (immunizations if vaccine else medications)[row["Patient ID"]] += 1
+    return medications, immunizations

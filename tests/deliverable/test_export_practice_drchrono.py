@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from ccda_reader import read_ccda
-from deliverable_helpers import extract_with_seven_zip, read_csv, workbook_sheets
+from deliverable_helpers import (
+    extract_with_seven_zip,
+    medications_and_immunizations,
+    read_csv,
+    workbook_sheets,
+)
 from django.core.management import CommandError, call_command
 
 from exports.management.commands import export_practice
@@ -25,6 +30,7 @@ from tests.fakes.drchrono_server import (
     FakeDrChrono,
     build_practice,
     ccda_document,
+    vaccine_record,
 )
 
 
@@ -259,9 +265,13 @@ def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
     patients = {row["Patient ID"]: row for row in sheets["Patients"]}
     counts = {
         sheet: Counter(row["Patient ID"] for row in sheets[sheet])
-        for sheet in ("Medications", "Allergies", "Problems")
+        for sheet in ("Allergies", "Problems")
     }
+    counts["Medications"], vaccines = medications_and_immunizations(sheets)
     assert all(counts[sheet] for sheet in counts)
+    assert vaccines == Counter(
+        str(record["patient"]) for record in drchrono.practice.objects("patient_vaccine_records")
+    )
     documents = sorted(tree.glob("CCDA Files/*.xml"))
     assert len(documents) == len(patients)
     for document in documents:
@@ -280,7 +290,7 @@ def test_an_independent_reader_agrees_with_the_workbook_on_drchrono_ccdas(
         ):
             rows = [row for row in sheets[sheet] if row["Patient ID"] == patient_id]
             assert read_statuses == tuple(sorted(row["Status"] for row in rows))
-        assert read.immunizations == 0  # the fake practice keeps no vaccine records
+        assert read.immunizations == vaccines[patient_id]
 
 
 def test_drchronos_own_c_cdas_name_the_workbooks_patient_when_read_independently(
@@ -465,3 +475,84 @@ def test_on_a_terminal_the_progress_bar_says_until_when_it_waits():
     bars.update("patients", 2, 10)
     assert not bars.bar.postfix
     bars._close()
+
+
+def test_drchronos_own_c_cdas_come_last_so_a_spent_allowance_holds_up_nothing_else(
+    drchrono, tmp_path, monkeypatch
+):
+    add_bare_patients(drchrono, 500)  # the C-CDAs alone are more than the hour's allowance
+    work_dir = tmp_path / "work"
+    monkeypatch.setattr(export_practice, "CLOCK", StoppedWhileWaiting())
+    with pytest.raises(Interrupted):
+        export_drchrono(tmp_path, "--workers=1", f"--work-dir={work_dir}")
+    first_run = list(drchrono.requests)
+    ccda_calls = [n for n, r in enumerate(first_run) if r.path.endswith("/ccda")]
+    other_calls = [
+        n for n, r in enumerate(first_run) if r.path.startswith(("/api/", "/media/"))
+        and not r.path.endswith("/ccda")
+    ]  # fmt: skip
+    assert ccda_calls and max(other_calls) < min(ccda_calls)  # lists and files, then C-CDAs
+    downloaded_first = {r.path for r in drchrono.file_requests()}
+    drchrono.requests.clear()
+    monkeypatch.setattr(export_practice, "CLOCK", FakeClock(FakeClock().now + 3600))
+
+    output = export_drchrono(tmp_path, "--workers=1", f"--work-dir={work_dir}", "--keep-tree")
+
+    assert "Every record exported or excluded with a reason." in output
+    # every file the export needs was already in before the allowance ran out
+    assert {r.path for r in drchrono.file_requests()} <= downloaded_first
+    # the resumed run asked only for the C-CDAs the first could not
+    asked_again = {r.path for r in drchrono.api_requests() if r.path.endswith("/ccda")}
+    assert asked_again and not asked_again & {first_run[n].path for n in ccda_calls}
+    tree = kept_tree(output) / "Clinical Data Export"
+    shipped = list(tree.glob("CCDA Files/*.xml"))
+    assert len(shipped) == len(drchrono.practice.objects("patients"))
+    lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
+    assert lines["C-CDAs from the EHR"]["In Source"] == str(len(shipped))
+
+
+def test_drchrono_vaccine_records_are_the_c_cdas_immunizations_and_each_is_accounted_for(
+    drchrono, tmp_path
+):
+    drchrono.practice = build_practice(vaccine_of_unknown_patient=True)
+    # Alice's own C-CDA is valid and about her, but lists no vaccines: ours ships instead
+    drchrono.practice.objects("patient_vaccine_records").append(
+        vaccine_record(1302, 1, "COVID-19, mRNA", "208")
+    )
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="1 records failed"):
+        export_drchrono(tmp_path, "--keep-tree", out=out)
+
+    output = out.getvalue()
+    assert drchrono.api_requests("/api/patient_vaccine_records")  # practice-wide
+    assert not [r for r in drchrono.api_requests() if "patient_vaccine_records/" in r.path]
+    tree = kept_tree(output) / "Clinical Data Export"
+    shipped = {path.name.split("_", 1)[0]: path for path in tree.glob("CCDA Files/*.xml")}
+    assert read_ccda(shipped["5"]).immunizations == 2  # the one without a CVX code included
+    alice = read_ccda(shipped["1"])
+    assert alice.immunizations == 1
+    assert b"<softwareName>Export Portal</softwareName>" in shipped["1"].read_bytes()
+    assert b'code="208"' in shipped["1"].read_bytes()
+    rows = workbook_sheets(tree / "Patient_Data_Export.xlsx")["CCDA Files"]
+    status = {(row["Patient ID"], row["Category"]): row["Export Status"] for row in rows}
+    lacks = "it lacks 1 of the patient's 1 vaccine record"
+    assert status["1", "C-CDA as received from the EHR (lacks vaccine records)"] == (
+        f"exported (kept as received; not shipped as the patient's C-CDA: {lacks})"
+    )
+
+    medications = workbook_sheets(tree / "Patient_Data_Export.xlsx")["Medications"]
+    vaccine_rows = {row["Medication ID"]: row for row in medications if row["Patient ID"] == "5"}
+    assert (
+        vaccine_rows["1300"]["Name"]
+        == "Influenza, injectable, quadrivalent (immunization, CVX 150)"
+    )
+    assert vaccine_rows["1301"]["Name"] == "Tdap booster (outside record) (immunization)"
+    assert vaccine_rows["1301"]["Status"] == "refused"
+    lines = {line["Category"]: line for line in read_csv(tree / "reconciliation.csv")}
+    immunizations = lines["Immunizations"]
+    assert (immunizations["In Source"], immunizations["Exported"]) == ("4", "3")
+    assert immunizations["Failed"] == "1"
+    assert "not in the DrChrono patient list" in immunizations["Failed Reasons"]
+    assert immunizations["Balanced"] == "yes"
+    assert "Immunizations: failed ids: 1399" in output.splitlines()

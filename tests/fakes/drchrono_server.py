@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -40,6 +39,8 @@ from fpdf import FPDF
 from PIL import Image
 
 from exports.sources.drchrono.client import ClientSettings, OAuthTokens, renewed_elsewhere
+
+from .loopback import LoopbackHandler, LoopbackServer
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -70,6 +71,7 @@ LIST_ENDPOINTS = (
     "medications",
     "allergies",
     "problems",
+    "patient_vaccine_records",
     "documents",
     "patient_lab_results",
     "patient_messages",
@@ -129,7 +131,9 @@ class FakePractice:
         return path
 
 
-def build_practice(*, malformed_record: bool = False) -> FakePractice:
+def build_practice(
+    *, malformed_record: bool = False, vaccine_of_unknown_patient: bool = False
+) -> FakePractice:
     """A small synthetic practice: five patients (two active, one inactive, one deceased,
     one active without a readable birth date), with insurance and card images, a photo,
     medications, allergies, problems, appointments with vitals and notes (locked and not),
@@ -165,6 +169,17 @@ def build_practice(*, malformed_record: bool = False) -> FakePractice:
     for number, status, first, last, born, gender in people:
         _add_patient(practice, number, status, first, last, born, gender)
     practice.invalid_ccda_patients.add("5")
+    practice.objects("patient_vaccine_records").extend(
+        [
+            vaccine_record(1300, 5, "Influenza, injectable, quadrivalent", "150"),
+            # DrChrono requires a CVX code, but an imported record may have none
+            vaccine_record(1301, 5, "Tdap booster (outside record)", "", status="RE"),
+        ]
+    )
+    if vaccine_of_unknown_patient:
+        practice.objects("patient_vaccine_records").append(
+            vaccine_record(1399, 99, "Hepatitis B, adult", "43")
+        )
     _add_message_center(practice)
     _add_appointment(practice, "5100", 2, "1995-03-14T10:00:00", "locked", changed=_IMPORTED)
     _add_appointment(practice, "5101", 3, "2030-01-15T09:00:00", None)
@@ -408,6 +423,29 @@ _IMPORTED = "2019-05-01T09:00:00"
 _MIX_SUBLABS = {"quest": 311, "labcorp": 312, "integration": 313}
 
 
+def vaccine_record(
+    record_id: int, patient_id: int, name: str, cvx: str, *, status: str = "CP"
+) -> dict[str, Any]:
+    """A ``patient_vaccine_records`` record as DrChrono gives it."""
+    return {
+        "id": record_id,
+        "patient": patient_id,
+        "doctor": 101,
+        "ordering_doctor": 101,
+        "name": name,
+        "cvx_code": cvx,
+        "completion_status": status,
+        "administration_start": "2023-10-02T10:15:00",
+        "lot_number": "LOT-7A21",
+        "manufacturer": "Sanofi Pasteur",
+        "amount": 0.5,
+        "units": "mL",
+        "route": "Intramuscular",
+        "site": "Left deltoid",
+        "comments": "",
+    }
+
+
 def build_demo_mix_practice(patients: int, *, seed: int = 1) -> FakePractice:
     """A practice of ``patients`` patients with the demo practice's record mix (the record
     counts ``exports.sources.demo.plan_patient`` draws), in DrChrono's shapes: for the
@@ -470,6 +508,10 @@ def build_demo_mix_practice(patients: int, *, seed: int = 1) -> FakePractice:
                 {"id": next(serial), "patient": patient_id, "doctor": 101, **fields}
                 for _ in range(how_many)
             )
+        practice.objects("patient_vaccine_records").extend(
+            vaccine_record(next(serial), patient_id, "Influenza", "150")
+            for _ in range(sum(plan.vaccinations))
+        )
         practice.objects("documents").extend(
             {"id": next(serial), "patient": patient_id, "doctor": 101, "date": "2021-02-03",
              "description": "Letter", "metatags": "", "document": file("documents")}
@@ -778,7 +820,7 @@ class LoggedRequest:
 # -- Server ----------------------------------------------------------------------------------
 
 
-class FakeDrChrono:
+class FakeDrChrono(LoopbackServer):
     """The server. Start with ``with FakeDrChrono() as server`` (or ``start()``/``stop()``)."""
 
     def __init__(
@@ -807,34 +849,15 @@ class FakeDrChrono:
         self.access_token = ""
         self.refresh_token = ""
         self._issue_tokens()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._listen(_Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     @property
     def token_url(self) -> str:
         return f"{self.base_url}/o/token/"
-
-    def start(self) -> FakeDrChrono:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> FakeDrChrono:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- Switches for tests ------------------------------------------------------------------
 
@@ -926,20 +949,8 @@ class FakeDrChrono:
         return None
 
 
-def _handler_for(server: FakeDrChrono) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        fake = server
-
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeDrChrono
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms ACK stalls
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``fake.requests`` instead."""
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
@@ -1156,17 +1167,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, body: Any, *, retry_after: str | None = None) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self._raw(status, json.dumps(body).encode(), "application/json", headers)
-
-    def _raw(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def _signature(path: str, expires: int) -> str:

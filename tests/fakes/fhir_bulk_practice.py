@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from exports.sources.demo import DemoSource
-from exports.sources.fhir_bulk.fhir import ICD10CM, LOINC, RXNORM, SNOMED, US_SSN
+from exports.sources.fhir_bulk.fhir import CVX, ICD10CM, LOINC, RXNORM, SNOMED, US_SSN
 from exports.sources.records import (
     Appointment,
     Blob,
@@ -410,6 +410,20 @@ class _Converter:
             )
 
     def _chart(self) -> None:
+        for immunization in self.record.immunizations:
+            self.practice.add(
+                _compact(
+                    {
+                        "resourceType": "Immunization",
+                        "id": immunization.id,
+                        "status": "completed",
+                        "vaccineCode": _coded(CVX, immunization.cvx_code, immunization.vaccine),
+                        "patient": self.subject,
+                        "occurrenceDateTime": _day(immunization.administered_on),
+                        "lotNumber": immunization.lot_number,
+                    }
+                )
+            )
         for medication in self.record.medications:
             dose = {"value": float(medication.dosage_quantity), "unit": medication.dosage_units}
             self.practice.add(

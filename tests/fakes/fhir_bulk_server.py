@@ -21,7 +21,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +32,7 @@ from joserfc.jwk import KeySet
 from exports.sources.records import RecordUnavailable
 
 from .fhir_bulk_practice import FhirPractice, ndjson_lines
+from .loopback import LoopbackHandler, LoopbackServer
 
 CLIENT_ID = "export-portal-test-client"
 GROUP_ID = "practice-group"
@@ -66,7 +66,7 @@ class _Job:
     deleted: bool = False
 
 
-class FakeBulkServer:
+class FakeBulkServer(LoopbackServer):
     def __init__(
         self,
         practice: FhirPractice,
@@ -102,36 +102,18 @@ class FakeBulkServer:
         self._seen_jti: set[str] = set()
         self._lock = threading.Lock()
         self._files_dir = Path(tempfile.mkdtemp(prefix="fake-bulk-"))
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._listen(_Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}/fhir"
+        return f"{self.origin}/fhir"
 
     @property
     def token_url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}{TOKEN_PATH}"
+        return f"{self.origin}{TOKEN_PATH}"
 
-    def start(self) -> FakeBulkServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join()
+    def _stopped(self) -> None:
         shutil.rmtree(self._files_dir, ignore_errors=True)
-
-    def __enter__(self) -> FakeBulkServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- Switches for tests ------------------------------------------------------------------
 
@@ -285,20 +267,8 @@ class FakeBulkServer:
         }
 
 
-def _handler_for(server: FakeBulkServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        fake = server
-
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     fake: FakeBulkServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``fake.requests`` instead."""
 
     def _log(self, method: str) -> tuple[str, dict[str, str]]:
         parts = urlsplit(self.path)
@@ -442,17 +412,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(body).encode(), "application/fhir+json", headers)
-
-    def _raw(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
 
 def _outcome(code: str) -> dict[str, Any]:

@@ -129,6 +129,7 @@ def test_records_match_what_drchrono_holds(source, fake):
             ("medications", record.medications),
             ("allergies", record.allergies),
             ("problems", record.problems),
+            ("patient_vaccine_records", record.immunizations),
             ("documents", record.documents),
             ("patient_payments", record.payments),
         ]:
@@ -167,6 +168,16 @@ def test_records_match_what_drchrono_holds(source, fake):
     ]
     eve = source.read_patient("5").demographics
     assert (eve.date_of_birth, eve.date_of_birth_text) == (None, "")
+    flu, tdap = source.read_patient("5").immunizations
+    assert (flu.vaccine, flu.cvx_code, flu.status) == (
+        "Influenza, injectable, quadrivalent",
+        "150",
+        "completed",
+    )
+    assert flu.administered_on == date(2023, 10, 2)
+    assert (flu.lot_number, flu.manufacturer) == ("LOT-7A21", "Sanofi Pasteur")
+    assert "0.5 mL" in flu.notes
+    assert (tdap.cvx_code, tdap.status) == ("", "refused")  # no CVX code: kept, by its name
 
 
 def test_files_stream_the_bytes_drchrono_holds(source, fake):
@@ -484,3 +495,18 @@ def test_no_token_or_phi_reaches_logs_or_errors(tmp_path, caplog):
     text = caplog.text + "\n".join(errors)
     for needle in secrets + phi:
         assert needle not in text
+
+
+def test_a_vaccine_record_with_neither_name_nor_cvx_code_is_failed_not_dropped(tmp_path):
+    practice = build_practice()
+    practice.objects("patient_vaccine_records").append(
+        {"id": 1398, "patient": 2, "name": "", "cvx_code": ""}
+    )
+    with FakeDrChrono(practice) as fake, open_source(fake, tmp_path) as source:
+        bob = source.read_patient("2")
+        counts = source.counts_in_source()
+        read = exported_counts(read_all(source))
+
+    assert [(f.category, f.record_id) for f in bob.failures] == [(Category.IMMUNIZATIONS, "1398")]
+    assert "neither a name nor a CVX code" in bob.failures[0].reason
+    assert counts[Category.IMMUNIZATIONS] == read[Category.IMMUNIZATIONS] == 3

@@ -120,7 +120,9 @@ def test_a_visit_held_as_an_encounter_only_is_an_appointment_with_its_metric_vit
     assert balanced(source, record)
 
 
-def test_immunizations_statements_and_referenced_medications_are_medications(practice, read):
+def test_statements_and_referenced_medications_are_medications_and_immunizations_their_own(
+    practice, read
+):
     practice.add(
         {
             "resourceType": "Medication",
@@ -181,9 +183,15 @@ def test_immunizations_statements_and_referenced_medications_are_medications(pra
     assert [(m.id, m.name, m.rxnorm, m.status) for m in record.medications] == [
         ("r1", "Metformin 500 mg", "861007", "discontinued"),
         ("statement-r1", "Aspirin 81 mg", "", "active"),
-        ("immunization-r1", "Influenza (immunization, CVX 158)", "", "completed"),
     ]
-    assert record.medications[2].date_started == date(2024, 10, 1)
+    (flu,) = record.immunizations
+    assert (flu.id, flu.vaccine, flu.cvx_code, flu.status) == (
+        "immunization-r1",
+        "Influenza",
+        "158",
+        "completed",
+    )
+    assert flu.administered_on == date(2024, 10, 1)
     ((category, record_id, reason),) = [
         (f.category, f.record_id, f.reason) for f in record.failures
     ]

@@ -9,7 +9,7 @@ from exports.sources.records import Immunization
 
 from .. import vocabulary as voc
 from ..elements import Element, add, add_code, add_template, add_text, add_time
-from ..vocabulary import Code, NullFlavor
+from ..vocabulary import Code
 from .common import RecordIds, SectionKind, add_table_section, add_text_reference, day
 
 IMMUNIZATIONS = SectionKind(
@@ -61,7 +61,9 @@ def _add_immunization_entry(
     add_template(product, "2.16.840.1.113883.10.20.22.4.54", "2014-06-09")
     material = add(product, "manufacturedMaterial")
     vaccine = voc.source_code(immunization.cvx_code, voc.CVX, immunization.vaccine)
-    add_code(material, vaccine or NullFlavor.OTHER, reference=f"{row}-vaccine")
+    # CVX's own code for a vaccine not known by code: receivers that require a vaccine code
+    # (as FHIR's Immunization.vaccineCode is) keep the record, its name in originalText
+    add_code(material, vaccine or voc.UNKNOWN_VACCINE, reference=f"{row}-vaccine")
     if immunization.lot_number.strip():
         add_text(material, "lotNumberText", immunization.lot_number.strip())
     if immunization.manufacturer.strip():

@@ -41,7 +41,11 @@ CLOCK: Clock = SystemClock()
 #: a DrChrono run without --work-dir keeps what it fetched in a folder of its own, removed
 #: when the run ends
 WORK_FOLDER_PREFIX = ".drchrono-work-"
-_BAR_UNITS = {"patients": ("Extracting", "patient", False), "archive": ("Archiving", "B", True)}
+_BAR_UNITS = {
+    "patients": ("Extracting", "patient", False),
+    "ccdas": ("Fetching the EHR's C-CDAs", "patient", False),
+    "archive": ("Archiving", "B", True),
+}
 
 
 class Command(BaseCommand):

@@ -27,6 +27,7 @@ from ..records import (
     Document,
     FaxOrReferral,
     FaxOrReferralKind,
+    Immunization,
     Insurance,
     InsurancePriority,
     LabResult,
@@ -259,6 +260,40 @@ def problem(raw: Raw) -> Problem:
         date_diagnosis=_date(raw, "date_diagnosis"),
         date_resolved=_date(raw, "abatement_date"),
         notes=_joined(_text(raw, "notes"), f"ICD-9 {code}" if is_icd9 and code else ""),
+    )
+
+
+#: DrChrono's ``completion_status``: what the C-CDA and ``Immunization.status`` say instead
+_VACCINE_STATUSES = {
+    "CP": "completed",
+    "RE": "refused",
+    "NA": "not given",
+    "PA": "partially administered",
+}
+
+
+def immunization(raw: Raw) -> Immunization:
+    """A vaccine record. One without a CVX code keeps its name (the C-CDA codes it as
+    "other", with the name as its text); one with neither is unreadable."""
+    name, cvx = _text(raw, "name"), _code(raw, "cvx_code")
+    if not name and not cvx:
+        raise MappingError("the vaccine has neither a name nor a CVX code")
+    status = _text(raw, "completion_status")
+    administered = _datetime(raw, "administration_start")
+    return Immunization(
+        id=record_id(raw),
+        vaccine=name or f"CVX {cvx}",
+        cvx_code=cvx,
+        administered_on=administered.date() if administered else None,
+        status=_VACCINE_STATUSES.get(status.upper(), status) or "completed",
+        lot_number=_text(raw, "lot_number"),
+        manufacturer=_text(raw, "manufacturer"),
+        notes=_joined(
+            _text(raw, "comments"),
+            _joined(_text(raw, "amount"), _text(raw, "units"), sep=" "),
+            _text(raw, "route"),
+            _text(raw, "site"),
+        ),
     )
 
 

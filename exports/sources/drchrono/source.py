@@ -73,6 +73,7 @@ _PATIENT_MESSAGES = "patient_messages"
 _MESSAGES = "messages"
 _PAYMENTS = "patient_payments"
 _BREAKS = "appointment_breaks"
+_VACCINE_RECORDS = "patient_vaccine_records"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,10 @@ class DrChronoSource(PracticeSource):
         return cls(client, spool_dir, clock=clock, **options)
 
     @property
+    def fetches_ccda_per_patient(self) -> bool:  # type: ignore[override]
+        return self._include_source_ccda
+
+    @property
     def usage(self) -> Usage:
         """What this source's client spent: API calls by endpoint, file downloads."""
         return self._client.usage
@@ -219,6 +224,7 @@ class DrChronoSource(PracticeSource):
         counts[Category.MEDICATIONS] = self._spool.count("medications")
         counts[Category.ALLERGIES] = self._spool.count("allergies")
         counts[Category.PROBLEMS] = self._spool.count("problems")
+        counts[Category.IMMUNIZATIONS] = self._spool.count(_VACCINE_RECORDS)
         counts[Category.DOCUMENTS] = self._spool.count("documents")
         counts[Category.APPOINTMENTS] = self._spool.count(_APPOINTMENTS)
         counts[Category.CLINICAL_NOTES] = sum(
@@ -443,6 +449,8 @@ class DrChronoSource(PracticeSource):
              lambda raw: mapping.medication(raw, providers)),
             ("allergies", Category.ALLERGIES, record.allergies, mapping.allergy),
             ("problems", Category.PROBLEMS, record.problems, mapping.problem),
+            (_VACCINE_RECORDS, Category.IMMUNIZATIONS, record.immunizations,
+             mapping.immunization),
             (_APPOINTMENTS, Category.APPOINTMENTS, record.appointments,
              lambda raw: mapping.appointment(raw, providers, offices)),
             ("documents", Category.DOCUMENTS, record.documents,
@@ -630,6 +638,7 @@ def practice_walks(
         "medications",
         "allergies",
         "problems",
+        _VACCINE_RECORDS,
         "documents",
         _PATIENT_LAB_RESULTS,
         _PATIENT_MESSAGES,
@@ -670,6 +679,7 @@ _PATIENT_KINDS = {
     "medications": Category.MEDICATIONS,
     "allergies": Category.ALLERGIES,
     "problems": Category.PROBLEMS,
+    _VACCINE_RECORDS: Category.IMMUNIZATIONS,
     _APPOINTMENTS: Category.APPOINTMENTS,
     "documents": Category.DOCUMENTS,
     _PATIENT_LAB_RESULTS: Category.LAB_RESULTS,

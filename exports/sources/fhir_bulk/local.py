@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from exportportal.encryption import DecryptionError
+from exports.private_files import replace_private_file
 
 from ..base import PracticeSource
 from ..records import SourceError
 from .keys import KeyRing, SigningKey
 from .source import FhirBulkSettings, FhirBulkSource
-from .state import write_private_file
 
 
 @dataclass(frozen=True)
@@ -39,4 +39,4 @@ def load_key_ring(path: Path) -> KeyRing:
 
 
 def save_key_ring(path: Path, ring: KeyRing) -> None:
-    write_private_file(path, ring.sealed())
+    replace_private_file(path, ring.sealed())

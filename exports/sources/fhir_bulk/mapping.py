@@ -22,6 +22,7 @@ from ..records import (
     ClinicalNote,
     Demographics,
     Document,
+    Immunization,
     Insurance,
     InsurancePriority,
     LabResult,
@@ -330,24 +331,27 @@ def medication(
     )
 
 
-def immunization(resource: Resource, record_id: str, names: Callable[[Any], str]) -> Medication:
-    """A vaccine given, as a medication administered (the deliverable has no vaccine list)."""
+def immunization(resource: Resource, record_id: str, names: Callable[[Any], str]) -> Immunization:
+    """A vaccine given (or not: ``status`` not-done)."""
     vaccine = resource.get("vaccineCode")
     given = fhir_datetime(resource, "occurrenceDateTime")
-    cvx = code_in(vaccine, CVX)
     dose = obj(resource, "doseQuantity")
-    return Medication(
+    status = text(resource, "status")
+    details = (
+        " ".join(part for part in (_number_text(dose, "value"), text(dose, "unit")) if part),
+        concept_text(resource.get("route")),
+        names(obj(first(resource, "performer"), "actor")),
+        note_text(resource),
+    )
+    return Immunization(
         id=record_id,
-        name=f"{concept_text(vaccine)} (immunization{f', CVX {cvx}' if cvx else ''})",
-        dosage_quantity=_number_text(dose, "value"),
-        dosage_units=text(dose, "unit"),
-        route=concept_text(resource.get("route")),
-        status="completed" if text(resource, "status") == "completed" else "inactive",
-        date_prescribed=given.date() if given else None,
-        date_started=given.date() if given else None,
-        date_stopped=given.date() if given else None,
-        prescriber=names(obj(first(resource, "performer"), "actor")),
-        notes=note_text(resource),
+        vaccine=concept_text(vaccine),
+        cvx_code=code_in(vaccine, CVX),
+        administered_on=given.date() if given else None,
+        status={"completed": "completed", "not-done": "not given"}.get(status, status),
+        lot_number=text(resource, "lotNumber"),
+        manufacturer=names(resource.get("manufacturer")),
+        notes="; ".join(part for part in details if part),
     )
 
 

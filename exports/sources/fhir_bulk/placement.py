@@ -58,7 +58,7 @@ CATEGORY_OF_TYPE: Mapping[str, Category] = {
     "AllergyIntolerance": Category.ALLERGIES,
     "MedicationRequest": Category.MEDICATIONS,
     "MedicationStatement": Category.MEDICATIONS,
-    "Immunization": Category.MEDICATIONS,
+    "Immunization": Category.IMMUNIZATIONS,
     "Observation": Category.LAB_RESULTS,
     "DiagnosticReport": Category.LAB_RESULTS,
     "DocumentReference": Category.DOCUMENTS,

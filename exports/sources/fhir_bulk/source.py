@@ -612,7 +612,7 @@ class _PatientReader:
             self._map(
                 "Immunization",
                 resource,
-                lambda r: record.medications.append(
+                lambda r: record.immunizations.append(
                     mapping.immunization(r, record_id("Immunization", r["id"]), names)
                 ),
             )

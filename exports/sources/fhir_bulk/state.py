@@ -9,11 +9,11 @@ the job, file names and byte counts.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from exports.private_files import replace_private_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +70,4 @@ class JobStateFile:
 
     def save(self, state: ExportJobState) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_private_file(self.path, state.to_json())
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with ``text``, readable by the owner only."""
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp: mode 0600
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+        replace_private_file(self.path, state.to_json())
