@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
+from exports.ccda import GeneratedCcd
 from exports.sources.demo import DemoSource
 from exports.stages import ExportContext
 
@@ -24,9 +25,9 @@ def demo_context() -> ExportContext:
     )
 
 
-def demo_documents(patients: int = DEMO_PATIENTS) -> Iterator[tuple[str, bytes]]:
+def demo_documents(patients: int = DEMO_PATIENTS) -> Iterator[tuple[str, GeneratedCcd]]:
     """(patient id, CCD bytes) for the demo practice's first ``patients`` patients."""
     source = DemoSource(patients=max(patients, 10), seed=DEMO_SEED)
     build = demo_context().ccda_builder()
     for patient_id in list(source.patient_ids())[:patients]:
-        yield patient_id, bytes(build(source.read_patient(patient_id)))
+        yield patient_id, build(source.read_patient(patient_id))
