@@ -42,6 +42,8 @@ _VALUE_SET_LOOKUP = re.compile(
 # in the R1.1 templateId rule) is slow in libxml2's XPath; Python's `in` answers the same.
 _LONG_LITERAL_CONTAINS = re.compile(r"contains\('([^']{256,})',")
 _EXTENSIONS = "urn:x-export-portal:schematron"
+# An XPath expression reading one attribute (in no namespace) of the context node.
+_ATTRIBUTE = re.compile(r"^@([A-Za-z_][\w.-]*)$")
 # A namespace prefix in an XPath expression (an axis, as in ``parent::``, is not one).
 _PREFIX = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]*):(?![:=])")
 # A rule context (one branch of a union) anchored on an element that carries a templateId.
@@ -80,7 +82,7 @@ class _Assert:
 @dataclass(frozen=True, slots=True)
 class _Let:
     name: str
-    value: etree.XPath
+    value: Callable[[etree._Element, Mapping[str, Any]], Any]  # (node, earlier lets) -> value
 
 
 # Finds a rule's context nodes in a document, given its templateIds (in document order, and
@@ -135,7 +137,7 @@ class _Rule:
             return
         lets: dict[str, Any] = {}
         for let in self.lets:
-            lets[let.name] = _as_variable(let.value(node, **lets))
+            lets[let.name] = let.value(node, lets)
         if self._all_hold(node, **lets, **self._variables):
             return
         outcomes = self._outcomes(node, **lets, **self._variables)
@@ -219,7 +221,7 @@ class CompiledSchematron:
             if child.tag == f"{_S}assert":
                 asserts.append(self._compile_assert(child))
             elif child.tag == f"{_S}let":
-                lets.append(_Let(child.get("name"), self._xpath(child.get("value"))))
+                lets.append(_Let(child.get("name"), self._let_value(child.get("value"))))
             elif child.tag == f"{_S}extends":
                 target = child.get("rule")
                 if target in seen or target not in self._rules_by_id:
@@ -227,6 +229,15 @@ class CompiledSchematron:
                 self._collect(self._rules_by_id[target], lets, asserts, seen | {target})
             else:
                 raise SchematronError(f"unsupported element {child.tag} in a rule")
+
+    def _let_value(self, expression: str) -> Callable[[etree._Element, Mapping[str, Any]], Any]:
+        attribute = _ATTRIBUTE.match(expression)
+        if attribute is not None:
+            # ``@root``, the only kind of let in the phase: read without an XPath call.
+            name = attribute[1]
+            return lambda node, lets: node.get(name, [])
+        value = self._xpath(expression)
+        return lambda node, lets: _as_variable(value(node, **lets))
 
     def _compile_assert(self, element: etree._Element) -> _Assert:
         variables: dict[str, list[etree._Element]] = {}
