@@ -42,6 +42,8 @@ _VALUE_SET_LOOKUP = re.compile(
 # in the R1.1 templateId rule) is slow in libxml2's XPath; Python's `in` answers the same.
 _LONG_LITERAL_CONTAINS = re.compile(r"contains\('([^']{256,})',")
 _EXTENSIONS = "urn:x-export-portal:schematron"
+# The variable holding a rule's context nodes, when it is asked about all of them at once.
+_CONTEXT_NODES = "x-context-nodes"
 # An XPath expression reading one attribute (in no namespace) of the context node.
 _ATTRIBUTE = re.compile(r"^@([A-Za-z_][\w.-]*)$")
 # A namespace prefix in an XPath expression (an axis, as in ``parent::``, is not one).
@@ -116,6 +118,13 @@ class _Rule:
         self._outcomes = compile_xpath(expression) if asserts else None
         all_hold = " and ".join(f"({check.test})" for check in asserts)
         self._all_hold = compile_xpath(f"boolean({all_hold})") if asserts else None
+        # Without lets, a test reads nothing but its context node (no test in the phase asks
+        # position() or last()), so whether it holds at every context node is one question.
+        self._all_hold_at_each = (
+            compile_xpath(f"not(${_CONTEXT_NODES}[not({all_hold})])")
+            if asserts and not lets
+            else None
+        )
         self._variables = {name: v for check in asserts for name, v in check.variables.items()}
 
     def context_nodes(
@@ -131,6 +140,17 @@ class _Rule:
                 if isinstance(node, etree._Element) and node not in seen:
                     seen.add(node)
                     yield node
+
+    def failures(self, nodes: list[etree._Element]) -> Iterator[FailedAssert]:
+        """The asserts that fail, node by node, in the order of ``nodes``."""
+        if not nodes:
+            return
+        if len(nodes) > 1 and self._all_hold_at_each is not None:
+            variables = {_CONTEXT_NODES: nodes} | self._variables
+            if self._all_hold_at_each(nodes[0], **variables):
+                return
+        for node in nodes:
+            yield from self.failed_asserts(node)
 
     def failed_asserts(self, node: etree._Element) -> Iterator[FailedAssert]:
         if self._outcomes is None or self._all_hold is None:
@@ -188,12 +208,11 @@ class CompiledSchematron:
             for rule in rules:
                 if rule.anchor_roots is not None and rule.anchor_roots.isdisjoint(templates):
                     continue  # the templates it applies to are not in this document
-                for node in rule.context_nodes(tree, template_ids, templates):
-                    if len(rules) > 1:
-                        if node in claimed:
-                            continue
-                        claimed.add(node)
-                    failures.extend(rule.failed_asserts(node))
+                nodes = list(rule.context_nodes(tree, template_ids, templates))
+                if len(rules) > 1:
+                    nodes = [node for node in nodes if node not in claimed]
+                    claimed.update(nodes)
+                failures.extend(rule.failures(nodes))
         return failures
 
     # -- loading ------------------------------------------------------------------------
