@@ -9,13 +9,16 @@ document, where an export validates ten thousand of them. And every run re-reads
 This engine keeps the Schematron's semantics and evaluates the same XPath expressions, but
 finds each rule's context nodes directly: contexts anchored on a template
 (``cda:act[cda:templateId[@root='…' and @extension='…']]/…``, 262 of the 267 rules) are
-looked up in an index of the document's templateIds built once per document, the others are
-evaluated as ``//context``. Value sets are read once, and each
+looked up in an index of the document's templateIds built once per document, the
+templateId version-list rule's (``//cda:templateId[contains(' … ', concat(…))]``) by a set
+lookup over the same index, any others as ``//context``. Value sets are read once, and each
 ``document('voc.xml')/…[@valueSetOid='X']/voc:code/@value`` becomes a variable holding that
 value set's codes. As in the skeleton, a node matched by one rule of a pattern is not matched
 by the pattern's later rules, ``sch:extends`` pulls an abstract rule's lets and asserts in
-place, and ``sch:value-of`` fills in assertion messages. Anything else the loader does not
-know is refused when loading, rather than skipped.
+place, and ``sch:value-of`` fills in assertion messages. Valid documents are the common
+case, so a rule first asks whether all its asserts hold (at all its context nodes at once
+when it has no lets), and asks which failed only when some did. Anything else the loader
+does not know is refused when loading, rather than skipped.
 
 Objects here are not thread-safe (lxml's compiled XPath is not): one per thread.
 """
