@@ -1,7 +1,7 @@
 """C-CDA R2.1 Continuity of Care Documents: generated from a ``PatientRecord``, validated
 against the vendored CDA schema (with SDTC extensions) and the HL7 C-CDA R2.1 Schematron."""
 
-from .generate import AuthoringSystem, Organization, build_ccd
+from .generate import AuthoringSystem, GeneratedCcd, Organization, build_ccd
 from .validate import (
     CcdaValidator,
     SourceCcdaVerdict,
@@ -15,6 +15,7 @@ from .validate import (
 __all__ = [
     "AuthoringSystem",
     "CcdaValidator",
+    "GeneratedCcd",
     "Organization",
     "SourceCcdaVerdict",
     "Stage",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cache, lru_cache
 
 from lxml import etree
 
@@ -51,11 +52,18 @@ def add_sdtc(parent: Element, tag: str, attrib: Mapping[str, str]) -> Element:
 def add_template(parent: Element, root: str, extension: str | None = None) -> None:
     """The templateId pair C-CDA R2.1 asks for: the R2.1 version, and the R1.1 root when
     the template had one (``extension`` given)."""
-    if extension:
-        add(parent, "templateId", {"root": root})
-        add(parent, "templateId", {"root": root, "extension": extension})
-    else:
-        add(parent, "templateId", {"root": root})
+    parent.extend([template_id.__copy__() for template_id in _template_ids(root, extension)])
+
+
+@cache
+def _template_ids(root: str, extension: str | None) -> tuple[Element, ...]:
+    """A template's templateIds, made once: a copy of a finished element costs half of
+    making it again (lxml checks and converts each attribute each time). They carry the
+    document's default namespace, so a copy takes its parent's declaration and adds none."""
+    attributes = [{"root": root}] + ([{"root": root, "extension": extension}] if extension else [])
+    return tuple(
+        etree.Element(f"{{{V3}}}templateId", attrib, nsmap={None: V3}) for attrib in attributes
+    )
 
 
 def add_id(parent: Element, root: str, extension: str | None = None) -> Element:
@@ -76,6 +84,34 @@ def add_code(
 ) -> Element:
     """A CD/CE: the code, or a nullFlavor; ``reference`` points originalText at the
     narrative (``#id``) so the reader sees what the source said."""
+    if not reference:
+        element = _prepared_code(value, tag, xsi_type, translations).__copy__()
+        parent.append(element)
+        return element
+    element = _add_code(parent, value, tag, xsi_type)
+    add(add(element, "originalText"), "reference", {"value": f"#{reference}"})
+    _add_translations(element, translations)
+    return element
+
+
+@lru_cache(maxsize=4096)
+def _prepared_code(
+    value: Code | NullFlavor, tag: str, xsi_type: str | None, translations: tuple[Code, ...]
+) -> Element:
+    """A code element made once and copied where it goes (see ``_template_ids``)."""
+    holder = etree.Element(f"{{{V3}}}holder", nsmap=NSMAP)
+    element = _add_code(holder, value, tag, xsi_type)
+    _add_translations(element, translations)
+    holder.remove(element)
+    return element
+
+
+def _add_translations(element: Element, translations: tuple[Code, ...]) -> None:
+    for translation in translations:
+        _add_code(element, translation, "translation", None)
+
+
+def _add_code(parent: Element, value: Code | NullFlavor, tag: str, xsi_type: str | None) -> Element:
     attrib = {XSI_TYPE: xsi_type} if xsi_type else {}
     if isinstance(value, Code):
         attrib |= {"code": value.code, "codeSystem": value.system}
@@ -83,13 +119,7 @@ def add_code(
             attrib["displayName"] = clean_text(value.display)
     else:
         attrib["nullFlavor"] = value.value
-    element = add(parent, tag, attrib)
-    if reference:
-        original_text = add(element, "originalText")
-        add(original_text, "reference", {"value": f"#{reference}"})
-    for translation in translations:
-        add_code(element, translation, tag="translation")
-    return element
+    return add(parent, tag, attrib)
 
 
 def timestamp(moment: date | datetime) -> str:

@@ -68,6 +68,23 @@ class AuthoringSystem:
     id_extension: str = ""
 
 
+class GeneratedCcd(bytes):
+    """A CCD's UTF-8 bytes, with the tree they were serialised from: the proof checks that
+    tree (``validate_ccda``) rather than parsing the bytes just made. Serialisation is a
+    function of the tree, so proving the tree proves the bytes; ``tests/ccda`` shows both
+    paths agree on every verdict and problem."""
+
+    tree: etree._ElementTree
+
+    @classmethod
+    def serialise(cls, document: Element) -> GeneratedCcd:
+        generated = cls(
+            etree.tostring(document, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        )
+        generated.tree = document.getroottree()
+        return generated
+
+
 def build_ccd(
     record: PatientRecord,
     *,
@@ -76,8 +93,8 @@ def build_ccd(
     record_id_root: str,
     document_id: str,
     effective_time: datetime,
-) -> bytes:
-    """The patient's CCD as UTF-8 XML.
+) -> GeneratedCcd:
+    """The patient's CCD as UTF-8 XML (with its tree, for the proof).
 
     ``record_id_root``: OID (or UUID) under which the source's record ids are unique; every
     id in the document is minted under it. ``document_id``: unique among this root's
@@ -125,7 +142,7 @@ def build_ccd(
     sections.add_vital_signs_section(body, record.appointments, ids)
     sections.add_social_history_section(body, record.appointments, ids)
     sections.add_encounters_section(body, record.appointments, ids, effective_time.date())
-    return etree.tostring(document, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return GeneratedCcd.serialise(document)
 
 
 def _add_record_target(document: Element, patient: Demographics, ids: sections.RecordIds) -> None:

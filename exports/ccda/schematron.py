@@ -9,13 +9,16 @@ document, where an export validates ten thousand of them. And every run re-reads
 This engine keeps the Schematron's semantics and evaluates the same XPath expressions, but
 finds each rule's context nodes directly: contexts anchored on a template
 (``cda:act[cda:templateId[@root='…' and @extension='…']]/…``, 262 of the 267 rules) are
-looked up in an index of the document's templateIds built once per document, the others are
-evaluated as ``//context``. Value sets are read once, and each
+looked up in an index of the document's templateIds built once per document, the
+templateId version-list rule's (``//cda:templateId[contains(' … ', concat(…))]``) by a set
+lookup over the same index, any others as ``//context``. Value sets are read once, and each
 ``document('voc.xml')/…[@valueSetOid='X']/voc:code/@value`` becomes a variable holding that
 value set's codes. As in the skeleton, a node matched by one rule of a pattern is not matched
 by the pattern's later rules, ``sch:extends`` pulls an abstract rule's lets and asserts in
-place, and ``sch:value-of`` fills in assertion messages. Anything else the loader does not
-know is refused when loading, rather than skipped.
+place, and ``sch:value-of`` fills in assertion messages. Valid documents are the common
+case, so a rule first asks whether all its asserts hold (at all its context nodes at once
+when it has no lets), and asks which failed only when some did. Anything else the loader
+does not know is refused when loading, rather than skipped.
 
 Objects here are not thread-safe (lxml's compiled XPath is not): one per thread.
 """
@@ -42,11 +45,23 @@ _VALUE_SET_LOOKUP = re.compile(
 # in the R1.1 templateId rule) is slow in libxml2's XPath; Python's `in` answers the same.
 _LONG_LITERAL_CONTAINS = re.compile(r"contains\('([^']{256,})',")
 _EXTENSIONS = "urn:x-export-portal:schematron"
+# The variable holding a rule's context nodes, when it is asked about all of them at once.
+_CONTEXT_NODES = "x-context-nodes"
+# An XPath expression reading one attribute (in no namespace) of the context node.
+_ATTRIBUTE = re.compile(r"^@([A-Za-z_][\w.-]*)$")
+# A namespace prefix in an XPath expression (an axis, as in ``parent::``, is not one).
+_PREFIX = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]*):(?![:=])")
 # A rule context (one branch of a union) anchored on an element that carries a templateId.
 _TEMPLATE_ANCHOR = re.compile(
     r"^cda:(?P<name>[A-Za-z]\w*|\*)"
     r"\[cda:templateId\[@root='(?P<root>[^']+)'(?: and @extension='(?P<extension>[^']*)')?\]\]"
     r"(?:/(?P<rest>.+))?$"
+)
+# A rule context listing template versions: every templateId whose " root:extension " is in
+# the literal (the R1.1/R2.1 templateId pair rule, over all of a document's templateIds).
+_TEMPLATE_VERSION_LIST = re.compile(
+    r"^//cda:templateId\[contains\('(?P<versions>[^']*)', "
+    r"concat\(' ', @root, ':', @extension, ' '\)\)\]$"
 )
 
 
@@ -72,16 +87,21 @@ class _Assert:
 @dataclass(frozen=True, slots=True)
 class _Let:
     name: str
-    value: etree.XPath
+    value: Callable[[etree._Element, Mapping[str, Any]], Any]  # (node, earlier lets) -> value
 
 
-# Finds a rule's context nodes in a document, given the document's templateId index.
-_Selector = Callable[[etree._ElementTree, Mapping[str, list[etree._Element]]], list[Any]]
+# Finds a rule's context nodes in a document, given its templateIds (in document order, and
+# by root).
+_Selector = Callable[
+    [etree._ElementTree, list[etree._Element], Mapping[str, list[etree._Element]]], list[Any]
+]
 
 
 class _Rule:
-    """A rule's context selectors, and its asserts compiled into one XPath expression that
-    answers a "1" (holds) or "0" (fails) per assert: one XPath call per context node."""
+    """A rule's context selectors, and its asserts compiled into two XPath expressions: one
+    answering whether all of them hold (the common case, and cheap: ``and`` stops at the
+    first that fails, and builds no string), and one answering "1" (holds) or "0" (fails)
+    per assert, asked only when some assert failed."""
 
     def __init__(
         self,
@@ -99,25 +119,50 @@ class _Rule:
         outcomes = [f"string(number(boolean({check.test})))" for check in asserts]
         expression = outcomes[0] if len(outcomes) == 1 else f"concat({', '.join(outcomes)})"
         self._outcomes = compile_xpath(expression) if asserts else None
+        all_hold = " and ".join(f"({check.test})" for check in asserts)
+        self._all_hold = compile_xpath(f"boolean({all_hold})") if asserts else None
+        # Without lets, a test reads nothing but its context node (no test in the phase asks
+        # position() or last()), so whether it holds at every context node is one question.
+        self._all_hold_at_each = (
+            compile_xpath(f"not(${_CONTEXT_NODES}[not({all_hold})])")
+            if asserts and not lets
+            else None
+        )
         self._variables = {name: v for check in asserts for name, v in check.variables.items()}
 
     def context_nodes(
-        self, tree: etree._ElementTree, templates: Mapping[str, list[etree._Element]]
+        self,
+        tree: etree._ElementTree,
+        template_ids: list[etree._Element],
+        templates: Mapping[str, list[etree._Element]],
     ) -> Iterator[etree._Element]:
         seen: set[etree._Element] = set()
         for selector in self.selectors:
-            for node in selector(tree, templates):
+            for node in selector(tree, template_ids, templates):
                 # Only elements: the skeleton's traversal never visits other nodes.
                 if isinstance(node, etree._Element) and node not in seen:
                     seen.add(node)
                     yield node
 
+    def failures(self, nodes: list[etree._Element]) -> Iterator[FailedAssert]:
+        """The asserts that fail, node by node, in the order of ``nodes``."""
+        if not nodes:
+            return
+        if len(nodes) > 1 and self._all_hold_at_each is not None:
+            variables = {_CONTEXT_NODES: nodes} | self._variables
+            if self._all_hold_at_each(nodes[0], **variables):
+                return
+        for node in nodes:
+            yield from self.failed_asserts(node)
+
     def failed_asserts(self, node: etree._Element) -> Iterator[FailedAssert]:
-        if self._outcomes is None:
+        if self._outcomes is None or self._all_hold is None:
             return
         lets: dict[str, Any] = {}
         for let in self.lets:
-            lets[let.name] = _as_variable(let.value(node, **lets))
+            lets[let.name] = let.value(node, lets)
+        if self._all_hold(node, **lets, **self._variables):
+            return
         outcomes = self._outcomes(node, **lets, **self._variables)
         for check, outcome in zip(self.asserts, outcomes, strict=True):
             if outcome != "1":
@@ -156,8 +201,9 @@ class CompiledSchematron:
 
     def failed_asserts(self, tree: etree._ElementTree) -> list[FailedAssert]:
         """Every assertion of the phase that ``tree`` fails, with the node it failed on."""
+        template_ids = list(tree.getroot().iter(self._template_id_tag))
         templates: dict[str, list[etree._Element]] = defaultdict(list)
-        for template_id in tree.getroot().iter(self._template_id_tag):
+        for template_id in template_ids:
             templates[template_id.get("root")].append(template_id)
         failures: list[FailedAssert] = []
         for rules in self._patterns:
@@ -165,12 +211,11 @@ class CompiledSchematron:
             for rule in rules:
                 if rule.anchor_roots is not None and rule.anchor_roots.isdisjoint(templates):
                     continue  # the templates it applies to are not in this document
-                for node in rule.context_nodes(tree, templates):
-                    if len(rules) > 1:
-                        if node in claimed:
-                            continue
-                        claimed.add(node)
-                    failures.extend(rule.failed_asserts(node))
+                nodes = list(rule.context_nodes(tree, template_ids, templates))
+                if len(rules) > 1:
+                    nodes = [node for node in nodes if node not in claimed]
+                    claimed.update(nodes)
+                failures.extend(rule.failures(nodes))
         return failures
 
     # -- loading ------------------------------------------------------------------------
@@ -198,7 +243,7 @@ class CompiledSchematron:
             if child.tag == f"{_S}assert":
                 asserts.append(self._compile_assert(child))
             elif child.tag == f"{_S}let":
-                lets.append(_Let(child.get("name"), self._xpath(child.get("value"))))
+                lets.append(_Let(child.get("name"), self._let_value(child.get("value"))))
             elif child.tag == f"{_S}extends":
                 target = child.get("rule")
                 if target in seen or target not in self._rules_by_id:
@@ -206,6 +251,15 @@ class CompiledSchematron:
                 self._collect(self._rules_by_id[target], lets, asserts, seen | {target})
             else:
                 raise SchematronError(f"unsupported element {child.tag} in a rule")
+
+    def _let_value(self, expression: str) -> Callable[[etree._Element, Mapping[str, Any]], Any]:
+        attribute = _ATTRIBUTE.match(expression)
+        if attribute is not None:
+            # ``@root``, the only kind of let in the phase: read without an XPath call.
+            name = attribute[1]
+            return lambda node, lets: node.get(name, [])
+        value = self._xpath(expression)
+        return lambda node, lets: _as_variable(value(node, **lets))
 
     def _compile_assert(self, element: etree._Element) -> _Assert:
         variables: dict[str, list[etree._Element]] = {}
@@ -229,8 +283,15 @@ class CompiledSchematron:
         return _Assert(element.get("id") or "", test, variables, tuple(message))
 
     def _xpath(self, expression: str) -> etree.XPath:
+        """The expression compiled with only the namespace prefixes and extension functions
+        it names: lxml registers them on every call, and that costs more than most tests."""
         expression = _LONG_LITERAL_CONTAINS.sub(self._bind_literal, expression)
-        return etree.XPath(expression, namespaces=self._namespaces, extensions=self._extensions)
+        prefixes = set(_PREFIX.findall(expression))
+        return etree.XPath(
+            expression,
+            namespaces={p: uri for p, uri in self._namespaces.items() if p in prefixes},
+            extensions=self._extensions if "ext" in prefixes else None,
+        )
 
     def _bind_literal(self, match: re.Match[str]) -> str:
         self._literals.append(match[1])
@@ -243,10 +304,22 @@ class CompiledSchematron:
     def _selector(self, branch: str) -> tuple[_Selector, str | None]:
         """How to find the nodes a union branch matches, and the templateId root they hang
         from (None when the branch is not anchored on a template)."""
+        version_list = _TEMPLATE_VERSION_LIST.match(branch)
+        if version_list is not None:
+            # XPath's contains() scans the 5,000-character list character by character, for
+            # each templateId; a set lookup answers the same (a missing attribute is "").
+            listed = _word_list(version_list["versions"])
+            return (
+                lambda tree, template_ids, templates: [
+                    template_id
+                    for template_id in template_ids
+                    if listed(f"{template_id.get('root', '')}:{template_id.get('extension', '')}")
+                ]
+            ), None
         anchor = _TEMPLATE_ANCHOR.match(branch)
         if anchor is None:
             select = self._xpath(branch if branch.startswith("/") else f"//{branch}")
-            return (lambda tree, templates: select(tree)), None
+            return (lambda tree, template_ids, templates: select(tree)), None
         name = anchor["name"]
         tag = None if name == "*" else f"{{{self._namespaces['cda']}}}{name}"
         root, extension = anchor["root"], anchor["extension"]
@@ -254,8 +327,12 @@ class CompiledSchematron:
         below = self._xpath(f"./{rest}" if rest.startswith("/") else rest) if rest else None
 
         def select_anchored(
-            tree: etree._ElementTree, templates: Mapping[str, list[etree._Element]]
+            tree: etree._ElementTree,
+            template_ids: list[etree._Element],
+            templates: Mapping[str, list[etree._Element]],
         ) -> list[Any]:
+            if root not in templates:
+                return []
             anchors = dict.fromkeys(
                 template_id.getparent()
                 for template_id in templates.get(root, ())
@@ -267,6 +344,18 @@ class CompiledSchematron:
             return [node for a in anchors for node in below(a)]
 
         return select_anchored, root
+
+
+def _word_list(words: str) -> Callable[[str], bool]:
+    """``contains(words, concat(' ', candidate, ' '))`` as a test of ``candidate``: a set
+    lookup when ``words`` is single-spaced words between spaces and the candidate has no
+    space, a substring search otherwise."""
+    if not (words.startswith(" ") and words.endswith(" ")) or "  " in words:
+        return lambda candidate: f" {candidate} " in words
+    listed = frozenset(words[1:-1].split(" "))
+    return lambda candidate: (
+        candidate in listed if " " not in candidate else f" {candidate} " in words
+    )
 
 
 def _as_variable(value: Any) -> Any:

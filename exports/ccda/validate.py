@@ -8,9 +8,9 @@ threads), made on first use: call ``validate_ccda`` from any thread, or from any
 (a forked worker builds its own after the fork, or keeps using a copy it inherited).
 The schemas are read from the copies vendored in this package, never from anywhere else.
 
-Problems carry line numbers and element paths, and messages as the validators word them:
-an XSD message may quote a value from the document itself. Callers log counts
-(``ValidationResult.summary``), not the problems.
+Problems carry element paths (and line numbers, for documents read from text), and messages
+as the validators word them: an XSD message may quote a value from the document itself.
+Callers log counts (``ValidationResult.summary``), not the problems.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from lxml import etree
 
 from exports.sources.records import Demographics
 
+from .generate import GeneratedCcd
 from .identity import PatientComparison, compare_patient
 from .schematron import CompiledSchematron
 
@@ -103,7 +104,11 @@ class CcdaValidator:
 
     def validate(self, document: bytes | Path, *, generated: bool) -> ValidationResult:
         """Check a document given as bytes or as a file path (a source's C-CDA spooled to
-        disk) against the XSD, and with ``generated`` the Schematron errors phase too."""
+        disk) against the XSD, and with ``generated`` the Schematron errors phase too.
+        A ``GeneratedCcd`` is checked as the tree it was serialised from, not parsed again
+        (its problems then carry no line numbers: the tree was never read from text)."""
+        if isinstance(document, GeneratedCcd):
+            return self._validate_tree(document.tree, schematron=generated)
         tree = self._parse(document, self._parser)
         if isinstance(tree, ValidationResult):
             return tree
@@ -138,7 +143,7 @@ class CcdaValidator:
         if not self._xsd.validate(tree):
             problems += [
                 ValidationProblem(
-                    Stage.XSD, entry.line, entry.path or "", entry.type_name, entry.message
+                    Stage.XSD, entry.line or None, entry.path or "", entry.type_name, entry.message
                 )
                 for entry in self._xsd.error_log
             ]
