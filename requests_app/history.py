@@ -56,6 +56,8 @@ HEADLINES = {
     "admin.added": "Added in the Django admin",
     "admin.changed": "Changed in the Django admin",
     "admin.deleted": "Deleted in the Django admin",
+    "practice.added": "Practice added",
+    "practice.changed": "Practice changed",
     "smart_keys.created": "The portal's SMART signing key created",
     "smart_keys.rotated": "The portal's SMART signing key rotated",
 }
@@ -126,6 +128,10 @@ def _extension(d: Mapping[str, Any]) -> str:
 
 def _corrected(d: Mapping[str, Any]) -> str:
     return ", ".join(str(field).replace("_", " ") for field in d.get("fields", []))
+
+
+def _practice(d: Mapping[str, Any]) -> str:
+    return f"{d['object']}: {_corrected(d)}"
 
 
 def _owner(d: Mapping[str, Any]) -> str:
@@ -204,6 +210,8 @@ SUMMARIES: dict[str, tuple[Callable[[Mapping[str, Any]], str], frozenset[str]]] 
     "request.extension_granted": (_extension, frozenset({"days", "total_days"})),
     "request.contact_corrected": (_corrected, frozenset({"fields"})),
     "request.edited": (_corrected, frozenset({"fields"})),
+    "practice.added": (_practice, frozenset({"object", "fields"})),
+    "practice.changed": (_practice, frozenset({"object", "fields"})),
     "request.owner_assigned": (_owner, frozenset({"owner", "previous_owner"})),
     "source.connected": (_source, frozenset({"kind"})),
     "source.tested": (_test, frozenset({"ok", "patient_count"})),

@@ -285,6 +285,7 @@ AUDIT_PREFIXES = (
     "signed_addendum.",
     "admin.",
     "smart_keys.",
+    "practice.",
     "request.contact_corrected",
 )
 

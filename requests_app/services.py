@@ -23,6 +23,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from accounts.roles import Role, has_role
 
 from . import notifications, permissions
+from .audit import portal_event_record
 from .models import BEFORE_READY, CLOSED, ExportRequest, Practice, RequestEvent, Status
 from .uploads import stored_first, validate_signed_addendum
 
@@ -126,6 +127,8 @@ def practice_create(
     practice.full_clean()
     practice.save()
     assign_perm(permissions.MANAGE_PRACTICE, account_manager, practice)
+    if actor is not None:
+        _practice_event_record(actor, "practice.added", practice, ["name", "ehr_practice_id"])
     return practice
 
 
@@ -148,12 +151,38 @@ def practice_update(
         actor, new_manager
     ):
         raise permissions.refusal(actor, "practice.changed", 0)
+    before = _practice_facts(practice)
     practice.name, practice.ehr_practice_id, practice.active = name, ehr_practice_id, active
     practice.account_manager = new_manager
     practice.full_clean()
     practice.save()
     practice_sync_manager_permission(practice=practice, previous_manager=previous)
+    after = _practice_facts(practice)
+    changed = [field for field in after if after[field] != before[field]]
+    if changed:
+        _practice_event_record(actor, "practice.changed", practice, changed)
     return practice
+
+
+def _practice_facts(practice: Practice) -> dict[str, Any]:
+    return {
+        "name": practice.name,
+        "ehr_practice_id": practice.ehr_practice_id,
+        "active": practice.active,
+        "account_manager": practice.account_manager_id,
+    }
+
+
+def _practice_event_record(
+    actor: AbstractBaseUser, action: str, practice: Practice, fields: list[str]
+) -> None:
+    """A practice added or changed in the portal, audited like a change in the Django admin:
+    which practice and the names of the fields, never their old values."""
+    portal_event_record(
+        actor=actor,
+        action=action,
+        details={"object": str(practice), "object_id": str(practice.pk), "fields": fields},
+    )
 
 
 def _may_give_practice_to(actor: AbstractBaseUser, account_manager: AbstractBaseUser) -> bool:

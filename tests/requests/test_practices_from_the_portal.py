@@ -112,3 +112,18 @@ def test_the_data_team_has_no_practices_page(client):
     factories.sign_in(client, factories.data_member())
     assert client.get(PRACTICES).status_code == 403
     assert client.post(ADD, {"name": "X", "ehr_practice_id": "X-9"}).status_code == 403
+
+
+def test_practices_added_and_changed_in_the_portal_are_on_the_audit_page_in_words(client):
+    manager = factories.account_manager()
+    factories.sign_in(client, manager)
+    client.post(ADD, {"name": "Willow Family Care", "ehr_practice_id": "DRC-778", "active": "on"})
+    practice = Practice.objects.get(ehr_practice_id="DRC-778")
+    client.post(edit_url(practice), {"name": "Willow Care", "ehr_practice_id": "DRC-778"})
+
+    client.logout()
+    factories.sign_in(client, factories.admin())
+    audit = client.get(reverse("requests_app:audit")).content.decode()
+
+    assert "Practice added" in audit and "Willow Family Care: name, ehr practice id" in audit
+    assert "Practice changed" in audit and "Willow Care: name, active" in audit
