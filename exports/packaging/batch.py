@@ -122,10 +122,12 @@ def extract_batch(
     source_ccda_validator: SourceCcdaValidator,
     timings: StageTimings | None = None,
 ) -> BatchResult:
-    """Write these patients' files into ``staging/tree`` and their rows into the batch spool.
+    """Write these patients' files and rows into a fresh run of the batch's spool, commit it,
+    then file its patients' folders into ``staging/tree``.
 
     ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
-    retries); a re-run replaces the earlier run's files and rows. ``timings`` (for the
+    retries); a re-run replaces the earlier run's files and rows. Filing is finished by the
+    package step if this process dies during it. ``timings`` (for the
     benchmark) gets the time spent reading the source, building and validating C-CDAs, and
     in the whole batch ("batch": its records and bytes are the files written).
     """
@@ -136,29 +138,32 @@ def extract_batch(
         ccda_validator = timings.timed("ccda validate", ccda_validator)
         source_ccda_validator = timings.timed("ccda validate", source_ccda_validator)
     tally = Tally()
-    with measured(timings, "batch") as batch_stage, BatchSpool(staging, batch_no) as spool:
-        for patient_id in patient_ids:
-            try:
-                record = read_patient(patient_id)
-            except RecordUnavailable as exc:
-                reason = _reason(exc)
-                tally.failed(Category.PATIENTS, patient_id, reason)
-                spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
-                if isinstance(exc, PatientUnreadable):
-                    for failure in exc.dependents:
-                        tally.failed(failure.category, failure.record_id, failure.reason)
-                continue
-            _PatientExport(
-                record,
-                layout,
-                PatientTree(tree_dir(staging)),
-                spool,
-                tally,
-                ccda_builder,
-                ccda_validator,
-                source_ccda_validator,
-            ).run()
-        spool.commit(tally)
+    with measured(timings, "batch") as batch_stage:
+        with BatchSpool(staging, batch_no) as spool:
+            for patient_id in patient_ids:
+                try:
+                    record = read_patient(patient_id)
+                except RecordUnavailable as exc:
+                    reason = _reason(exc)
+                    tally.failed(Category.PATIENTS, patient_id, reason)
+                    spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
+                    if isinstance(exc, PatientUnreadable):
+                        for failure in exc.dependents:
+                            tally.failed(failure.category, failure.record_id, failure.reason)
+                    continue
+                _PatientExport(
+                    record,
+                    layout,
+                    PatientTree(spool.tree_dir),
+                    spool,
+                    tally,
+                    ccda_builder,
+                    ccda_validator,
+                    source_ccda_validator,
+                ).run()
+            spool.commit(tally)
+        # Committed: a failure while filing must not discard the run (the package step ends it).
+        spool.publish(tree_dir(staging), layout)
     result = BatchResult(
         batch_no=batch_no,
         patients_exported=tally.line(Category.PATIENTS).exported,
@@ -208,7 +213,7 @@ class _PatientExport:
 
     def run(self) -> None:
         record, patient = self.record, self.patient
-        self.tree.clear(self.paths)
+        self.spool.add_patient(self.paths)
         self._rows_only(Category.PATIENTS, rows.PATIENTS, [rows.patient_row(patient)])
         for insurance in record.insurances:
             self._insurance(insurance)
