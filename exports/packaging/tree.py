@@ -199,16 +199,16 @@ def publish(
             for entry in patient.entries:
                 _remove(tree_dir / entry)
         cleared.touch()
-    made: set[PurePosixPath] = set()
     for patient in patients:
         for entry in patient.entries:
-            if entry.parent not in made:
-                (tree_dir / entry.parent).mkdir(parents=True, exist_ok=True)
-                made.add(entry.parent)
             try:
                 os.rename(run_tree / entry, tree_dir / entry)
-            except FileNotFoundError:  # this patient has none, or it was filed already
-                continue
+            except FileNotFoundError:
+                if not (run_tree / entry).exists():  # this patient has none, or it was filed
+                    continue
+                # Its folder is made on first need: no empty folder ships.
+                (tree_dir / entry.parent).mkdir(parents=True, exist_ok=True)
+                os.rename(run_tree / entry, tree_dir / entry)
 
 
 def _remove(path: Path) -> None:
