@@ -20,16 +20,19 @@ _R = TypeVar("_R")
 
 @dataclass
 class StageTotals:
-    """Wall-clock seconds spent in a stage, and the records and bytes it handled (``largest``:
-    the most bytes of one record, where records are sized)."""
+    """Wall-clock seconds spent in a stage, the CPU-seconds of the process that recorded it
+    (user and system), and the records and bytes it handled (``largest``: the most bytes of
+    one record, where records are sized)."""
 
     seconds: float = 0.0
     records: int = 0
     bytes: int = 0
     largest: int = 0
+    cpu: float = 0.0
 
     def add(self, other: StageTotals) -> None:
         self.seconds += other.seconds
+        self.cpu += other.cpu
         self.records += other.records
         self.bytes += other.bytes
         self.largest = max(self.largest, other.largest)
@@ -48,11 +51,12 @@ class StageTimings:
     def measure(self, stage: str) -> Iterator[StageTotals]:
         """Time the block into ``stage``; the block may add records and bytes to what it gets."""
         totals = self.totals(stage)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             yield totals
         finally:
             totals.seconds += time.perf_counter() - started
+            totals.cpu += time.process_time() - cpu_started
 
     def timed(
         self,
@@ -66,11 +70,12 @@ class StageTimings:
 
         @wraps(function)
         def timed_call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 result = function(*args, **kwargs)
             finally:
                 totals.seconds += time.perf_counter() - started
+                totals.cpu += time.process_time() - cpu_started
                 totals.records += 1
             if size_of is not None:
                 size = size_of(result)

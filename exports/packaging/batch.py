@@ -146,11 +146,12 @@ def extract_batch(
     part: BatchPart = BatchPart.ALL,
     timings: StageTimings | None = None,
 ) -> BatchResult:
-    """Write these patients' files (``part`` of them) into ``staging/tree`` and their rows into
-    the batch spool.
+    """Write these patients' files (``part`` of them) and rows into a fresh run of the batch's
+    spool, commit it, then file its patients' folders into ``staging/tree``.
 
     ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
-    retries); a re-run replaces the earlier run's files and rows. ``timings`` (for the
+    retries); a re-run replaces the earlier run's files and rows. Filing is finished by the
+    package step if this process dies during it. ``timings`` (for the
     benchmark) gets the time spent reading the source, building and validating C-CDAs, and
     in the whole batch ("batch": its records and bytes are the files written).
     """
@@ -161,35 +162,38 @@ def extract_batch(
         ccda_validator = timings.timed("ccda validate", ccda_validator)
         source_ccda_validator = timings.timed("ccda validate", source_ccda_validator)
     tally = Tally()
-    with measured(timings, "batch") as batch_stage, BatchSpool(staging, batch_no) as spool:
-        for patient_id in patient_ids:
-            try:
-                record = read_patient(patient_id)
-            except RecordUnavailable as exc:
+    with measured(timings, "batch") as batch_stage:
+        with BatchSpool(staging, batch_no) as spool:
+            for patient_id in patient_ids:
+                try:
+                    record = read_patient(patient_id)
+                except RecordUnavailable as exc:
+                    if part is BatchPart.CCDAS:
+                        continue  # counted failed, with its records, by the records pass
+                    reason = _reason(exc)
+                    tally.failed(Category.PATIENTS, patient_id, reason)
+                    spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
+                    if isinstance(exc, PatientUnreadable):
+                        for failure in exc.dependents:
+                            tally.failed(failure.category, failure.record_id, failure.reason)
+                    continue
+                export = _PatientExport(
+                    record,
+                    layout,
+                    PatientTree(spool.tree_dir),
+                    spool,
+                    tally,
+                    ccda_builder,
+                    ccda_validator,
+                    source_ccda_validator,
+                )
                 if part is BatchPart.CCDAS:
-                    continue  # counted failed, with its records, by the records pass
-                reason = _reason(exc)
-                tally.failed(Category.PATIENTS, patient_id, reason)
-                spool.add_row(rows.PATIENTS, rows.unreadable_patient_row(patient_id, reason))
-                if isinstance(exc, PatientUnreadable):
-                    for failure in exc.dependents:
-                        tally.failed(failure.category, failure.record_id, failure.reason)
-                continue
-            export = _PatientExport(
-                record,
-                layout,
-                PatientTree(tree_dir(staging)),
-                spool,
-                tally,
-                ccda_builder,
-                ccda_validator,
-                source_ccda_validator,
-            )
-            if part is BatchPart.CCDAS:
-                export.ccda_only()
-            else:
-                export.run(with_ccda=part is BatchPart.ALL)
-        spool.commit(tally)
+                    export.ccda_only()
+                else:
+                    export.run(with_ccda=part is BatchPart.ALL)
+            spool.commit(tally)
+        # Committed: a failure while filing must not discard the run (the package step ends it).
+        spool.publish(tree_dir(staging))
     result = BatchResult(
         batch_no=batch_no,
         patients_exported=tally.line(Category.PATIENTS).exported,
@@ -239,7 +243,7 @@ class _PatientExport:
 
     def run(self, *, with_ccda: bool) -> None:
         record, patient = self.record, self.patient
-        self.tree.clear(self.paths)
+        self.spool.add_patient(self.paths.entries)
         self._rows_only(Category.PATIENTS, rows.PATIENTS, [rows.patient_row(patient)])
         for insurance in record.insurances:
             self._insurance(insurance)
@@ -301,7 +305,7 @@ class _PatientExport:
             self.tally.failed(failure.category, failure.record_id, failure.reason)
 
     def ccda_only(self) -> None:
-        self.tree.clear_ccda(self.paths)
+        self.spool.add_patient(self.paths.ccda_entries)
         self._ccda()
 
     def _rows_only(

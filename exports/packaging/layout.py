@@ -143,6 +143,16 @@ class PatientPaths:
         """The source's own C-CDA, kept as it came when it fails validation (ours ships)."""
         return self.layout.clinical / CCDA_FILES / CCDA_AS_RECEIVED / f"{self.folder}.xml"
 
+    @property
+    def entries(self) -> tuple[PurePosixPath, ...]:
+        """Everything that is this patient's alone: its folders and C-CDA files."""
+        return (self.records, self.images, *self.ccda_entries)
+
+    @property
+    def ccda_entries(self) -> tuple[PurePosixPath, ...]:
+        """The patient's C-CDA files: what a source's final C-CDA pass replaces."""
+        return (self.ccda, self.ccda_as_received)
+
     def message(self, category: str, message_id: str, received_at: datetime) -> PurePosixPath:
         return self._fitted(
             self._message_folder, category, (message_id,), timestamp_part(received_at), "txt"

@@ -85,6 +85,8 @@ def package(
 
     batches = [CommittedBatch(staging, number) for number in sorted(set(batch_numbers))]
     tree = tree_dir(staging)
+    for batch in batches:  # what a batch's process did not live to file
+        batch.publish(tree)
     for folder in (layout.clinical, layout.images):
         (tree / folder).mkdir(parents=True, exist_ok=True)
 

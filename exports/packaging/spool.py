@@ -2,15 +2,21 @@
 
 Layout under the staging folder::
 
+    batches/<n>/runs/<run>/tree/                the patients' files, under the deliverable root
     batches/<n>/runs/<run>/rows/<sheet>.jsonl   workbook rows, one JSON list a line
     batches/<n>/runs/<run>/images.csv           image-index rows (no header)
     batches/<n>/runs/<run>/manifest.csv         path, bytes, SHA-256, sorted by path
     batches/<n>/runs/<run>/tally.json           the reconciliation counts
+    batches/<n>/runs/<run>/entries.json         the patients' folders and files it replaces
+    batches/<n>/runs/<run>/cleared              made once their old entries left the tree
     batches/<n>/committed.json                  {"run": "<run>"}: the run that counts
 
 Every run writes into a fresh ``<run>`` folder; ``commit`` then replaces ``committed.json``
-atomically and removes the other runs. A re-run batch therefore replaces the earlier run's
-rows wholesale (never duplicates them), and a run killed half-way is never read.
+atomically (the one rename that makes the whole run visible) and removes the other runs. A
+re-run batch therefore replaces the earlier run's files and rows wholesale (never duplicates
+them), and a run killed half-way is never read. The committed run's files are then filed into
+the deliverable's tree (``publish``, by the batch's process and again by the package step,
+which finishes what a killed process left).
 """
 
 from __future__ import annotations
@@ -21,14 +27,14 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO, Any
 
 from .errors import PackagingError
 from .reconciliation import Tally
 from .rows import JsonValue, Sheet, Value, encode_row
-from .tree import WrittenFile
+from .tree import WrittenFile, publish
 
 ManifestRow = tuple[str, int, str]
 
@@ -49,11 +55,15 @@ class BatchSpool:
         self._run = uuid.uuid4().hex
         self._run_dir = self._batch_dir / "runs" / self._run
         (self._run_dir / "rows").mkdir(parents=True)
+        #: the run's own deliverable tree, read by nobody until the run commits
+        self.tree_dir = self._run_dir / "tree"
+        self.tree_dir.mkdir()
         self._row_files: dict[str, IO[str]] = {}
         self._images_file = _open_csv(self._run_dir / "images.csv", "w")
         self._images = csv.writer(self._images_file)
         self._manifest_file = _open_csv(self._run_dir / "manifest.unsorted.csv", "w")
         self._manifest = csv.writer(self._manifest_file)
+        self._entries: list[str] = []
         self.files = 0
         self.bytes = 0
 
@@ -79,6 +89,11 @@ class BatchSpool:
         out.write(json.dumps(encode_row(sheet, values)))
         out.write("\n")
 
+    def add_patient(self, entries: Sequence[PurePosixPath]) -> None:
+        """The patient's entries this run replaces in the tree (``PatientPaths.entries``, or
+        only its C-CDA files in a C-CDA pass): filed from this run, or removed if it has none."""
+        self._entries += [str(entry) for entry in entries]
+
     def add_image(self, values: Sequence[str]) -> None:
         self._images.writerow(values)
 
@@ -92,12 +107,17 @@ class BatchSpool:
         self._close_files()
         self._sort_manifest()
         (self._run_dir / "tally.json").write_text(json.dumps(tally.to_json()), encoding="utf-8")
+        (self._run_dir / "entries.json").write_text(json.dumps(self._entries), encoding="utf-8")
         pointer = self._batch_dir / f"committed.{self._run}.tmp"
         pointer.write_text(json.dumps({"run": self._run}), encoding="utf-8")
         os.replace(pointer, self._batch_dir / "committed.json")
         for run_dir in (self._batch_dir / "runs").iterdir():
             if run_dir.name != self._run:
                 shutil.rmtree(run_dir, ignore_errors=True)
+
+    def publish(self, tree_dir: Path) -> None:
+        """File the committed run's patients into the deliverable's tree."""
+        _publish_run(self._run_dir, tree_dir)
 
     def discard(self) -> None:
         self._close_files()
@@ -141,6 +161,10 @@ class CommittedBatch:
         with _open_csv(self._run_dir / "images.csv", "r") as source:
             yield from csv.reader(source)
 
+    def publish(self, tree_dir: Path) -> None:
+        """File what is left of the run's patients into the deliverable's tree."""
+        _publish_run(self._run_dir, tree_dir)
+
     @property
     def manifest_path(self) -> Path:
         return self._run_dir / "manifest.csv"
@@ -148,6 +172,13 @@ class CommittedBatch:
     def tally(self) -> Tally:
         data: dict[str, Any] = json.loads((self._run_dir / "tally.json").read_text("utf-8"))
         return Tally.from_json(data)
+
+
+def _publish_run(run_dir: Path, tree_dir: Path) -> None:
+    entries = json.loads((run_dir / "entries.json").read_text(encoding="utf-8"))
+    publish(
+        run_dir / "tree", tree_dir, [PurePosixPath(e) for e in entries], cleared=run_dir / "cleared"
+    )
 
 
 def read_manifest(path: Path) -> Iterator[ManifestRow]:

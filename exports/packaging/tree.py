@@ -1,9 +1,13 @@
-"""Writing one patient's files into the staging tree: streamed, hashed, atomic, unique.
+"""Writing one patient's files into a batch run's own tree: streamed, hashed, unique.
 
-Each file is streamed chunk by chunk to a temporary name in its final folder, hashed (SHA-256)
-and measured on the way, then renamed into place, so a file written twice (a re-run batch) ends
-up once and a killed worker never leaves a half-written file under a real name. Leftover
-temporary files carry ``TEMP_PREFIX`` and are swept by the package step.
+A batch run writes into a fresh folder of its own (``spool.BatchSpool.tree_dir``) that nothing
+reads until the run commits, so each file is streamed straight to its final name, hashed
+(SHA-256) and measured on the way: no temporary name and no rename per file. A killed worker's
+half-written file stays in a run that never commits and is removed with it. Committed runs are
+filed into the deliverable's tree by ``publish``, a rename per patient's folder, not one per
+file. The package step's own files still go through ``replacing`` (a temporary
+name, then a rename); leftover temporary files carry ``TEMP_PREFIX`` and are swept by the
+package step.
 
 Content checks, where the name promises a format:
 
@@ -27,17 +31,17 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from .layout import PatientPaths
 from .naming import with_suffix_number
 
 TEMP_PREFIX = ".export-partial-"
@@ -80,7 +84,8 @@ class WrittenFile:
 
 
 class PatientTree:
-    """Writes one patient's files under ``tree_dir`` (the folder holding the deliverable root).
+    """Writes one patient's files under ``tree_dir`` (a fresh folder holding a deliverable root
+    of the run's own, which nothing reads until the run commits).
 
     Remembers the names it handed out (case-insensitively, as Windows and macOS compare them)
     and numbers a clash (``front_2.jpg``), so no file of this patient overwrites another.
@@ -92,17 +97,6 @@ class PatientTree:
         self._taken: set[str] = set()
         self._made: set[PurePosixPath] = set()
 
-    def clear(self, paths: PatientPaths) -> None:
-        """Remove what an earlier run wrote for this patient, so a re-run leaves no strays."""
-        for folder in (paths.records, paths.images):
-            shutil.rmtree(self._tree_dir / folder, ignore_errors=True)
-        self.clear_ccda(paths)
-
-    def clear_ccda(self, paths: PatientPaths) -> None:
-        """Remove the patient's C-CDA files an earlier run wrote."""
-        for ccda in (paths.ccda, paths.ccda_as_received):
-            (self._tree_dir / ccda).unlink(missing_ok=True)
-
     def write(
         self,
         path: PurePosixPath,
@@ -112,29 +106,38 @@ class PatientTree:
     ) -> WrittenFile:
         """Stream ``chunks`` to ``path``; for ``Expect.IMAGE`` the extension follows the content.
 
-        Raises ``UnusableContent`` (nothing written) when the bytes fail ``expect`` or ``check``
-        (which reads the whole file on disk and raises ``UnusableContent`` to refuse it);
-        whatever ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing written.
+        Raises ``UnusableContent`` (nothing left written) when the bytes fail ``expect`` or
+        ``check`` (which reads the whole file on disk and raises ``UnusableContent`` to refuse
+        it); whatever ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing left
+        written. The name is known once the head is read (an image's extension follows it).
         """
-        folder = self._folder(path)
+        self._folder(path)
         digest = hashlib.sha256()
         size = 0
         head = b""
-        with temporary_file(folder) as temp:
-            with temp.open("wb") as out:
-                for chunk in chunks:
-                    if len(head) < _HEAD_BYTES:
-                        head += chunk[: _HEAD_BYTES - len(head)]
+        chunk_iterator = iter(chunks)
+        pending: list[bytes] = []
+        for chunk in chunk_iterator:
+            pending.append(chunk)
+            head += chunk[: _HEAD_BYTES - len(head)]
+            if len(head) >= _HEAD_BYTES:
+                break
+        final = self._claim(_checked_path(path, head, expect))
+        on_disk = self._tree_dir / final
+        try:
+            with on_disk.open("wb") as out:
+                for chunk in itertools.chain(pending, chunk_iterator):
                     digest.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-            checked = _checked_path(path, head, expect)
-            if expect is Expect.IMAGE and checked.suffix in _DECODED_SUFFIXES:
-                _check_image_opens(temp)
+            if expect is Expect.IMAGE and final.suffix in _DECODED_SUFFIXES:
+                _check_image_opens(on_disk)
             if check is not None:
-                check(temp)
-            final = self._claim(checked)
-            os.replace(temp, self._tree_dir / final)
+                check(on_disk)
+        except BaseException:
+            on_disk.unlink(missing_ok=True)
+            self._taken.discard(str(final).casefold())
+            raise
         return WrittenFile(final, size, digest.hexdigest())
 
     def move(self, written: WrittenFile, path: PurePosixPath) -> WrittenFile:
@@ -178,6 +181,40 @@ def replacing(path: Path) -> Iterator[Path]:
     with temporary_file(path.parent) as temp:
         yield temp
         os.replace(temp, path)
+
+
+def publish(
+    run_tree: Path, tree_dir: Path, entries: Sequence[PurePosixPath], cleared: Path
+) -> None:
+    """File a committed run's patients into the deliverable's tree, a rename per patient's
+    folder or C-CDA (``PatientPaths.entries``), replacing what an earlier run of theirs left.
+
+    Idempotent and resumable: first every entry is removed from the tree, then ``cleared`` is
+    created, then the run's entries are moved; a publish killed half-way is finished by the
+    next one (it clears again only while nothing has been moved).
+    """
+    if not cleared.exists():
+        for entry in entries:
+            _remove(tree_dir / entry)
+        cleared.touch()
+    for entry in entries:
+        try:
+            os.rename(run_tree / entry, tree_dir / entry)
+        except FileNotFoundError:
+            if not (run_tree / entry).exists():  # this patient has none, or it was filed
+                continue
+            # Its folder is made on first need: no empty folder ships.
+            (tree_dir / entry.parent).mkdir(parents=True, exist_ok=True)
+            os.rename(run_tree / entry, tree_dir / entry)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except IsADirectoryError:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
 
 
 def remove_temporary_files(tree_dir: Path) -> int:

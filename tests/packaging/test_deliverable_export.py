@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import date, datetime
+import os
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -24,9 +25,11 @@ from export_builders import (
 )
 from openpyxl import load_workbook
 
+from exports import stages
 from exports.packaging import ExportLayout, PackagingError, extract_batch, package
 from exports.packaging.batch import tree_dir
 from exports.packaging.spool import BatchNotCommitted
+from exports.sources.demo import DemoSource
 from exports.sources.records import (
     Appointment,
     Category,
@@ -549,3 +552,72 @@ def test_a_message_becomes_a_readable_text_file(tmp_path):
     assert text.startswith("Subject: Refill\r\n")
     assert "Attachments: rx.png" in text
     assert text.endswith("\r\n\r\nPlease refill.")
+
+
+def test_a_batch_becomes_visible_by_one_commit_and_a_rename_per_patient_folder_not_per_file(
+    tmp_path, monkeypatch
+):
+    renames = []
+    for name in ("rename", "replace"):
+        original = getattr(os, name)
+
+        def counted(source, target, *, _original=original):
+            renames.append(target)
+            return _original(source, target)
+
+        monkeypatch.setattr(os, name, counted)
+    result = extract(
+        ListSource([full_patient("1001"), full_patient("1002")]), tmp_path, 1, ["1001", "1002"]
+    )
+
+    # The commit pointer, then per patient its records folder, image folder, C-CDA and C-CDA
+    # kept as received (tried, though these have none), and once more for each of the three
+    # folders the first patient's entries made: a handful per patient, not one per file.
+    assert len(renames) == 1 + 2 * 4 + 3
+    assert result.files > len(renames)  # one rename per file would be at least as many
+
+
+def test_a_batch_whose_process_dies_while_filing_its_patients_loses_nothing(tmp_path, monkeypatch):
+    source = ListSource([full_patient("1001"), full_patient("1002")])
+    reference = export(source, tmp_path / "reference", [["1001", "1002"]])
+
+    original = os.rename
+    filed = []
+
+    def dies_after_two(source_path, target):
+        if len(filed) == 2:
+            raise KeyboardInterrupt  # the process is killed here
+        filed.append(target)
+        return original(source_path, target)
+
+    staging = tmp_path / "killed"
+    monkeypatch.setattr(os, "rename", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        extract(source, staging, 1, ["1001", "1002"])
+    monkeypatch.setattr(os, "rename", original)
+    assert len(filed) == 2  # committed, half filed
+
+    result = package_all(source, staging, [1])  # finishes the filing
+    assert files_in_tree(staging) == files_in_tree(tmp_path / "reference")
+    assert result.manifest_sha256 == reference.manifest_sha256
+    assert result.reconciliation.is_balanced
+
+
+def test_the_deliverable_is_byte_for_byte_what_it_was_before_batches_wrote_their_own_folders(
+    tmp_path,
+):
+    """The demo practice's manifest (paths, sizes and SHA-256 of every file, the workbook's
+    included) as the export wrote it when each file was renamed into one shared tree."""
+    source = DemoSource(patients=30, seed=7, large_document_bytes=65536)
+    context = stages.ExportContext(
+        "Golden Practice", "golden", "EXP-7", date(2025, 7, 1), datetime(2025, 7, 1, 9, tzinfo=UTC)
+    )
+    numbers = []
+    for number, ids in enumerate(stages.plan_batches(source, 8), start=1):
+        stages.run_batch(source, context, ids, tmp_path, number)
+        numbers.append(number)
+    packaged = stages.run_package(source, context, tmp_path, numbers)
+    assert (packaged.files, packaged.bytes) == (444, 4_664_906)
+    assert packaged.manifest_sha256 == (
+        "90c9bcfbfee8404d86ca37107ccc5e4d80e6895bdc86447cf691138844c1ca5e"
+    )

@@ -1,6 +1,6 @@
 """``manage.py benchmark_export`` (``make bench``): the export's speed and memory at growing
-practice sizes, stage by stage, beside 7-Zip, bare openpyxl and ``cp -r``. The work is
-``exports.benchmark``; this prints its table."""
+practice sizes, stage by stage, in seconds and CPU-seconds, beside the floors (zip -r, lxml, cp -r,
+bare openpyxl). The work is ``exports.benchmark``; this prints its table."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
 class Command(BaseCommand):
     help = (
         "Export demo practices of each size (each in a fresh process, workers on every CPU) "
-        "and print seconds, records/s and MB/s per stage, peak memory, growth between sizes, "
-        "the baselines and the targets. Takes minutes: ~30 for the default sizes on 2 cores."
+        "and print seconds, CPU-seconds, records/s and MB/s per stage, peak memory, growth "
+        "between sizes, the floors and the targets. Takes minutes: ~30 for the default sizes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -44,7 +44,9 @@ class Command(BaseCommand):
             help="size of the demo practice's one very large document",
         )
         parser.add_argument(
-            "--no-baselines", action="store_true", help="skip 7-Zip, openpyxl and cp -r"
+            "--no-baselines",
+            action="store_true",
+            help="skip the floors (zip -r, lxml, cp -r, openpyxl)",
         )
 
     def handle(self, *args: object, **options: object) -> None:
