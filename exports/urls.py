@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import dictionary_views, views
 
 app_name = "exports"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("requests/<int:pk>/manifest.csv", views.manifest_download, name="manifest-download"),
     path("requests/<int:pk>/passwords/", views.reveal_passwords, name="reveal-passwords"),
     path("requests/<int:pk>/delete-early/", views.early_deletion, name="early-deletion"),
+    path("data-dictionary/", dictionary_views.data_dictionary, name="data-dictionary"),
 ]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from tests.deliverable_checks import assert_deliverable_verifies
+
 REPO = Path(__file__).resolve().parents[2]
 SEVEN_ZIP = "7z"
 PACKAGE_FILES = {
@@ -21,6 +23,8 @@ PACKAGE_FILES = {
     "Clinical Data Export/reconciliation.csv",
     "Patient Images Export/patient_images_index.csv",
 }
+#: kept trees already verified (a session's shared export is inspected by many tests)
+_VERIFIED_TREES: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,14 @@ class CommandRun:
         return [Path(path) for path in re.findall(r"^Archive: (.+\.zip) \(", self.stdout, re.M)]
 
     def kept_tree(self) -> Path:
+        """The deliverable's root folder the command kept; it must verify (checked once)."""
         match = re.search(r"^Unpacked tree kept for inspection: (.+)$", self.stdout, re.M)
         assert match, self.stdout
-        return Path(match.group(1))
+        root = Path(match.group(1))
+        if root not in _VERIFIED_TREES:
+            assert_deliverable_verifies(root)
+            _VERIFIED_TREES.add(root)
+        return root
 
 
 def run_export_command(work_dir: Path, *args: str) -> CommandRun:
@@ -105,6 +114,9 @@ def extract_with_seven_zip(archive: Path, password: str, into: Path) -> Path:
     tree = into / "tree"
     unpacked = seven_zip("x", f"-o{tree}", "-y", str(inner))
     assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
+    if ".part" not in archive.name:  # a part alone is not the whole deliverable
+        (root,) = tree.iterdir()
+        assert_deliverable_verifies(root)
     return tree
 
 

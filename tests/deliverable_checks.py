@@ -1,0 +1,52 @@
+"""What every deliverable the tests produce must pass, as the receiving EHR's team would check
+it with standard tools: its ``datapackage.json`` validates with the ``frictionless`` library
+(every sheet and CSV file against its Table Schema, foreign keys into Patients included, zero
+errors), and ``sha256sum -c SHA256SUMS`` (and ``shasum -a 256 -c``, where installed) passes in
+the folder that holds it.
+
+Called where the tests unpack or inspect a deliverable (``tests/deliverable/deliverable_helpers``,
+the packaging tests' export helpers) and, through ``tests/conftest.py``, before every archive a
+test builds in its own process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from frictionless import Package, system
+
+from exports.packaging.checksums import FILE_NAME as CHECKSUMS
+from exports.packaging.datapackage import FILE_NAME as DATAPACKAGE
+from exports.packaging.layout import CLINICAL_DATA_EXPORT
+from exports.packaging.readme import FILE_NAME as README
+
+
+def data_package_errors(root: Path) -> list[list[object]]:
+    """Every error ``frictionless`` finds in the deliverable under ``root`` (its root folder)."""
+    with system.use_context(trusted=False):
+        package = Package(str(root / DATAPACKAGE), basepath=str(root))
+        report = package.validate()
+    return report.flatten(["title", "rowNumber", "fieldName", "type", "note"])
+
+
+def checksum_run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*command, "-c", CHECKSUMS],
+        cwd=root / CLINICAL_DATA_EXPORT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def assert_deliverable_verifies(root: Path) -> None:
+    """``root`` is a deliverable's root folder, ``<Practice>_Data_Export_<date>``."""
+    assert (root / README).is_file()
+    errors = data_package_errors(root)
+    assert errors == [], errors[:20]
+    commands = [("sha256sum",)] + ([("shasum", "-a", "256")] if shutil.which("shasum") else [])
+    for command in commands:
+        run = checksum_run(root, *command)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
