@@ -508,7 +508,11 @@ RECONCILIATION = Table(
     "the categories, starting Note:, say what the EHR could not give.",
     (
         _text(
-            "Category", 24, "the category (a workbook sheet, or C-CDAs from the EHR)", required=True
+            "Category",
+            24,
+            "the kind of record (Patients, Medications, Patient Photos, ..., CCDA Files,"
+            " C-CDAs from the EHR)",
+            required=True,
         ),
         Column("In Source", Kind.INTEGER, 10, "records the EHR holds" + _COUNT_ON_LINES),
         Column("Exported", Kind.INTEGER, 10, "records exported" + _COUNT_ON_LINES),

@@ -28,7 +28,7 @@ def data_package_errors(root: Path) -> list[list[object]]:
     with system.use_context(trusted=False):
         package = Package(str(root / DATAPACKAGE), basepath=str(root))
         report = package.validate()
-    return report.flatten(["title", "rowNumber", "fieldName", "type", "note"])
+    return report.flatten(["type", "rowNumber", "fieldName", "note"])
 
 
 def checksum_run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:

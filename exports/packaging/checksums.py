@@ -7,9 +7,10 @@ beside ``manifest.csv``, so files in other folders of the tree are named through
 
 GNU's rule for names a line cannot hold as they are: a name with a backslash, a line feed or a
 carriage return is written with each of them escaped (``\\\\``, ``\\n``, ``\\r``) and the line
-starts with a backslash; both tools undo it. The deliverable's path rules already turn control
-characters into spaces and backslashes into ``-``, so the rule is there for any name that
-reaches this file some other way, never to be relied on. Spaces need nothing.
+starts with a backslash; both tools undo it (``shasum`` 6.02 all but ``\\r``). The
+deliverable's path rules already turn control characters into spaces and backslashes into
+``-``, so the rule is there for any name that reaches this file some other way, never to be
+relied on. Spaces need nothing.
 
 Written from the manifest's rows (hashed once, when each file was written) and the files
 listed after it, streaming: memory does not grow with the number of files.

@@ -39,6 +39,7 @@ from .tree import replacing
 
 FILE_NAME = "datapackage.json"
 PROFILE = "tabular-data-package"
+RESOURCE_PROFILE = "tabular-data-resource"
 _SPREADSHEET_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _CONTINUATION = re.compile(r"(?P<name>.+) \((?P<part>[2-9]|[1-9][0-9]+)\)")
 
@@ -130,13 +131,15 @@ def _resources(layout: ExportLayout, tree_dir: Path) -> Iterator[dict[str, Any]]
         sheet = sheets.get(title) or sheets[continuation["name"]]  # type: ignore[index]
         name = sheet.key if continuation is None else f"{sheet.key}-{continuation['part']}"
         yield {
+            "profile": RESOURCE_PROFILE,
             "name": name,
             "title": title,
             "description": sheet.description,
             "path": workbook,
             "format": "xlsx",
             "mediatype": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "dialect": {"sheet": title},
+            # the sheet as Table Dialect 2.0 names it, and as frictionless-py 5 reads it
+            "dialect": {"sheetName": title, "excel": {"sheet": title}},
             "schema": table_schema(sheet, patients_in_one_sheet=one_sheet),
         }
     files = {
@@ -148,6 +151,7 @@ def _resources(layout: ExportLayout, tree_dir: Path) -> Iterator[dict[str, Any]]
         path = files[table.key]
         _, size, sha256 = hash_file(tree_dir, path)
         yield {
+            "profile": RESOURCE_PROFILE,
             "name": table.key,
             "title": table.name,
             "description": table.description,
