@@ -23,7 +23,7 @@ from .reconciliation import Reconciliation
 from .tree import replacing
 
 FILE_NAME = "Read me first.html"
-TEMPLATE = "exports/archive_readme.html"
+TEMPLATE = "archive/read_me_first.html"
 
 
 def render_readme(

@@ -22,10 +22,9 @@ PACKAGE_FILES = {
     "Clinical Data Export/manifest.csv",
     "Clinical Data Export/reconciliation.csv",
     "Patient Images Export/patient_images_index.csv",
-    "datapackage.json",
-    "Read me first.html",
-    "Clinical Data Export/SHA256SUMS",
 }
+#: the files that describe the export, written after the manifest (which does not list them)
+DESCRIBING_FILES = {"datapackage.json", "Read me first.html", "Clinical Data Export/SHA256SUMS"}
 #: kept trees already verified (a session's shared export is inspected by many tests)
 _VERIFIED_TREES: set[Path] = set()
 
