@@ -20,8 +20,8 @@ from exports.packaging.layout import FAXES, MESSAGE_CENTER, REFERRALS
 from exports.sources.fhir_bulk import KeyRing
 from exports.sources.fhir_bulk.keys import ES384
 from exports.sources.fhir_bulk.local import load_key_ring, save_key_ring
-from tests.fakes.drchrono_server import ccda_document
 from tests.deliverable_checks import assert_deliverable_verifies
+from tests.fakes.drchrono_server import ccda_document
 from tests.fakes.fhir_bulk_practice import fhir_practice
 from tests.fakes.fhir_bulk_server import CLIENT_ID, GROUP_ID, FakeBulkServer
 from tests.sources.fhir_bulk_helpers import LARGE_DOCUMENT_BYTES, PATIENTS, SEED, demo_practice
