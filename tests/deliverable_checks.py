@@ -14,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import openpyxl
 from frictionless import Package, system
 
 from exports.packaging.checksums import FILE_NAME as CHECKSUMS
@@ -26,10 +29,35 @@ from exports.packaging.readme import FILE_NAME as README
 
 def data_package_errors(root: Path) -> list[list[object]]:
     """Every error ``frictionless`` finds in the deliverable under ``root`` (its root folder)."""
-    with system.use_context(trusted=False):
+    with system.use_context(trusted=False), _workbook_read_once():
         package = Package(str(root / DATAPACKAGE), basepath=str(root))
         report = package.validate()
     return report.flatten(["type", "rowNumber", "fieldName", "note"])
+
+
+@contextmanager
+def _workbook_read_once() -> Iterator[None]:
+    """frictionless opens the workbook with openpyxl for every sheet and every foreign key, and
+    each opening reads every sheet through (our sheets state no ``<dimension>``): one opening
+    per file serves them all (read-only worksheets read their rows afresh on each pass)."""
+    load = openpyxl.load_workbook
+    opened: dict[str, object] = {}
+
+    def load_once(source, *args, **kwargs):
+        name = getattr(source, "name", None)
+        if not isinstance(name, str):
+            return load(source, *args, **kwargs)
+        if name not in opened:
+            opened[name] = load(name, *args, **kwargs)
+        return opened[name]
+
+    openpyxl.load_workbook = load_once
+    try:
+        yield
+    finally:
+        openpyxl.load_workbook = load
+        for workbook in opened.values():
+            workbook.close()  # type: ignore[attr-defined]
 
 
 def checksum_run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
