@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.urls import reverse
 
 from exports.deliverable_schema import FORMAT_VERSION, SHEETS, TABLES, Table
 from exports.packaging.layout import (
@@ -19,6 +18,9 @@ from exports.packaging.layout import (
     WORKBOOK,
 )
 
+#: the public page's path (``exports.urls`` serves it there); the archive links to it without
+#: asking the URL configuration, which packaging processes do not load
+DICTIONARY_PATH = "data-dictionary/"
 _CSV_FOLDERS = {
     IMAGE_INDEX: PATIENT_IMAGES_EXPORT,
     MANIFEST: CLINICAL_DATA_EXPORT,
@@ -51,7 +53,7 @@ def dictionary_tables() -> list[DictionaryTable]:
 
 def dictionary_url() -> str:
     """The public page's absolute address (the archive links to it)."""
-    return settings.PORTAL_BASE_URL.rstrip("/") + reverse("exports:data-dictionary")
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}/{DICTIONARY_PATH}"
 
 
 def dictionary_context() -> dict[str, object]:
