@@ -46,13 +46,14 @@ from openpyxl import Workbook
 
 from exports import stages
 from exports.archive import DEFAULT_PART_BYTES
+from exports.deliverable_schema import SHEETS
 from exports.local_export import SOURCE_SPOOL_FOLDER
 from exports.local_sources import DemoSourceSpec
 from exports.packaging.batch import BatchResult
 from exports.packaging.cells import xml_text
 from exports.packaging.layout import CCDA_FILES, CLINICAL_DATA_EXPORT
 from exports.packaging.package import PackageResult
-from exports.packaging.rows import SHEETS, decode_row
+from exports.packaging.rows import decode_row
 from exports.packaging.spool import CommittedBatch
 from exports.passwords import generate_archive_password
 from exports.sources.base import PracticeSource

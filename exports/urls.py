@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import views
+from . import dictionary_views, views
+from .data_dictionary import DICTIONARY_PATH
 
 app_name = "exports"
 
@@ -10,4 +11,5 @@ urlpatterns = [
     path("requests/<int:pk>/delete-early/", views.early_deletion, name="early-deletion"),
     path("fhir/keys/", views.smart_keys, name="smart-keys"),
     path("fhir/jwks.json", views.smart_jwks, name="smart-jwks"),
+    path(DICTIONARY_PATH, dictionary_views.data_dictionary, name="data-dictionary"),
 ]

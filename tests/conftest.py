@@ -34,3 +34,21 @@ def pipeline_settings(settings, tmp_path) -> dict[str, str]:
         if name.startswith("EXPORT_"):
             setattr(settings, name, int(value) if value.isdigit() else Path(value))
     return values
+
+
+@pytest.fixture(autouse=True)
+def _every_archived_deliverable_verifies(monkeypatch):
+    """Before any test archives a deliverable in this process (the pipeline, the export
+    command run in-process), the tree must validate as a Data Package and pass
+    ``sha256sum -c``: see ``tests/deliverable_checks.py``."""
+    from exports import stages
+
+    archive = stages.run_archive
+
+    def checked_then_archived(packaged, *args, **kwargs):
+        from tests.deliverable_checks import assert_deliverable_verifies
+
+        assert_deliverable_verifies(packaged.root)
+        return archive(packaged, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "run_archive", checked_then_archived)

@@ -13,23 +13,12 @@ from datetime import date
 from pathlib import PurePosixPath
 from typing import IO
 
+from exports.deliverable_schema import IMAGE_INDEX
 from exports.sources.records import Demographics, InsurancePriority
 
 from .cells import csv_text
 from .naming import dob_part
 
-HEADER = (
-    "Patient ID",
-    "Chart ID",
-    "Last Name",
-    "First Name",
-    "Date of Birth",
-    "Kind",
-    "Insurance Priority",
-    "Side",
-    "Path",
-    "Date",
-)
 PHOTO = "photo"
 INSURANCE_CARD = "insurance card"
 
@@ -61,6 +50,6 @@ def write_image_index(rows: Iterable[Sequence[str]], out: IO[str]) -> None:
     """Write the header and ``rows`` to ``out`` (a text file opened with ``newline=""``)."""
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(HEADER)
+    writer.writerow(IMAGE_INDEX.headers)
     for row in rows:
         writer.writerow([csv_text(value) for value in row])

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
+from exports.deliverable_schema import MANIFEST
+
 from .errors import PackagingError
 from .spool import ManifestRow, read_manifest
 from .tree import replacing
 
-HEADER = ("Path", "Bytes", "SHA-256")
 MERGE_FAN_IN = 64
 _READ_SIZE = 1 << 20
 
@@ -60,7 +61,7 @@ def write_manifest(out: Path, rows: Iterable[ManifestRow], tree_dir: Path) -> tu
     previous = None
     with replacing(out) as temp, temp.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(HEADER)
+        writer.writerow(MANIFEST.headers)
         for path, size, sha256 in rows:
             if path == previous:
                 raise PackagingError("a file is listed twice: two batches wrote the same patient")

@@ -4,8 +4,9 @@ reconciliation, inside the tree the batches wrote.
 Runs once, after every batch has committed, on any machine that sees the staging folder.
 Everything is merged in batch order, streaming: memory does not grow with the practice.
 Order matters: the reconciliation, workbook and image index are written first so the manifest,
-written last, can list them; then the tree is counted to prove it holds exactly the manifest's
-files (plus the manifest), so no stray file from an earlier run ships unlisted.
+written last, can list them; then the files that describe the tree (``documents``: data
+package, readme, SHA256SUMS) are written, and the tree is counted to prove it holds exactly the
+manifest's files plus those, so no stray file from an earlier run ships unlisted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from exports.sources.records import Category, FaxOrReferral, RecordExclusion, Re
 from exports.timings import StageTimings, measured
 
 from .batch import tree_dir
+from .documents import describe_deliverable
 from .errors import PackagingError
 from .image_index import write_image_index
 from .layout import ExportLayout
@@ -139,7 +141,8 @@ def package(
             )
         manifest_stage.records += files
         manifest_stage.bytes += (tree / layout.manifest).stat().st_size
-    unlisted = remove_temporary_files(tree) - files - 1
+    described = describe_deliverable(tree, layout, reconciliation)
+    unlisted = remove_temporary_files(tree) - files - 1 - len(described)
     if unlisted:
         raise PackagingError(
             f"the staging tree holds {unlisted} files no batch listed: clear it and re-run"

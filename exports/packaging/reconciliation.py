@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exports.deliverable_schema import RECONCILIATION
 from exports.sources.records import NOT_TIED_TO_A_PATIENT, Category, FaxOrReferral
 
 from .cells import csv_text
@@ -34,18 +35,6 @@ CCDA_FILES = "ccda_files"
 SOURCE_CCDAS = "source_ccdas"
 _LABELS = {CCDA_FILES: "CCDA Files", SOURCE_CCDAS: "C-CDAs from the EHR"}
 LINE_KEYS: tuple[str, ...] = (*(category.value for category in Category), *_LABELS)
-
-CSV_HEADER = (
-    "Category",
-    "In Source",
-    "Exported",
-    "Excluded",
-    "Failed",
-    "Balanced",
-    "Excluded Reasons",
-    "Failed Reasons",
-    "Failed Record IDs",
-)
 
 
 def line_label(key: str) -> str:
@@ -199,7 +188,7 @@ class Reconciliation:
         """``reconciliation.csv``: UTF-8 with a BOM so Excel reads it as UTF-8."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_HEADER)
+        writer.writerow(RECONCILIATION.headers)
         for line in self.lines:
             writer.writerow(
                 [
@@ -217,7 +206,8 @@ class Reconciliation:
                 ]
             )
         for note in self.notes:
-            writer.writerow([f"Note: {csv_text(note)}"])
+            # a full row, its other cells empty, so every row has the header's width
+            writer.writerow([f"Note: {csv_text(note)}", *[""] * (len(RECONCILIATION.columns) - 1)])
         return out.getvalue().encode("utf-8-sig", "replace")
 
 

@@ -1,4 +1,4 @@
-"""The workbook's sheets, their columns, and one row per record.
+"""One row of a workbook sheet per record (the sheets and their columns: ``deliverable_schema``).
 
 Every row starts with the patient (id, chart id, last name, first name). Sheets that describe
 files give the file's date, category (or tags) and path from the archive root, and an
@@ -11,13 +11,59 @@ JSON scalars and ``decode_row`` turns them back using the column kinds.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
 
+# The sheets are defined in the deliverable's schema; they are named here too, beside the
+# functions that make their rows, for the batches that write them.
+from exports.deliverable_schema import (
+    ALLERGIES as ALLERGIES,
+)
+from exports.deliverable_schema import (
+    APPOINTMENTS as APPOINTMENTS,
+)
+from exports.deliverable_schema import (
+    CCDA_FILES as CCDA_FILES,
+)
+from exports.deliverable_schema import (
+    FAXES_AND_REFERRALS as FAXES_AND_REFERRALS,
+)
+from exports.deliverable_schema import (
+    INSURANCE_HISTORY as INSURANCE_HISTORY,
+)
+from exports.deliverable_schema import (
+    INTEGRATION_LAB_RESULTS as INTEGRATION_LAB_RESULTS,
+)
+from exports.deliverable_schema import (
+    LAB_RESULTS as LAB_RESULTS,
+)
+from exports.deliverable_schema import (
+    MEDICATIONS as MEDICATIONS,
+)
+from exports.deliverable_schema import (
+    MESSAGE_CENTER as MESSAGE_CENTER,
+)
+from exports.deliverable_schema import (
+    PATIENT_PAYMENTS as PATIENT_PAYMENTS,
+)
+from exports.deliverable_schema import (
+    PATIENTS as PATIENTS,
+)
+from exports.deliverable_schema import (
+    PROBLEMS as PROBLEMS,
+)
+from exports.deliverable_schema import (
+    SIGNED_CLINICAL_NOTES as SIGNED_CLINICAL_NOTES,
+)
+from exports.deliverable_schema import (
+    UPLOADED_DOCUMENTS as UPLOADED_DOCUMENTS,
+)
+from exports.deliverable_schema import (
+    Kind,
+    Sheet,
+)
 from exports.sources.records import (
     Allergy,
     Appointment,
@@ -43,310 +89,6 @@ CCDA_DOCUMENT_TYPE = "C-CDA R2.1 CCD"
 SOURCE_CCDA_DOCUMENT_TYPE = "C-CDA from the source EHR"
 AS_RECEIVED_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (not valid)"
 INCOMPLETE_CCDA_DOCUMENT_TYPE = "C-CDA as received from the EHR (lacks vaccine records)"
-
-
-class Kind(enum.Enum):
-    TEXT = "text"
-    DATE = "date"
-    DATETIME = "datetime"
-    NUMBER = "number"
-    MONEY = "money"
-    PATH = "path"  # text: a file's path from the archive root (the workbook links it)
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    header: str
-    kind: Kind = Kind.TEXT
-    width: int = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Sheet:
-    key: str  # the spool file's name
-    name: str  # the sheet's title; continuation sheets add " (2)", " (3)", ...
-    columns: tuple[Column, ...]
-
-
-def _text(header: str, width: int = 16) -> Column:
-    return Column(header, Kind.TEXT, width)
-
-
-def _date(header: str) -> Column:
-    return Column(header, Kind.DATE, 12)
-
-
-def _datetime(header: str) -> Column:
-    return Column(header, Kind.DATETIME, 18)
-
-
-def _path(header: str) -> Column:
-    return Column(header, Kind.PATH, 60)
-
-
-def _number(header: str, width: int = 10) -> Column:
-    return Column(header, Kind.NUMBER, width)
-
-
-_PATIENT = (_text("Patient ID", 12), _text("Chart ID", 12), _text("Last Name"), _text("First Name"))
-_PATH = _path("File Path")
-_STATUS = _text("Export Status", 24)
-
-PATIENTS = Sheet(
-    "patients",
-    "Patients",
-    (
-        *_PATIENT,
-        _text("Middle Name"),
-        _text("Nickname"),
-        _date("Date of Birth"),
-        _text("Date of Birth as Recorded", 14),
-        _text("Status", 10),
-        _date("Date of Death"),
-        _text("Gender", 8),
-        _text("Email", 24),
-        _text("Home Phone", 14),
-        _text("Cell Phone", 14),
-        _text("Address Line 1", 24),
-        _text("Address Line 2", 16),
-        _text("City"),
-        _text("State", 6),
-        _text("ZIP Code", 10),
-        _text("SSN", 12),
-        _text("Race"),
-        _text("Ethnicity"),
-        _text("Preferred Language"),
-        _text("Primary Provider", 20),
-        _datetime("Created"),
-        _STATUS,
-    ),
-)
-INSURANCE_HISTORY = Sheet(
-    "insurance_history",
-    "Insurance History",
-    (
-        *_PATIENT,
-        _text("Insurance ID", 12),
-        _text("Priority", 10),
-        _text("Current", 8),
-        _text("Company", 24),
-        _text("Payer ID", 10),
-        _text("Plan Name", 20),
-        _text("Plan Type", 10),
-        _text("Member ID"),
-        _text("Group Name"),
-        _text("Group Number"),
-        _text("Subscriber", 20),
-        _text("Relationship to Subscriber"),
-        _date("Start Date"),
-        _date("End Date"),
-        _path("Card Front Path"),
-        _path("Card Back Path"),
-    ),
-)
-PATIENT_PAYMENTS = Sheet(
-    "patient_payments",
-    "Patient Payments",
-    (
-        *_PATIENT,
-        _text("Payment ID", 12),
-        _date("Received Date"),
-        Column("Amount", Kind.MONEY, 12),
-        _text("Method", 8),
-        _text("Transaction Type"),
-        _date("Posted Date"),
-        _text("Trace Number"),
-        _text("Appointment ID", 14),
-        _text("Notes", 30),
-    ),
-)
-MEDICATIONS = Sheet(
-    "medications",
-    "Medications",
-    (
-        *_PATIENT,
-        _text("Medication ID", 12),
-        _text("Name", 30),
-        _text("RxNorm", 10),
-        _text("NDC", 14),
-        _text("Dosage Quantity", 10),
-        _text("Dosage Units", 10),
-        _text("Frequency"),
-        _text("Route", 10),
-        _text("Status", 10),
-        _date("Date Prescribed"),
-        _date("Date Started"),
-        _date("Date Stopped"),
-        _text("Prescriber", 20),
-        _text("Indication", 20),
-        _text("Notes", 30),
-    ),
-)
-ALLERGIES = Sheet(
-    "allergies",
-    "Allergies",
-    (
-        *_PATIENT,
-        _text("Allergy ID", 12),
-        _text("Description", 24),
-        _text("Reaction", 20),
-        _text("Severity", 10),
-        _text("Status", 10),
-        _text("SNOMED Code", 12),
-        _text("RxNorm", 10),
-        _text("SNOMED Reaction Code", 12),
-        _date("Onset Date"),
-        _text("Notes", 30),
-    ),
-)
-PROBLEMS = Sheet(
-    "problems",
-    "Problems",
-    (
-        *_PATIENT,
-        _text("Problem ID", 12),
-        _text("Name", 30),
-        _text("ICD-10 Code", 10),
-        _text("SNOMED Code", 12),
-        _text("Status", 10),
-        _date("Onset Date"),
-        _date("Diagnosis Date"),
-        _date("Resolved Date"),
-        _text("Notes", 30),
-    ),
-)
-APPOINTMENTS = Sheet(
-    "appointments",
-    "Appointments",
-    (
-        *_PATIENT,
-        _text("Appointment ID", 14),
-        _datetime("Time"),
-        _number("Duration (min)"),
-        _text("Reason", 24),
-        _text("Provider", 20),
-        _text("Office"),
-        _text("Status", 12),
-        _text("ICD-10 Codes", 16),
-        _number("Height (in)"),
-        _number("Weight (lb)"),
-        _number("BMI"),
-        _number("BP Systolic (mmHg)"),
-        _number("BP Diastolic (mmHg)"),
-        _number("Pulse (bpm)"),
-        _number("Temperature (F)"),
-        _number("Respiratory Rate"),
-        _number("Oxygen Saturation (%)"),
-        _number("Pain"),
-        _text("Smoking Status"),
-        _text("Note", 40),
-    ),
-)
-SIGNED_CLINICAL_NOTES = Sheet(
-    "signed_clinical_notes",
-    "Signed Clinical Notes",
-    (
-        *_PATIENT,
-        _text("Note ID", 12),
-        _datetime("Date"),
-        _text("Category", 20),
-        _text("Title", 24),
-        _text("Provider", 20),
-        _text("Appointment ID", 14),
-        _PATH,
-        _STATUS,
-    ),
-)
-UPLOADED_DOCUMENTS = Sheet(
-    "uploaded_documents",
-    "Uploaded Documents",
-    (
-        *_PATIENT,
-        _text("Document ID", 12),
-        _date("Date"),
-        _text("Tags", 20),
-        _text("Description", 30),
-        _text("Archived", 8),
-        _PATH,
-        _STATUS,
-    ),
-)
-_LAB_COLUMNS = (
-    *_PATIENT,
-    _text("Lab Result ID", 12),
-    _date("Date Performed"),
-    _text("Category", 12),
-    _text("Vendor", 18),
-    _text("Order ID", 12),
-    _text("Test Name", 24),
-    _text("LOINC Code", 10),
-    _text("Value", 12),
-    _text("Units", 8),
-    _text("Normal Range", 12),
-    _text("Abnormal Flag", 8),
-    _text("Result Status", 8),
-    _text("Ordering Provider", 20),
-    _text("Comments", 30),
-    _path("Report File Path"),
-    _STATUS,
-)
-LAB_RESULTS = Sheet("lab_results", "Lab Results", _LAB_COLUMNS)
-INTEGRATION_LAB_RESULTS = Sheet("integration_lab_results", "Integration Lab Results", _LAB_COLUMNS)
-MESSAGE_CENTER = Sheet(
-    "message_center",
-    "Message Center",
-    (
-        *_PATIENT,
-        _text("Message ID", 12),
-        _text("Attachment ID", 12),
-        _datetime("Received"),
-        _text("Category", 20),
-        _text("Subject", 30),
-        _text("Sender", 20),
-        _text("Recipient", 20),
-        _text("Attachment Name", 24),
-        _PATH,
-        _STATUS,
-    ),
-)
-FAXES_AND_REFERRALS = Sheet(
-    "faxes_and_referrals",
-    "Faxes and Referrals",
-    (
-        *_PATIENT,
-        _text("Record ID", 12),
-        _datetime("Received"),
-        _text("Category", 12),
-        _text("Kind", 18),
-        _text("Title", 24),
-        _text("Counterpart", 20),
-        _PATH,
-        _STATUS,
-    ),
-)
-CCDA_FILES = Sheet(
-    "ccda_files",
-    "CCDA Files",
-    (*_PATIENT, _date("Date"), _text("Category", 16), _PATH, _STATUS),
-)
-
-#: the workbook's sheets, in the order the deliverable lists them
-SHEETS: tuple[Sheet, ...] = (
-    PATIENTS,
-    INSURANCE_HISTORY,
-    PATIENT_PAYMENTS,
-    MEDICATIONS,
-    ALLERGIES,
-    PROBLEMS,
-    APPOINTMENTS,
-    SIGNED_CLINICAL_NOTES,
-    UPLOADED_DOCUMENTS,
-    LAB_RESULTS,
-    INTEGRATION_LAB_RESULTS,
-    MESSAGE_CENTER,
-    FAXES_AND_REFERRALS,
-    CCDA_FILES,
-)
 
 
 def failed_status(reason: str) -> str:

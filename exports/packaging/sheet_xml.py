@@ -33,8 +33,10 @@ from pathlib import PurePosixPath
 from typing import TextIO
 from urllib.parse import quote
 
+from exports.deliverable_schema import Column, Kind
+
 from .cells import looks_like_formula, xml_text
-from .rows import Column, Kind, Value
+from .rows import Value
 
 EXCEL_MAX_CELL_CHARS = 32_767
 NUMBER_FORMATS = {

@@ -1,13 +1,13 @@
 """``Patient_Data_Export.xlsx``, streamed: an Office Open XML package (ECMA-376) written part by
 part with the standard library's ``zipfile``.
 
-Each sheet of ``rows.SHEETS`` in order, with a bold frozen header row, an autofilter, set
-column widths and typed cells: dates and times are Excel dates with a date format, amounts and
-vitals are numbers. A sheet that would pass Excel's 1,048,576 rows (or its 65,530 hyperlinks)
-continues on ``"<name> (2)"``, ``"<name> (3)"``... each with its own header. Text is made safe
-without changing what the reader sees (formula-like text quoted, XML-illegal characters
-removed, text too long for a cell cut with a marker), and file paths are clickable links
-relative to the workbook: see ``sheet_xml``.
+Each sheet of ``deliverable_schema.SHEETS`` in order, with a bold frozen header row, an
+autofilter, set column widths and typed cells: dates and times are Excel dates with a date
+format, amounts and vitals are numbers. A sheet that would pass Excel's 1,048,576 rows (or its
+65,530 hyperlinks) continues on ``"<name> (2)"``, ``"<name> (3)"``... each with its own header.
+Text is made safe without changing what the reader sees (formula-like text quoted, XML-illegal
+characters removed, text too long for a cell cut with a marker), and file paths are clickable
+links relative to the workbook: see ``sheet_xml``.
 
 Each sheet's rows go straight into its zip entry as they come; only its hyperlinks wait in two
 spool files (they follow the rows in the sheet, and need a relationship part of their own), so
@@ -31,7 +31,9 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
-from .rows import SHEETS, Sheet, Value
+from exports.deliverable_schema import SHEETS, Sheet
+
+from .rows import Value
 from .sheet_xml import STYLES_XML, Link, RowWriter, attribute, column_letter
 from .tree import replacing
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from tests.deliverable_checks import assert_deliverable_verifies
+
 REPO = Path(__file__).resolve().parents[2]
 SEVEN_ZIP = "7z"
 PACKAGE_FILES = {
@@ -22,6 +24,8 @@ PACKAGE_FILES = {
     "Clinical Data Export/reconciliation.csv",
     "Patient Images Export/patient_images_index.csv",
 }
+#: the files that describe the export, written after the manifest (which does not list them)
+DESCRIBING_FILES = {"datapackage.json", "Read me first.html", "Clinical Data Export/SHA256SUMS"}
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,12 @@ class CommandRun:
         return [Path(path) for path in re.findall(r"^Archive: (.+\.zip) \(", self.stdout, re.M)]
 
     def kept_tree(self) -> Path:
+        """The deliverable's root folder the command kept; it must verify."""
         match = re.search(r"^Unpacked tree kept for inspection: (.+)$", self.stdout, re.M)
         assert match, self.stdout
-        return Path(match.group(1))
+        root = Path(match.group(1))
+        assert_deliverable_verifies(root)
+        return root
 
 
 def run_export_command(work_dir: Path, *args: str) -> CommandRun:
@@ -106,6 +113,9 @@ def extract_with_seven_zip(archive: Path, password: str, into: Path) -> Path:
     tree = into / "tree"
     unpacked = seven_zip("x", f"-o{tree}", "-y", str(inner))
     assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
+    if ".part" not in archive.name:  # a part alone is not the whole deliverable
+        (root,) = tree.iterdir()
+        assert_deliverable_verifies(root)
     return tree
 
 

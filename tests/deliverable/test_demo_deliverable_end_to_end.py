@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import pyzipper
 from deliverable_helpers import (
+    DESCRIBING_FILES,
     PACKAGE_FILES,
     extract_with_seven_zip,
     file_digests,
@@ -156,11 +157,18 @@ def test_the_tree_has_the_folders_of_the_spec(demo_export):
     tree = demo_export.tree
 
     assert ROOT_NAME.fullmatch(tree.name)
-    assert sorted(p.name for p in tree.iterdir()) == ["Clinical Data Export", IMAGES]
+    # the spec's two folders, and the files that describe the export to whoever opens it
+    assert sorted(p.name for p in tree.iterdir()) == [
+        "Clinical Data Export",
+        IMAGES,
+        "Read me first.html",
+        "datapackage.json",
+    ]
     assert sorted(p.name for p in (tree / "Clinical Data Export").iterdir()) == [
         "CCDA Files",
         "Patient Records",
         "Patient_Data_Export.xlsx",
+        "SHA256SUMS",
         "manifest.csv",
         "reconciliation.csv",
     ]
@@ -292,7 +300,7 @@ def test_every_file_in_the_tree_is_found_from_the_workbook_or_the_image_index(de
     assert all(row["Path"].startswith(prefix) for row in index)
     assert workbook_paths <= in_tree  # every path the workbook gives exists
     assert index_paths <= in_tree
-    assert in_tree - workbook_paths - index_paths == PACKAGE_FILES
+    assert in_tree - workbook_paths - index_paths == PACKAGE_FILES | DESCRIBING_FILES
     images = {p for p in in_tree if p.startswith(f"{IMAGES}/")} - PACKAGE_FILES
     assert images == index_paths
     assert {row["Kind"] for row in index} == {"photo", "insurance card"}
@@ -305,7 +313,7 @@ def test_the_manifest_lists_every_other_file_with_its_size_and_sha256(demo_expor
     prefix = f"{tree.name}/"
 
     listed = {row["Path"].removeprefix(prefix): row for row in manifest}
-    assert set(listed) == set(digests) - {"Clinical Data Export/manifest.csv"}
+    assert set(listed) == set(digests) - {"Clinical Data Export/manifest.csv"} - DESCRIBING_FILES
     for path, row in listed.items():
         assert row["SHA-256"] == digests[path]
         assert int(row["Bytes"]) == (tree / path).stat().st_size

@@ -20,6 +20,7 @@ from exports.packaging.layout import FAXES, MESSAGE_CENTER, REFERRALS
 from exports.sources.fhir_bulk import KeyRing
 from exports.sources.fhir_bulk.keys import ES384
 from exports.sources.fhir_bulk.local import load_key_ring, save_key_ring
+from tests.deliverable_checks import assert_deliverable_verifies
 from tests.fakes.drchrono_server import ccda_document
 from tests.fakes.fhir_bulk_practice import fhir_practice
 from tests.fakes.fhir_bulk_server import CLIENT_ID, GROUP_ID, FakeBulkServer
@@ -125,6 +126,7 @@ def test_the_practice_through_bulk_data_yields_the_demo_deliverable(
             del expected[name]
     assert set(PACKAGE_FILES) <= set(files_of(fhir))
     assert files_of(fhir) == expected
+    assert_deliverable_verifies(fhir.tree)  # a Data Package that validates, SHA256SUMS that checks
 
 
 def test_every_record_is_accounted_for_as_the_demo_source_accounts_for_it(

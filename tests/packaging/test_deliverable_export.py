@@ -44,6 +44,8 @@ from exports.sources.records import (
 )
 
 LAYOUT = ExportLayout("Sunrise Pediatrics", date(2024, 5, 1))
+#: the files that describe the tree, written after the manifest (which does not list them)
+DESCRIBING_FILES = ("datapackage.json", "Read me first.html", "Clinical Data Export/SHA256SUMS")
 PATH_HEADERS = {"File Path", "Report File Path", "Card Front Path", "Card Back Path"}
 
 
@@ -122,10 +124,11 @@ def test_every_workbook_path_exists_and_every_file_is_listed_somewhere(tmp_path)
         f"{root}/Clinical Data Export/reconciliation.csv",
         f"{root}/Patient Images Export/patient_images_index.csv",
     }
+    describing = {f"{root}/{name}" for name in DESCRIBING_FILES}
     assert in_workbook <= in_tree
     assert in_index <= in_tree
-    assert in_tree == in_workbook | in_index | package_files
-    assert len(in_tree) == result.files + 1
+    assert in_tree == in_workbook | in_index | package_files | describing
+    assert len(in_tree) == result.files + 1 + len(describing)
     assert all(path.startswith(f"{root}/") for path in in_tree)
 
 
@@ -480,7 +483,10 @@ def test_the_manifest_lists_every_file_sorted_with_its_size_and_sha256(tmp_path)
     assert rows[0] == ["Path", "Bytes", "SHA-256"]
     paths = [row[0] for row in rows[1:]]
     assert paths == sorted(paths)
-    assert set(paths) == files_in_tree(tmp_path) - {str(manifest.relative_to(tree_dir(tmp_path)))}
+    not_listed = {manifest, *(result.root / name for name in DESCRIBING_FILES)}
+    assert set(paths) == files_in_tree(tmp_path) - {
+        str(path.relative_to(tree_dir(tmp_path))) for path in not_listed
+    }
     for path, size, sha256 in rows[1:]:
         content = (tree_dir(tmp_path) / path).read_bytes()
         assert int(size) == len(content)

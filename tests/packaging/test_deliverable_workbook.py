@@ -12,6 +12,7 @@ import pytest
 from export_builders import demographics
 from openpyxl import load_workbook
 
+from exports.deliverable_schema import SHEETS
 from exports.packaging import rows
 from exports.packaging.workbook import write_workbook
 
@@ -83,7 +84,7 @@ def test_it_has_one_sheet_per_category_in_contract_order_with_bold_frozen_filter
 
 
 def test_every_sheet_names_the_patient_first():
-    for sheet in rows.SHEETS:
+    for sheet in SHEETS:
         headers = [column.header for column in sheet.columns[:4]]
         assert headers == ["Patient ID", "Chart ID", "Last Name", "First Name"]
 

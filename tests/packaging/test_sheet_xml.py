@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 
+from exports.deliverable_schema import Column, Kind, Sheet
 from exports.packaging.cells import looks_like_formula, xml_text
-from exports.packaging.rows import Column, Kind, Sheet
 from exports.packaging.sheet_xml import (
     NUMBER_FORMATS,
     RowWriter,
@@ -33,7 +33,7 @@ COLUMNS = (
     Column("Count", Kind.NUMBER),
     Column("Amount", Kind.MONEY),
 )
-SHEET = Sheet("test", "Test", COLUMNS)
+SHEET = Sheet("test", "Test", "A sheet for these tests.", COLUMNS)
 
 texts = st.one_of(
     st.text(),
