@@ -228,7 +228,10 @@ PATIENT_PAYMENTS = Table(
 MEDICATIONS = Table(
     "medications",
     "Medications",
-    "The patient's medication list: current and past prescriptions.",
+    "The patient's medication list: current and past prescriptions, and the vaccines given"
+    " (the deliverable has no immunization sheet): a vaccine's row names it"
+    ' "Name (immunization, CVX n)", with its CVX code, and is counted under Immunizations'
+    " in the reconciliation.",
     (
         *_PATIENT,
         _text("Medication ID", 12, "the medication's id in the EHR", required=True),
