@@ -88,5 +88,25 @@ def sign_in(page: Page, username: str, password: str) -> None:
         page.get_by_role("button", name="Verify").click()
 
 
+def record_addendum_and_fee(page: Page, folder: Path, *, amount: str, invoice: str) -> None:
+    """The account manager's steps on a filed request's page, clicked as shown: the addendum
+    marked sent, the signed copy uploaded, the fee collected."""
+    from playwright.sync_api import expect
+
+    from requests_app.demo import signed_addendum_pdf
+
+    page.get_by_role("button", name="Mark the addendum sent").click()
+    expect(page.get_by_text("The addendum is marked sent.")).to_be_visible()
+    pdf = folder / "signed.pdf"
+    pdf.write_bytes(signed_addendum_pdf("Maple Grove").read())
+    page.get_by_label("Signed addendum (PDF, at most 10 MB)").set_input_files(pdf)
+    page.get_by_role("button", name="Upload the signed addendum").click()
+    expect(page.get_by_text("The signed addendum is recorded.")).to_be_visible()
+    page.get_by_label("Amount collected").fill(amount)
+    page.get_by_label("Invoice reference").fill(invoice)
+    page.get_by_role("button", name="Record the fee").click()
+    expect(page.get_by_text("The fee is recorded.")).to_be_visible()
+
+
 def sign_out(page: Page) -> None:
     page.get_by_role("button", name="Sign out").click()

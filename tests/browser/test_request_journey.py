@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from requests_app.demo import seed_demo, signed_addendum_pdf
+from requests_app.demo import seed_demo
 from requests_app.models import ExportRequest, Status
 from tests import factories
-from tests.browser.conftest import ARTIFACTS, sign_in, sign_out
+from tests.browser.conftest import ARTIFACTS, record_addendum_and_fee, sign_in, sign_out
 
 pytestmark = [
     pytest.mark.browser,
@@ -42,17 +42,7 @@ def test_a_request_goes_from_filing_to_claimed_and_the_admin_sees_it(page, tmp_p
     r = ExportRequest.objects.get()
 
     # ... sends the addendum, uploads the signed copy and records the fee.
-    page.get_by_role("button", name="Mark the addendum sent").click()
-    expect(page.get_by_text("The addendum is marked sent.")).to_be_visible()
-    pdf = tmp_path / "signed.pdf"
-    pdf.write_bytes(signed_addendum_pdf("Maple Grove").read())
-    page.get_by_label("Signed addendum (PDF, at most 10 MB)").set_input_files(pdf)
-    page.get_by_role("button", name="Upload the signed addendum").click()
-    expect(page.get_by_text("The signed addendum is recorded.")).to_be_visible()
-    page.get_by_label("Amount collected").fill("1500")
-    page.get_by_label("Invoice reference").fill("INV-10041")
-    page.get_by_role("button", name="Record the fee").click()
-    expect(page.get_by_text("The fee is recorded.")).to_be_visible()
+    record_addendum_and_fee(page, tmp_path, amount="1500", invoice="INV-10041")
     expect(page.locator("dl.facts")).to_contain_text("Ready")
     expect(page.locator("dl.facts")).to_contain_text("On track")
     sign_out(page)

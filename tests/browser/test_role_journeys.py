@@ -26,10 +26,9 @@ from exportportal.celery import app
 from exports import connections, lifecycle, pipeline
 from exports.models import ExportJob
 from requests_app import services
-from requests_app.demo import signed_addendum_pdf
 from requests_app.models import ExportRequest, Status
 from tests import factories
-from tests.browser.conftest import ARTIFACTS, sign_in, sign_out
+from tests.browser.conftest import ARTIFACTS, record_addendum_and_fee, sign_in, sign_out
 from tests.integration.conftest import purge_queues, start_worker, wait_for
 from tests.lifecycle.lifecycle_builders import delivered, uploading_job
 
@@ -96,17 +95,7 @@ def test_the_account_manager_files_a_request_and_reveals_the_password_once_deliv
     screenshot(page, journey, 1, "filed")
     export_request = ExportRequest.objects.get()
 
-    page.get_by_role("button", name="Mark the addendum sent").click()
-    expect(page.get_by_text("The addendum is marked sent.")).to_be_visible()
-    pdf = tmp_path / "signed.pdf"
-    pdf.write_bytes(signed_addendum_pdf("Maple Grove").read())
-    page.get_by_label("Signed addendum (PDF, at most 10 MB)").set_input_files(pdf)
-    page.get_by_role("button", name="Upload the signed addendum").click()
-    expect(page.get_by_text("The signed addendum is recorded.")).to_be_visible()
-    page.get_by_label("Amount collected").fill("1400")
-    page.get_by_label("Invoice reference").fill("INV-2026-0412")
-    page.get_by_role("button", name="Record the fee").click()
-    expect(page.get_by_text("The fee is recorded.")).to_be_visible()
+    record_addendum_and_fee(page, tmp_path, amount="1400", invoice="INV-2026-0412")
     facts = page.locator("dl.facts").first
     expect(facts).to_contain_text("1,200.00 USD quoted · 1,400.00 USD collected")
     expect(page.get_by_test_id("fee-difference")).to_have_text(
