@@ -99,11 +99,23 @@ def dashboard_data_team(request: HttpRequest) -> HttpResponse:
         request,
         "requests_app/dashboard_data_team.html",
         {
-            "page": Paginator(selectors.ready_queue(), PAGE_SIZE).get_page(request.GET.get("page")),
+            **_sorted_page(request, selectors.ready_queue()),
             "jobs": selectors.jobs_of(request.user),
             "now": timezone.now(),
         },
     )
+
+
+def _sorted_page(request: HttpRequest, requests) -> dict:
+    """A list sorted by the heading clicked (``sort`` in the URL; by deadline otherwise), one
+    page of it, and the headings' sort links."""
+    sort = request.GET.get("sort", "")
+    rows = selectors.sorted_requests(requests, sort)
+    return {
+        "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        "columns": sortable_columns(request.GET, sort),
+        "query": _query_without_page(request),
+    }
 
 
 @require_GET
@@ -127,9 +139,7 @@ def dashboard_admin(request: HttpRequest) -> HttpResponse:
                 ((state.value, state.label, timeline_counts[state]) for state in TimelineState),
             ),
             "timeline_counts": timeline_counts,
-            "page": Paginator(selectors.by_deadline(open_requests), PAGE_SIZE).get_page(
-                request.GET.get("page")
-            ),
+            **_sorted_page(request, open_requests),
             "now": now,
         },
     )

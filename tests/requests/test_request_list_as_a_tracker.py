@@ -94,3 +94,33 @@ def test_search_never_reaches_another_managers_requests(client):
     factories.sign_in(client, other)
     page = client.get(MY_REQUESTS, {"q": "pat.lowe"}).content.decode()
     assert shown_in_order(page) == []
+
+
+def test_the_data_teams_ready_queue_and_the_admins_overview_sort_by_their_headings(client):
+    manager = factories.account_manager()
+    ready = {
+        name: factories.export_request(
+            practice_=factories.practice(manager, name=f"{name.title()} Clinic"),
+            status=Status.READY,
+        )
+        for name in ("birch", "alder", "cedar")
+    }
+    for user, url in (
+        (factories.data_member(), reverse("requests_app:dashboard-data-team")),
+        (factories.admin(), reverse("requests_app:dashboard-admin")),
+    ):
+        client.logout()
+        factories.sign_in(client, user)
+        page = client.get(url).content.decode()
+        heading = html.fromstring(page).xpath("//th[a[starts-with(normalize-space(), 'Practice')]]")
+        by_practice = client.get(url + heading[0].xpath("a")[0].get("href")).content.decode()
+        assert shown_in_order(by_practice) == [
+            ready[n].reference for n in ("alder", "birch", "cedar")
+        ]
+        reverse_link = html.fromstring(by_practice).xpath(
+            "//th[a[starts-with(normalize-space(), 'Practice')]]/a"
+        )[0]
+        reversed_page = client.get(url + reverse_link.get("href")).content.decode()
+        assert shown_in_order(reversed_page)[:3] == [
+            ready[n].reference for n in ("cedar", "birch", "alder")
+        ]
