@@ -122,6 +122,8 @@ MATRIX = (
         "exports:smart-keys", 403, 403, To("exports:smart-keys"), POST, data={"algorithm": "ES384"}
     ),
     Case("exports:smart-jwks", OK, OK, OK, anonymous=OK),
+    # -- the deliverable's data dictionary documents the format, holds no PHI: anyone
+    Case("exports:data-dictionary", OK, OK, OK, anonymous=OK),
     # -- one request's pages
     Case("requests_app:detail", (OK, 404), (404, 404), (OK, OK), state=S.DRAFT),
     Case("requests_app:detail", (OK, 404), (OK, OK), (OK, OK), state=S.CLAIMED),
