@@ -13,6 +13,7 @@ from PIL import Image
 
 from exports.ccda.identity import PatientComparison
 from exports.ccda.validate import SourceCcdaVerdict, Stage, ValidationProblem, ValidationResult
+from exports.packaging import package
 from exports.sources.base import ConnectionReport, PracticeSource
 from exports.sources.records import (
     Allergy,
@@ -293,3 +294,17 @@ def validate_source_ccd(path: Path, patient: Demographics) -> SourceCcdaVerdict:
         return SourceCcdaVerdict(PatientComparison(named=True), ValidationResult(()))
     problem = ValidationProblem(Stage.XSD, 1, "/", "stand-in", "not a ClinicalDocument")
     return SourceCcdaVerdict(PatientComparison(named=False), ValidationResult((problem,)))
+
+
+def package_source(source, staging: Path, batch_numbers, *, layout, **options):
+    """Package a test source's extracted batches with what the source says it holds (its
+    counts, unattached records and exclusions), as the package stage does."""
+    return package(
+        staging,
+        batch_numbers,
+        layout=layout,
+        counts_in_source=source.counts_in_source(),
+        unattached=source.unattached_records(),
+        excluded_outside_patients=source.exclusions_outside_patients(),
+        **options,
+    )

@@ -17,6 +17,7 @@ from export_builders import (
     ListSource,
     build_ccd,
     full_patient,
+    package_source,
     validate_ccd,
     validate_source_ccd,
     with_demographics,
@@ -58,14 +59,8 @@ def export(staging: Path, *patients, max_rows_per_sheet: int = 1_048_576):
         ccda_validator=validate_ccd,
         source_ccda_validator=validate_source_ccd,
     )
-    return package(
-        staging,
-        [1],
-        layout=LAYOUT,
-        counts_in_source=source.counts_in_source(),
-        unattached=source.unattached_records(),
-        excluded_outside_patients=source.exclusions_outside_patients(),
-        max_rows_per_sheet=max_rows_per_sheet,
+    return package_source(
+        source, staging, [1], layout=LAYOUT, max_rows_per_sheet=max_rows_per_sheet
     )
 
 

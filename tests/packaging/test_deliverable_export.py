@@ -20,6 +20,7 @@ from export_builders import (
     UnavailableBlob,
     build_ccd,
     full_patient,
+    package_source,
     validate_ccd,
     validate_source_ccd,
 )
@@ -63,15 +64,7 @@ def extract(source, staging: Path, batch_no: int, patient_ids, **options):
 
 
 def package_all(source, staging: Path, batch_numbers, **options):
-    return package(
-        staging,
-        batch_numbers,
-        layout=LAYOUT,
-        counts_in_source=source.counts_in_source(),
-        unattached=source.unattached_records(),
-        excluded_outside_patients=source.exclusions_outside_patients(),
-        **options,
-    )
+    return package_source(source, staging, batch_numbers, layout=LAYOUT, **options)
 
 
 def export(source, staging: Path, batches: list[list[str]]):

@@ -9,11 +9,18 @@ import io
 from datetime import date
 from pathlib import Path
 
-from export_builders import BytesBlob, ListSource, build_ccd, full_patient, validate_ccd
+from export_builders import (
+    BytesBlob,
+    ListSource,
+    build_ccd,
+    full_patient,
+    package_source,
+    validate_ccd,
+)
 from openpyxl import load_workbook
 
 from exports.ccda import check_source_ccda
-from exports.packaging import ExportLayout, extract_batch, package
+from exports.packaging import ExportLayout, extract_batch
 from exports.packaging.batch import tree_dir
 from tests.fakes.drchrono_server import ccda_document
 
@@ -44,14 +51,7 @@ def export_with_source_ccda(staging: Path, document: bytes, runs: int = 1):
             ccda_validator=validate_ccd,
             source_ccda_validator=check_source_ccda,
         )
-    return package(
-        staging,
-        [1],
-        layout=LAYOUT,
-        counts_in_source=source.counts_in_source(),
-        unattached=source.unattached_records(),
-        excluded_outside_patients=source.exclusions_outside_patients(),
-    )
+    return package_source(source, staging, [1], layout=LAYOUT)
 
 
 def ccda_rows(result) -> list[dict]:
