@@ -74,12 +74,13 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 import pyzipper
 
@@ -90,21 +91,13 @@ from exports.packaging.layout import (
     PATIENT_IMAGES_EXPORT,
     PATIENT_RECORDS,
 )
-from exports.zip_writer import StreamingZipWriter
+from exports.zip_entries import is_stored
+from exports.zip_writer import CHUNK_BYTES, StreamingZipWriter
+
+if TYPE_CHECKING:
+    from exports.packaging.members import BatchMembers, Member, MemberFinder
 
 DEFAULT_PART_BYTES: Final = 4 * 1024**3
-
-#: extensions (lower case, no dot) of formats that are compressed already: stored without
-#: trying deflate. PDFs are not here: their text and fonts often deflate well (scans do not,
-#: and the writer then stores them).
-STORED_EXTENSIONS: Final = frozenset(
-    {
-        *("docx", "xlsx", "pptx"),  # documents
-        *("jpg", "jpeg", "png", "gif", "tif", "tiff", "webp", "heic"),  # images
-        *("zip", "gz", "7z"),  # archives
-        *("mp3", "m4a", "mp4", "mov"),  # audio and video
-    }
-)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -202,14 +195,18 @@ def build_archive(
     *,
     part_bytes: int = DEFAULT_PART_BYTES,
     progress: ProgressCallback | None = None,
+    members: BatchMembers | None = None,
 ) -> list[ArchivePart]:
     """Pack the deliverable tree ``tree_root`` (the ``<Root>`` folder itself) into encrypted
     zip files in ``out_dir``, split into parts of at most ``part_bytes`` along patients.
 
     ``progress(bytes_done, bytes_total)`` is called as file contents are read (often: make it
-    cheap or throttle it). Parts get their final names only once all of them are complete and
-    every file of the tree is in one of them; archive files an earlier run left in ``out_dir``
-    for the same root are then removed, so a re-run cleanly replaces a crashed one.
+    cheap or throttle it). ``members``: the batches' precomputed zip members, copied for the
+    files they match instead of deflating those again (the same bytes either way).
+
+    Parts get their final names only once all of them are complete and every file of the tree
+    is in one of them; archive files an earlier run left in ``out_dir`` for the same root are
+    then removed, so a re-run cleanly replaces a crashed one.
     """
     if not password or not password.isascii() or not password.isprintable():
         raise ValueError("the archive password must be non-empty printable ASCII")
@@ -221,7 +218,7 @@ def build_archive(
         raise ValueError("the archive cannot be written inside the tree it archives")
 
     with _errors_without_paths():
-        return _build_archive(tree_root, out_dir, password, part_bytes, progress)
+        return _build_archive(tree_root, out_dir, password, part_bytes, progress, members)
 
 
 def _build_archive(
@@ -230,6 +227,7 @@ def _build_archive(
     password: str,
     part_bytes: int,
     progress: ProgressCallback | None,
+    members: BatchMembers | None,
 ) -> list[ArchivePart]:
     plans, planned = _plan_parts(tree_root, part_bytes)
     file_stem = _truncate_utf8(tree_root.name, _MAX_FILE_STEM_BYTES)
@@ -259,6 +257,7 @@ def _build_archive(
                     date_time=date_time,
                     part_number=number,
                     progress=counter,
+                    members=members,
                 )
                 file.flush()
                 os.fsync(file.fileno())
@@ -340,15 +339,10 @@ def _everyone(_patient: str) -> bool:
 def _estimated_zip_bytes(entry: _Entry) -> int:
     """An upper bound of the bytes ``entry`` takes in the inner zip."""
     name_bytes = 2 * len(entry.arcname.encode("utf-8"))
-    if entry.is_dir or _is_stored(entry.arcname):
+    if entry.is_dir or is_stored(entry.arcname):
         return _ENTRY_OVERHEAD + name_bytes + entry.size
     n = entry.size  # zlib's deflateBound(): what deflate can make of incompressible input
     return _ENTRY_OVERHEAD + name_bytes + n + (n >> 12) + (n >> 14) + (n >> 25) + 13
-
-
-def _is_stored(arcname: str) -> bool:
-    _, dot, extension = arcname.rpartition("/")[2].rpartition(".")
-    return bool(dot) and extension.lower() in STORED_EXTENSIONS
 
 
 def _walk(
@@ -357,7 +351,7 @@ def _walk(
     include_patient: Callable[[str], bool],
     include_practice_files: bool,
 ) -> Iterator[_Entry]:
-    """The tree's entries in sorted order, skipping patients not included (without reading
+    """The tree's entries in sorted order (``archive_order``), skipping patients not included (without reading
     their folders) and, unless included, the files that belong to no patient. Directories
     that belong to no patient are always yielded."""
     root_name = tree_root.name
@@ -426,9 +420,11 @@ def _write_encrypted_zip(
     date_time: tuple[int, int, int, int, int, int],
     part_number: int,
     progress: _Progress,
+    members: BatchMembers | None,
 ) -> None:
     """Write to ``sink`` the outer AES zip whose one entry is the inner zip of ``entries``
     (its entries' records spooled in ``spool_dir`` until the end)."""
+    finder = None if members is None else members.finder()
     with pyzipper.AESZipFile(
         sink,
         "w",
@@ -447,20 +443,64 @@ def _write_encrypted_zip(
                 if entry.is_dir:
                     inner.add_directory(entry.arcname)
                     continue
-                with open(entry.path, "rb", buffering=0) as source:
-                    complete = inner.add_file(
-                        entry.arcname,
-                        source,
-                        entry.size,
-                        compressible=not _is_stored(entry.arcname),
-                        on_read=progress.read,
-                    )
+                member = None if finder is None else finder.find(entry.arcname)
+                complete = None
+                if finder is not None and member is not None:
+                    complete = _add_member(inner, entry, member, finder, progress)
+                if complete is None:
+                    with open(entry.path, "rb", buffering=0) as source:
+                        complete = inner.add_file(
+                            entry.arcname,
+                            source,
+                            entry.size,
+                            compressible=not is_stored(entry.arcname),
+                            on_read=progress.read,
+                        )
                 if not complete:
                     raise ArchiveError(
                         f"part {part_number}, entry {index}: the file changed size while it "
                         "was archived"
                     )
                 progress.file_done()
+
+
+def _add_member(
+    inner: StreamingZipWriter,
+    entry: _Entry,
+    member: Member,
+    finder: MemberFinder,
+    progress: _Progress,
+) -> bool | None:
+    """Write ``entry`` from its batch's member; None, and nothing written, unless the tree's
+    file is the one the batch encoded (size and CRC-32) and the member's bytes are intact."""
+    encoding = member.encoding
+    if encoding.size != entry.size:
+        return None
+    crc = size = 0
+    content: list[bytes] = []  # a small stored member's data: the file itself
+    with open(entry.path, "rb", buffering=0) as source:
+        while chunk := source.read(CHUNK_BYTES):
+            crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+            if size <= CHUNK_BYTES:
+                content.append(chunk)
+    if size != encoding.size or crc != encoding.crc:
+        return None
+    if encoding.deflated:
+        data = finder.checked_data(member)
+        if data is None:
+            return None
+    elif size <= CHUNK_BYTES:
+        data = content
+    else:
+        data = _file_chunks(entry.path)
+    progress.read(size)
+    return inner.add_encoded(entry.arcname, encoding, data)
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as source:
+        while chunk := source.read(CHUNK_BYTES):
+            yield chunk
 
 
 class _HashingWriter(io.RawIOBase):

@@ -19,6 +19,7 @@ from exports.ccda.generate import AuthoringSystem, Organization, build_ccd
 from exports.ccda.validate import ValidationProblem, check_source_ccda, validate_ccda
 from exports.packaging.batch import BatchPart, BatchResult, extract_batch
 from exports.packaging.layout import ExportLayout
+from exports.packaging.members import BatchMembers
 from exports.packaging.package import PackageResult, package
 from exports.sources.base import PracticeSource
 from exports.timings import StageTimings
@@ -135,4 +136,12 @@ def run_archive(
     part_bytes: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ArchivePart]:
-    return build_archive(packaged.root, out_dir, password, part_bytes=part_bytes, progress=progress)
+    with BatchMembers(packaged.members_dirs) as members:
+        return build_archive(
+            packaged.root,
+            out_dir,
+            password,
+            part_bytes=part_bytes,
+            progress=progress,
+            members=members,
+        )

@@ -18,6 +18,10 @@ What it writes (every reader handles it: ``zipfile``, 7-Zip, Info-ZIP, Windows, 
   65,535 entries or a central directory past 4 GiB.
 - Names in UTF-8 (flag bit 11 when not ASCII); every entry dated ``date_time``, "made by" Unix
   with fixed permissions: the same entries always give the same bytes.
+
+A file can also be encoded ahead of time, in another process (``encode``: its entry data and an
+``Encoding``, exactly what ``add_file`` would make of it), and written later by ``add_encoded``:
+the same bytes as ``add_file`` of that file, without deflating it again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import stat
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -64,6 +69,38 @@ _DIR_MODE: Final = ((stat.S_IFDIR | 0o755) << 16) | 0x10  # 0x10: the MS-DOS dir
 _ZIP64_STREAM_THRESHOLD: Final = int(_MAX_32 * 0.99)
 
 
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """How the writer holds a file: deflated or stored, with the CRC-32 and sizes its headers
+    carry. A stored file's entry data is the file itself."""
+
+    deflated: bool
+    crc: int
+    compressed_size: int
+    size: int
+
+
+def encode(source: BinaryIO, size: int, *, compressible: bool, out: BinaryIO) -> Encoding | None:
+    """Encode the ``size`` bytes of ``source`` as ``add_file`` would, writing the entry data
+    to ``out`` when it is deflated; None when ``source`` holds more or fewer bytes than
+    ``size`` (then ``out`` may hold part of the data)."""
+    if size <= WHOLE_FILE_BYTES:
+        data = source.read(size)
+        if len(data) != size or source.read(1):
+            return None
+        encoding, entry_data = _encode_whole(data, compressible)
+        if encoding.deflated:
+            out.write(entry_data)
+        return encoding
+    stream = _EncodedStream(source, size, compressible, _ignore)
+    for chunk in stream.chunks():
+        if stream.deflated:
+            out.write(chunk)
+    if not stream.complete:
+        return None
+    return Encoding(stream.deflated, stream.crc, stream.compressed_size, size)
+
+
 class StreamingZipWriter:
     """Writes a zip to ``out`` (never seeking), its directory spooled under ``spool_dir``."""
 
@@ -95,7 +132,7 @@ class StreamingZipWriter:
 
     def add_directory(self, name: str) -> None:
         """A directory entry; ``name`` ends with ``/``."""
-        self._write_known(name, b"", 0, 0, _STORED, _DIR_MODE)
+        self._write_entry(name, b"", 0, 0, _STORED, _DIR_MODE)
 
     def add_file(
         self,
@@ -114,18 +151,30 @@ class StreamingZipWriter:
             on_read(len(data))
             if len(data) != size or source.read(1):
                 return False
-            crc = zlib.crc32(data)
-            if compressible:
-                compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-                deflated = compressor.compress(data) + compressor.flush()
-                if len(deflated) < size:
-                    self._write_known(name, deflated, crc, size, _DEFLATED, _FILE_MODE)
-                    return True
-            self._write_known(name, data, crc, size, _STORED, _FILE_MODE)
+            encoding, entry_data = _encode_whole(data, compressible)
+            self._write_known(name, entry_data, encoding)
             return True
-        return self._stream(name, source, size, compressible, on_read)
+        return self._stream(name, _EncodedStream(source, size, compressible, on_read))
 
-    def _write_known(
+    def add_encoded(self, name: str, encoding: Encoding, entry_data: Iterable[bytes]) -> bool:
+        """Entry ``name`` from a file ``encode`` encoded: the same bytes as ``add_file`` of that
+        file. ``entry_data`` gives the deflated data, or the file itself when stored; False
+        when it holds more or fewer than ``encoding.compressed_size`` bytes (the entry is then
+        written all the same and the zip is broken: check the data beforehand)."""
+        if encoding.size <= WHOLE_FILE_BYTES:
+            data = b"".join(entry_data)
+            self._write_known(name, data, encoding)
+            return len(data) == encoding.compressed_size
+        method = _method(encoding)
+        header_offset, written = self._write_streamed(name, method, encoding.size, entry_data)
+        self._write_descriptor(name, method, encoding.size, encoding.crc, written, header_offset)
+        return written == encoding.compressed_size
+
+    def _write_known(self, name: str, data: bytes, encoding: Encoding) -> None:
+        """A file entry whose CRC-32 and sizes are in its local header."""
+        self._write_entry(name, data, encoding.crc, encoding.size, _method(encoding), _FILE_MODE)
+
+    def _write_entry(
         self, name: str, data: bytes, crc: int, size: int, method: int, mode: int
     ) -> None:
         encoded, flags = _name(name)
@@ -164,52 +213,38 @@ class StreamingZipWriter:
         self._write(encoded)
         self._write(extra)
 
-    def _stream(
-        self,
-        name: str,
-        source: BinaryIO,
-        size: int,
-        compressible: bool,
-        on_read: Callable[[int], None],
-    ) -> bool:
+    def _stream(self, name: str, stream: _EncodedStream) -> bool:
+        method = _DEFLATED if stream.deflated else _STORED
+        header_offset, written = self._write_streamed(name, method, stream.size, stream.chunks())
+        self._write_descriptor(name, method, stream.size, stream.crc, written, header_offset)
+        return stream.complete
+
+    def _write_streamed(
+        self, name: str, method: int, size: int, entry_data: Iterable[bytes]
+    ) -> tuple[int, int]:
+        """A local header without CRC-32 and sizes (not known yet when streaming), then the
+        entry data; returns the header's offset and the bytes of data written."""
         encoded, flags = _name(name)
-        flags |= _HAS_DESCRIPTOR
-        zip64 = size >= _ZIP64_STREAM_THRESHOLD
-        remaining = size
-        first = source.read(min(CHUNK_BYTES, remaining))
-        on_read(len(first))
-        remaining -= len(first)
-        compressor = None
-        first_out = first
-        if compressible:
-            compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-            sample = compressor.compress(first)
-            if len(sample) + len(compressor.copy().flush()) <= len(first) * (1 - MIN_GAIN):
-                first_out = sample
-            else:
-                compressor = None
-        method = _STORED if compressor is None else _DEFLATED
         header_offset = self._offset
-        # sizes and CRC are not known yet: zero here, in the data descriptor after the data
-        self._write_local(encoded, flags, method, 0, 0, 0, zip64)
-        crc = zlib.crc32(first)
-        written = len(first_out)
-        self._write(first_out)
-        while remaining and (chunk := source.read(min(CHUNK_BYTES, remaining))):
-            on_read(len(chunk))
-            remaining -= len(chunk)
-            crc = zlib.crc32(chunk, crc)
-            out = chunk if compressor is None else compressor.compress(chunk)
-            written += len(out)
-            self._write(out)
-        if compressor is not None:
-            tail = compressor.flush()
-            written += len(tail)
-            self._write(tail)
+        self._write_local(encoded, flags | _HAS_DESCRIPTOR, method, 0, 0, 0, _is_zip64(size))
+        written = 0
+        for chunk in entry_data:
+            written += len(chunk)
+            self._write(chunk)
+        return header_offset, written
+
+    def _write_descriptor(
+        self, name: str, method: int, size: int, crc: int, compressed: int, header_offset: int
+    ) -> None:
+        """The data descriptor after a streamed entry's data, and the entry's record."""
+        encoded, flags = _name(name)
+        zip64 = _is_zip64(size)
         descriptor = _DESCRIPTOR_64 if zip64 else _DESCRIPTOR_32
-        self._write(descriptor.pack(_DESCRIPTOR_SIGNATURE, crc, written, size))
-        self._record(encoded, flags, method, crc, written, size, header_offset, _FILE_MODE, zip64)
-        return remaining == 0 and not source.read(1)
+        self._write(descriptor.pack(_DESCRIPTOR_SIGNATURE, crc, compressed, size))
+        record_flags = flags | _HAS_DESCRIPTOR
+        self._record(
+            encoded, record_flags, method, crc, compressed, size, header_offset, _FILE_MODE, zip64
+        )
 
     def _record(
         self,
@@ -297,6 +332,76 @@ class StreamingZipWriter:
     def _write(self, data: bytes) -> None:
         self._out.write(data)
         self._offset += len(data)
+
+
+def _encode_whole(data: bytes, compressible: bool) -> tuple[Encoding, bytes]:
+    """A file read whole: deflated when that makes it smaller, else stored."""
+    crc = zlib.crc32(data)
+    if compressible:
+        compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        deflated = compressor.compress(data) + compressor.flush()
+        if len(deflated) < len(data):
+            return Encoding(True, crc, len(deflated), len(data)), deflated
+    return Encoding(False, crc, len(data), len(data)), data
+
+
+class _EncodedStream:
+    """A large file's entry data, chunk by chunk. Whether it is deflated is known once the
+    first chunk is read (deflate must gain ``MIN_GAIN`` on it); the CRC-32 and compressed size
+    once ``chunks`` is exhausted, and ``complete`` says whether ``source`` held ``size`` bytes."""
+
+    def __init__(
+        self, source: BinaryIO, size: int, compressible: bool, on_read: Callable[[int], None]
+    ) -> None:
+        self.size = size
+        self._source = source
+        self._on_read = on_read
+        self._first = source.read(min(CHUNK_BYTES, size))
+        on_read(len(self._first))
+        self._first_out = self._first
+        self._compressor = None
+        if compressible:
+            compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+            sample = compressor.compress(self._first)
+            if len(sample) + len(compressor.copy().flush()) <= len(self._first) * (1 - MIN_GAIN):
+                self._first_out, self._compressor = sample, compressor
+        self.deflated = self._compressor is not None
+        self.crc = 0
+        self.compressed_size = 0
+        self.complete = False
+
+    def chunks(self) -> Iterator[bytes]:
+        source, compressor = self._source, self._compressor
+        remaining = self.size - len(self._first)
+        crc = zlib.crc32(self._first)
+        written = len(self._first_out)
+        yield self._first_out
+        while remaining and (chunk := source.read(min(CHUNK_BYTES, remaining))):
+            self._on_read(len(chunk))
+            remaining -= len(chunk)
+            crc = zlib.crc32(chunk, crc)
+            out = chunk if compressor is None else compressor.compress(chunk)
+            written += len(out)
+            yield out
+        if compressor is not None:
+            tail = compressor.flush()
+            written += len(tail)
+            yield tail
+        self.crc, self.compressed_size = crc, written
+        self.complete = remaining == 0 and not source.read(1)
+
+
+def _method(encoding: Encoding) -> int:
+    return _DEFLATED if encoding.deflated else _STORED
+
+
+def _is_zip64(size: int) -> bool:
+    """Whether a streamed entry of ``size`` bytes gets zip64 sizes."""
+    return size >= _ZIP64_STREAM_THRESHOLD
+
+
+def _ignore(_byte_count: int) -> None:
+    pass
 
 
 def _name(name: str) -> tuple[bytes, int]:

@@ -48,6 +48,7 @@ class PackageResult:
     bytes: int
     manifest: PurePosixPath  # from the tree folder, as manifest rows name files
     manifest_sha256: str  # of the manifest file: the request keeps it as the tree's fingerprint
+    members_dirs: tuple[Path, ...]  # the batches' zip members, for the archive (``members``)
 
 
 def package(
@@ -156,5 +157,11 @@ def package(
     )
     _, _, manifest_sha256 = hash_file(tree, layout.manifest)
     return PackageResult(
-        tree / layout.root, reconciliation, files, size, layout.manifest, manifest_sha256
+        tree / layout.root,
+        reconciliation,
+        files,
+        size,
+        layout.manifest,
+        manifest_sha256,
+        tuple(batch.members_dir for batch in batches),
     )

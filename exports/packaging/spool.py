@@ -8,6 +8,7 @@ Layout under the staging folder::
     batches/<n>/runs/<run>/manifest.csv         path, bytes, SHA-256, sorted by path
     batches/<n>/runs/<run>/tally.json           the reconciliation counts
     batches/<n>/runs/<run>/entries.json         the patients' folders and files it replaces
+    batches/<n>/runs/<run>/members/             the files' zip members, for the archive (members)
     batches/<n>/runs/<run>/cleared              made once their old entries left the tree
     batches/<n>/committed.json                  {"run": "<run>"}: the run that counts
 
@@ -32,6 +33,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from .errors import PackagingError
+from .members import MEMBERS_FOLDER, MemberWriter
 from .reconciliation import Tally
 from .rows import JsonValue, Sheet, Value, encode_row
 from .tree import WrittenFile, publish
@@ -64,6 +66,7 @@ class BatchSpool:
         self._manifest_file = _open_csv(self._run_dir / "manifest.unsorted.csv", "w")
         self._manifest = csv.writer(self._manifest_file)
         self._entries: list[str] = []
+        self._members = MemberWriter(self._run_dir)
         self.files = 0
         self.bytes = 0
 
@@ -99,6 +102,7 @@ class BatchSpool:
 
     def add_file(self, written: WrittenFile) -> None:
         self._manifest.writerow((str(written.path), written.size, written.sha256))
+        self._members.add(self.tree_dir, written)
         self.files += 1
         self.bytes += written.size
 
@@ -106,6 +110,7 @@ class BatchSpool:
         """Seal this run and make it the batch's result, replacing any earlier run."""
         self._close_files()
         self._sort_manifest()
+        self._members.seal()
         (self._run_dir / "tally.json").write_text(json.dumps(tally.to_json()), encoding="utf-8")
         (self._run_dir / "entries.json").write_text(json.dumps(self._entries), encoding="utf-8")
         pointer = self._batch_dir / f"committed.{self._run}.tmp"
@@ -126,6 +131,7 @@ class BatchSpool:
     def _close_files(self) -> None:
         for out in (*self._row_files.values(), self._images_file, self._manifest_file):
             out.close()
+        self._members.close()
 
     def _sort_manifest(self) -> None:
         # A batch's own files only: bounded by the batch size, not the practice's.
@@ -168,6 +174,10 @@ class CommittedBatch:
     @property
     def manifest_path(self) -> Path:
         return self._run_dir / "manifest.csv"
+
+    @property
+    def members_dir(self) -> Path:
+        return self._run_dir / MEMBERS_FOLDER
 
     def tally(self) -> Tally:
         data: dict[str, Any] = json.loads((self._run_dir / "tally.json").read_text("utf-8"))
