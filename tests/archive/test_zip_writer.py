@@ -113,3 +113,39 @@ def test_more_than_65535_entries_get_zip64_end_records(tmp_path):
             writer.add_directory(f"d{number}/")
     with zipfile.ZipFile(out) as archive:
         assert len(archive.infolist()) == 70_000
+
+
+def zip_of_encoded(tmp_path: Path, files: dict[str, tuple[bytes, bool]]) -> Path:
+    """The same zip as ``zip_of``, each file encoded first (as a batch does) and then added."""
+    out = tmp_path / "encoded.zip"
+    with open(out, "wb") as sink, StreamingZipWriter(sink, tmp_path, DATE) as writer:
+        writer.add_directory("Root/")
+        for name, (data, compressible) in files.items():
+            deflated = io.BytesIO()
+            encoding = zip_writer.encode(
+                io.BytesIO(data), len(data), compressible=compressible, out=deflated
+            )
+            assert encoding is not None
+            entry_data = deflated.getvalue() if encoding.deflated else data
+            chunks = range(0, len(entry_data), 50_000)
+            assert writer.add_encoded(name, encoding, (entry_data[i : i + 50_000] for i in chunks))
+    return out
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["sizes in 32 bits", "zip64 sizes"])
+def test_a_file_encoded_ahead_gives_the_same_bytes_as_the_file_added(tmp_path, monkeypatch, zip64):
+    if zip64:
+        monkeypatch.setattr(zip_writer, "_ZIP64_STREAM_THRESHOLD", WHOLE_FILE_BYTES)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    encoded = zip_of_encoded(tmp_path / "a", FILES).read_bytes()
+
+    assert encoded == zip_of(tmp_path / "b", FILES).read_bytes()
+
+
+@pytest.mark.parametrize("actual", [b"short", LARGE_TEXT[:-1], LARGE_TEXT + b"!"])
+def test_a_file_whose_size_is_not_the_planned_one_is_not_encoded(actual):
+    planned = 10 if len(actual) < 100 else len(LARGE_TEXT)
+    out = io.BytesIO()
+    assert zip_writer.encode(io.BytesIO(actual), planned, compressible=True, out=out) is None
