@@ -35,10 +35,19 @@ How it is written
 - Streamed: the inner zip is written straight into the outer encrypted entry (pyzipper
   encrypts an entry opened for writing chunk by chunk) and the outer zip is written to disk
   without seeking back, hashed (SHA-256 for the manifest of parts, SHA-1 for Box) as it goes.
-  Memory holds a few 1 MiB buffers and the names of the patient folders (to plan the parts),
-  never a file's contents beyond 1 MiB. The inner zip's record of each entry (its central
-  directory, written at the end, needs them all) is spooled to an unnamed temporary file beside
-  the archive, not kept in memory: a large practice has hundreds of thousands of entries.
+  Memory holds a few 1 MiB buffers, the names of the patient folders (to plan the parts) and a
+  16 KiB block of each batch's member index (below), never a file's contents beyond 1 MiB. The
+  inner zip's record of each entry (its central directory, written at the end, needs them all)
+  is spooled to an unnamed temporary file beside the archive, not kept in memory: a large
+  practice has hundreds of thousands of entries.
+- Deflated ahead, by the batches: each batch encodes the files it writes for the inner zip in
+  its own process, as it writes them (``exports.packaging.members``: the deflated bytes or the
+  decision to store, CRC-32 and sizes, exactly what ``StreamingZipWriter`` makes of the file),
+  so the deflating runs on every core while the batches run. The archive step walks the tree
+  as always and, for each file in turn, copies its batch's member where the file still has the
+  recorded size and CRC-32 and the member's bytes are intact; it deflates only the package
+  step's own files (workbook, manifest, readme, ...) and whatever the members lack or get
+  wrong. The inner zip is the same, byte for byte, either way.
 - Zip64 wherever needed: the outer entry always (its size is unknown when its header is
   written), inner entries that may pass 4 GiB, and the inner directory when it passes
   4 GiB or 65,535 entries.
@@ -351,9 +360,9 @@ def _walk(
     include_patient: Callable[[str], bool],
     include_practice_files: bool,
 ) -> Iterator[_Entry]:
-    """The tree's entries in sorted order (``archive_order``), skipping patients not included (without reading
-    their folders) and, unless included, the files that belong to no patient. Directories
-    that belong to no patient are always yielded."""
+    """The tree's entries in sorted order (``zip_entries.archive_order``), skipping patients
+    not included (without reading their folders) and, unless included, the files that belong
+    to no patient. Directories that belong to no patient are always yielded."""
     root_name = tree_root.name
     yield _Entry(f"{root_name}/", str(tree_root), 0, None)
     yield from _walk_directory(
