@@ -89,7 +89,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import BinaryIO, Final
 
 import pyzipper
 
@@ -100,11 +100,9 @@ from exports.packaging.layout import (
     PATIENT_IMAGES_EXPORT,
     PATIENT_RECORDS,
 )
+from exports.packaging.members import BatchMembers, Member, MemberFinder
 from exports.zip_entries import is_stored
 from exports.zip_writer import CHUNK_BYTES, StreamingZipWriter
-
-if TYPE_CHECKING:
-    from exports.packaging.members import BatchMembers, Member, MemberFinder
 
 DEFAULT_PART_BYTES: Final = 4 * 1024**3
 
@@ -227,6 +225,8 @@ def build_archive(
         raise ValueError("the archive cannot be written inside the tree it archives")
 
     with _errors_without_paths():
+        if members is None:
+            members = BatchMembers(())
         return _build_archive(tree_root, out_dir, password, part_bytes, progress, members)
 
 
@@ -236,7 +236,7 @@ def _build_archive(
     password: str,
     part_bytes: int,
     progress: ProgressCallback | None,
-    members: BatchMembers | None,
+    members: BatchMembers,
 ) -> list[ArchivePart]:
     plans, planned = _plan_parts(tree_root, part_bytes)
     file_stem = _truncate_utf8(tree_root.name, _MAX_FILE_STEM_BYTES)
@@ -429,11 +429,11 @@ def _write_encrypted_zip(
     date_time: tuple[int, int, int, int, int, int],
     part_number: int,
     progress: _Progress,
-    members: BatchMembers | None,
+    members: BatchMembers,
 ) -> None:
     """Write to ``sink`` the outer AES zip whose one entry is the inner zip of ``entries``
     (its entries' records spooled in ``spool_dir`` until the end)."""
-    finder = None if members is None else members.finder()
+    finder = members.finder()
     with pyzipper.AESZipFile(
         sink,
         "w",
@@ -452,9 +452,9 @@ def _write_encrypted_zip(
                 if entry.is_dir:
                     inner.add_directory(entry.arcname)
                     continue
-                member = None if finder is None else finder.find(entry.arcname)
+                member = finder.find(entry.arcname)
                 complete = None
-                if finder is not None and member is not None:
+                if member is not None:
                     complete = _add_member(inner, entry, member, finder, progress)
                 if complete is None:
                     with open(entry.path, "rb", buffering=0) as source:

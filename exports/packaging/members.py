@@ -61,7 +61,8 @@ class Member:
 
 
 class MemberWriter:
-    """Encodes one batch run's files as they are written; ``close`` seals the index."""
+    """Encodes one batch run's files as they are written; ``seal`` sorts the index when the
+    run commits."""
 
     def __init__(self, run_dir: Path) -> None:
         self._dir = run_dir / MEMBERS_FOLDER
