@@ -77,7 +77,7 @@ class MemberWriter:
             return
         offset = self._data.tell()
         data = _CrcWriter(self._data)
-        with (tree_dir / written.path).open("rb") as source:
+        with open(os.path.join(tree_dir, path), "rb", buffering=0) as source:
             encoding = encode(source, written.size, compressible=True, out=data)
         if encoding is None:  # not the file that was written: the archive step deflates it
             return
