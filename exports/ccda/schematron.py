@@ -108,13 +108,13 @@ class _Rule:
 
     def __init__(
         self,
-        selectors: tuple[_Selector, ...],
+        selectors: tuple[tuple[str | None, _Selector], ...],
         anchor_roots: frozenset[str] | None,
         lets: tuple[_Let, ...],
         asserts: tuple[_Assert, ...],
         compile_xpath: Callable[[str], etree.XPath],
     ) -> None:
-        self.selectors = selectors
+        self.selectors = selectors  # (the templateId root it hangs from or None, selector)
         # The templateId roots the rule's contexts hang from (None: some context does not).
         self.anchor_roots = anchor_roots
         self.lets = lets
@@ -140,7 +140,12 @@ class _Rule:
         template_ids: list[etree._Element],
         templates: Mapping[str, list[etree._Element]],
     ) -> list[etree._Element]:
-        found = [node for find in self.selectors for node in find(tree, template_ids, templates)]
+        found = [
+            node
+            for root, find in self.selectors
+            if root is None or root in templates  # a header rule names 46 templates
+            for node in find(tree, template_ids, templates)
+        ]
         # Each once, and only elements: the skeleton's traversal never visits other nodes.
         return [node for node in dict.fromkeys(found) if isinstance(node, etree._Element)]
 
@@ -259,7 +264,7 @@ class CompiledSchematron:
         lets: list[_Let] = []
         asserts: list[_Assert] = []
         self._collect(rule, lets, asserts, seen=set())
-        selectors: list[_Selector] = []
+        selectors: list[tuple[str | None, _Selector]] = []
         anchor_roots: set[str | None] = set()
         # Branches anchored on the same template are found from the same anchors, by one
         # union (a rule context lists up to 30 paths below the document's header).
@@ -267,13 +272,13 @@ class CompiledSchematron:
         for branch in _union_branches(rule.get("context")):
             anchor = _TEMPLATE_ANCHOR.match(branch)
             if anchor is None:
-                selectors.append(self._unanchored_selector(branch))
+                selectors.append((None, self._unanchored_selector(branch)))
                 anchor_roots.add(None)
             else:
                 key = (anchor["name"], anchor["root"], anchor["extension"])
                 anchored.setdefault(key, []).append(anchor["rest"])
         for (name, root, extension), rests in anchored.items():
-            selectors.append(self._anchored_selector(name, root, extension, rests))
+            selectors.append((root, self._anchored_selector(name, root, extension, rests)))
             anchor_roots.add(root)
         try:
             return _Rule(
