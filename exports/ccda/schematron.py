@@ -153,8 +153,11 @@ class _Rule:
         """The asserts that fail, node by node, in the order of ``nodes``."""
         if len(nodes) > 1 and self._all_hold_at_each is not None:
             alike: dict[tuple[str | None, ...], list[etree._Element]] = defaultdict(list)
-            for node in nodes:
-                alike[tuple(map(node.get, self._let_attributes))].append(node)
+            if self.lets:
+                for node in nodes:
+                    alike[tuple(map(node.get, self._let_attributes))].append(node)
+            else:
+                alike[()] = nodes
             holding: set[etree._Element] = set()
             for values, group in alike.items():
                 lets = {
