@@ -364,6 +364,10 @@ class CompiledSchematron:
             expression,
             namespaces={p: uri for p, uri in self._namespaces.items() if p in prefixes},
             extensions=self._extensions if "ext" in prefixes else None,
+            # Nor EXSLT's regular expressions (no test names them), nor strings that know
+            # their node (nothing asks): less to set up on each call.
+            regexp=False,
+            smart_strings=False,
         )
 
     def _bind_literal(self, match: re.Match[str]) -> str:
