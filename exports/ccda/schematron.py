@@ -9,22 +9,24 @@ document, where an export validates ten thousand of them. And every run re-reads
 This engine keeps the Schematron's semantics and evaluates the same XPath expressions, but
 finds each rule's context nodes directly: contexts anchored on a template
 (``cda:act[cda:templateId[@root='…' and @extension='…']]/…``, 262 of the 267 rules) are
-looked up in an index of the document's templateIds built once per document, the
-templateId version-list rule's (``//cda:templateId[contains(' … ', concat(…))]``) by a set
-lookup over the same index, any others as ``//context``. Value sets are read once, and each
-``document('voc.xml')/…[@valueSetOid='X']/voc:code/@value`` becomes a variable holding that
-value set's codes. As in the skeleton, a node matched by one rule of a pattern is not matched
-by the pattern's later rules, ``sch:extends`` pulls an abstract rule's lets and asserts in
-place, and ``sch:value-of`` fills in assertion messages. Valid documents are the common
-case, so a rule first asks whether all its asserts hold (at all its context nodes at once
-when it has no lets), and asks which failed only when some did. Anything else the loader
-does not know is refused when loading, rather than skipped.
+looked up in an index of the document's templateIds built once per document (a rule whose
+templates the document lacks is never visited; the paths below one anchor are one union),
+the templateId version-list rule's (``//cda:templateId[contains(' … ', concat(…))]``) by a
+set lookup over the same index, any others as ``//context``. Value sets are read once, and
+each ``document('voc.xml')/…[@valueSetOid='X']/voc:code/@value`` becomes a variable holding
+that value set's codes. As in the skeleton, a node matched by one rule of a pattern is not
+matched by the pattern's later rules, ``sch:extends`` pulls an abstract rule's lets and
+asserts in place, and ``sch:value-of`` fills in assertion messages. Valid documents are the
+common case, so a rule first asks whether all its asserts hold, at once for all its context
+nodes whose lets are alike, and asks which failed only when some did. Anything else the
+loader does not know is refused when loading, rather than skipped.
 
 Objects here are not thread-safe (lxml's compiled XPath is not): one per thread.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
@@ -88,6 +90,7 @@ class _Assert:
 class _Let:
     name: str
     value: Callable[[etree._Element, Mapping[str, Any]], Any]  # (node, earlier lets) -> value
+    attribute: str | None  # the attribute of the context node it reads, if that is all
 
 
 # Finds a rule's context nodes in a document, given its templateIds (in document order, and
@@ -98,34 +101,35 @@ _Selector = Callable[
 
 
 class _Rule:
-    """A rule's context selectors, and its asserts compiled into two XPath expressions: one
-    answering whether all of them hold (the common case, and cheap: ``and`` stops at the
-    first that fails, and builds no string), and one answering "1" (holds) or "0" (fails)
-    per assert, asked only when some assert failed."""
+    """A rule's context selectors, and its asserts compiled into XPath expressions: whether
+    all of them hold (the common case, and cheap: ``and`` stops at the first that fails, and
+    builds no string), at one context node and at several alike, and "1" (holds) or "0"
+    (fails) per assert, asked only when some assert failed."""
 
     def __init__(
         self,
-        selectors: tuple[_Selector, ...],
+        selectors: tuple[tuple[str | None, _Selector], ...],
         anchor_roots: frozenset[str] | None,
         lets: tuple[_Let, ...],
         asserts: tuple[_Assert, ...],
         compile_xpath: Callable[[str], etree.XPath],
     ) -> None:
-        self.selectors = selectors
+        self.selectors = selectors  # (the templateId root it hangs from or None, selector)
         # The templateId roots the rule's contexts hang from (None: some context does not).
         self.anchor_roots = anchor_roots
         self.lets = lets
         self.asserts = asserts
-        outcomes = [f"string(number(boolean({check.test})))" for check in asserts]
-        expression = outcomes[0] if len(outcomes) == 1 else f"concat({', '.join(outcomes)})"
-        self._outcomes = compile_xpath(expression) if asserts else None
+        self._compile_xpath = compile_xpath
         all_hold = " and ".join(f"({check.test})" for check in asserts)
         self._all_hold = compile_xpath(f"boolean({all_hold})") if asserts else None
-        # Without lets, a test reads nothing but its context node (no test in the phase asks
-        # position() or last()), so whether it holds at every context node is one question.
+        # A test reads its context node and the lets (no test in the phase asks position()
+        # or last()): whether it holds at every one of several context nodes whose lets are
+        # the same is one question. Lets reading an attribute of the context node, the only
+        # kind in the phase, are the same for nodes with the same attribute values.
+        self._let_attributes = tuple(let.attribute for let in lets)
         self._all_hold_at_each = (
             compile_xpath(f"not(${_CONTEXT_NODES}[not({all_hold})])")
-            if asserts and not lets
+            if asserts and None not in self._let_attributes
             else None
         )
         self._variables = {name: v for check in asserts for name, v in check.variables.items()}
@@ -135,28 +139,49 @@ class _Rule:
         tree: etree._ElementTree,
         template_ids: list[etree._Element],
         templates: Mapping[str, list[etree._Element]],
-    ) -> Iterator[etree._Element]:
-        seen: set[etree._Element] = set()
-        for selector in self.selectors:
-            for node in selector(tree, template_ids, templates):
-                # Only elements: the skeleton's traversal never visits other nodes.
-                if isinstance(node, etree._Element) and node not in seen:
-                    seen.add(node)
-                    yield node
+    ) -> list[etree._Element]:
+        found = [
+            node
+            for root, find in self.selectors
+            if root is None or root in templates  # a header rule names 46 templates
+            for node in find(tree, template_ids, templates)
+        ]
+        # Each once, and only elements: the skeleton's traversal never visits other nodes.
+        return [node for node in dict.fromkeys(found) if isinstance(node, etree._Element)]
 
     def failures(self, nodes: list[etree._Element]) -> Iterator[FailedAssert]:
         """The asserts that fail, node by node, in the order of ``nodes``."""
-        if not nodes:
-            return
         if len(nodes) > 1 and self._all_hold_at_each is not None:
-            variables = {_CONTEXT_NODES: nodes} | self._variables
-            if self._all_hold_at_each(nodes[0], **variables):
-                return
+            alike: dict[tuple[str | None, ...], list[etree._Element]] = defaultdict(list)
+            if self.lets:
+                for node in nodes:
+                    alike[tuple(map(node.get, self._let_attributes))].append(node)
+            else:
+                alike[()] = nodes
+            holding: set[etree._Element] = set()
+            for values, group in alike.items():
+                lets = {
+                    let.name: [] if value is None else value
+                    for let, value in zip(self.lets, values, strict=True)
+                }
+                variables = {_CONTEXT_NODES: group} | lets | self._variables
+                if self._all_hold_at_each(group[0], **variables):
+                    if len(alike) == 1:
+                        return
+                    holding.update(group)
+            nodes = [node for node in nodes if node not in holding]
         for node in nodes:
             yield from self.failed_asserts(node)
 
+    @functools.cached_property
+    def _outcomes(self) -> etree.XPath:
+        """Compiled when first needed: most rules never see a failing node in a process."""
+        outcomes = [f"string(number(boolean({check.test})))" for check in self.asserts]
+        expression = outcomes[0] if len(outcomes) == 1 else f"concat({', '.join(outcomes)})"
+        return self._compile_xpath(expression)
+
     def failed_asserts(self, node: etree._Element) -> Iterator[FailedAssert]:
-        if self._outcomes is None or self._all_hold is None:
+        if self._all_hold is None:
             return
         lets: dict[str, Any] = {}
         for let in self.lets:
@@ -180,10 +205,12 @@ class CompiledSchematron:
         self._extensions = {(_EXTENSIONS, "contains-literal"): self._contains_literal}
         self._template_id_tag = f"{{{self._namespaces['cda']}}}templateId"
         vocabulary = etree.parse(str(vocabulary_path))
-        self._value_sets: dict[str, list[etree._Element]] = {}
+        # The value sets by OID; their codes (15,000, of which the phase reads 74) are made
+        # into elements only for the value sets a test reads.
+        self._value_set_systems: dict[str, list[etree._Element]] = defaultdict(list)
         for system in vocabulary.getroot().iter(f"{{{VOC}}}system"):
-            codes = self._value_sets.setdefault(system.get("valueSetOid"), [])
-            codes.extend(system.iter(f"{{{VOC}}}code"))
+            self._value_set_systems[system.get("valueSetOid")].append(system)
+        self._value_sets: dict[str, list[etree._Element]] = {}
         self._rules_by_id = {
             rule.get("id"): rule for rule in schema.iter(f"{_S}rule") if rule.get("id")
         }
@@ -191,13 +218,23 @@ class CompiledSchematron:
         phase_element = schema.find(f"{_S}phase[@id='{phase}']")
         if phase_element is None:
             raise SchematronError(f"no phase {phase!r} in the schema")
-        self._patterns: list[tuple[_Rule, ...]] = []
-        for active in phase_element.iter(f"{_S}active"):
-            pattern = patterns[active.get("pattern")]
-            rules = pattern.findall(f"{_S}rule")
-            self._patterns.append(
-                tuple(self._compile_rule(rule) for rule in rules if rule.get("abstract") != "true")
-            )
+        # Every rule of the phase in order: (its pattern's number, the rule, whether the
+        # pattern has other rules), and which of them each templateId root can bring in.
+        self._rules: list[tuple[int, _Rule, bool]] = []
+        self._rules_by_root: dict[str, list[int]] = defaultdict(list)
+        self._unanchored_rules: list[int] = []
+        for number, active in enumerate(phase_element.iter(f"{_S}active")):
+            rules = [
+                self._compile_rule(rule)
+                for rule in patterns[active.get("pattern")].findall(f"{_S}rule")
+                if rule.get("abstract") != "true"
+            ]
+            for rule in rules:
+                if rule.anchor_roots is None:
+                    self._unanchored_rules.append(len(self._rules))
+                for root in rule.anchor_roots or ():
+                    self._rules_by_root[root].append(len(self._rules))
+                self._rules.append((number, rule, len(rules) > 1))
 
     def failed_asserts(self, tree: etree._ElementTree) -> list[FailedAssert]:
         """Every assertion of the phase that ``tree`` fails, with the node it failed on."""
@@ -205,17 +242,23 @@ class CompiledSchematron:
         templates: dict[str, list[etree._Element]] = defaultdict(list)
         for template_id in template_ids:
             templates[template_id.get("root")].append(template_id)
+        # The rules that can have context nodes: those hanging from a template the document
+        # has, and those not anchored on one; in the phase's order.
+        applicable = set(self._unanchored_rules)
+        for root in templates:
+            applicable.update(self._rules_by_root.get(root, ()))
         failures: list[FailedAssert] = []
-        for rules in self._patterns:
-            claimed: set[etree._Element] = set()  # first matching rule of a pattern wins
-            for rule in rules:
-                if rule.anchor_roots is not None and rule.anchor_roots.isdisjoint(templates):
-                    continue  # the templates it applies to are not in this document
-                nodes = list(rule.context_nodes(tree, template_ids, templates))
-                if len(rules) > 1:
-                    nodes = [node for node in nodes if node not in claimed]
-                    claimed.update(nodes)
-                failures.extend(rule.failures(nodes))
+        claimed: set[etree._Element] = set()  # first matching rule of a pattern wins
+        pattern = -1
+        for number in sorted(applicable):
+            rule_pattern, rule, shares_pattern = self._rules[number]
+            nodes = rule.context_nodes(tree, template_ids, templates)
+            if shares_pattern:
+                if rule_pattern != pattern:
+                    pattern, claimed = rule_pattern, set()
+                nodes = [node for node in nodes if node not in claimed]
+                claimed.update(nodes)
+            failures.extend(rule.failures(nodes))
         return failures
 
     # -- loading ------------------------------------------------------------------------
@@ -224,17 +267,34 @@ class CompiledSchematron:
         lets: list[_Let] = []
         asserts: list[_Assert] = []
         self._collect(rule, lets, asserts, seen=set())
-        context = rule.get("context")
-        selectors, anchor_roots = zip(
-            *(self._selector(branch) for branch in _union_branches(context)), strict=True
-        )
-        return _Rule(
-            selectors,
-            None if None in anchor_roots else frozenset(anchor_roots),
-            tuple(lets),
-            tuple(asserts),
-            self._xpath,
-        )
+        selectors: list[tuple[str | None, _Selector]] = []
+        anchor_roots: set[str | None] = set()
+        # Branches anchored on the same template are found from the same anchors, by one
+        # union (a rule context lists up to 30 paths below the document's header).
+        anchored: dict[tuple[str, str, str | None], list[str | None]] = {}
+        for branch in _union_branches(rule.get("context")):
+            anchor = _TEMPLATE_ANCHOR.match(branch)
+            if anchor is None:
+                selectors.append((None, self._unanchored_selector(branch)))
+                anchor_roots.add(None)
+            else:
+                key = (anchor["name"], anchor["root"], anchor["extension"])
+                anchored.setdefault(key, []).append(anchor["rest"])
+        for (name, root, extension), rests in anchored.items():
+            selectors.append((root, self._anchored_selector(name, root, extension, rests)))
+            anchor_roots.add(root)
+        try:
+            return _Rule(
+                tuple(selectors),
+                None if None in anchor_roots else frozenset(anchor_roots),
+                tuple(lets),
+                tuple(asserts),
+                self._xpath,
+            )
+        except etree.XPathSyntaxError:
+            for check in asserts:  # the error again, raised by the assert that has it
+                self._xpath(check.test)
+            raise
 
     def _collect(
         self, rule: etree._Element, lets: list[_Let], asserts: list[_Assert], seen: set[str]
@@ -243,7 +303,11 @@ class CompiledSchematron:
             if child.tag == f"{_S}assert":
                 asserts.append(self._compile_assert(child))
             elif child.tag == f"{_S}let":
-                lets.append(_Let(child.get("name"), self._let_value(child.get("value"))))
+                value = child.get("value")
+                attribute = _ATTRIBUTE.match(value)
+                lets.append(
+                    _Let(child.get("name"), self._let_value(value), attribute and attribute[1])
+                )
             elif child.tag == f"{_S}extends":
                 target = child.get("rule")
                 if target in seen or target not in self._rules_by_id:
@@ -266,7 +330,7 @@ class CompiledSchematron:
 
         def bind_value_set(match: re.Match[str]) -> str:
             name = "vs_" + match[1].replace(".", "_")
-            variables[name] = self._value_sets.get(match[1], [])
+            variables[name] = self._value_set(match[1])
             return f"${name}/@value"
 
         test = _VALUE_SET_LOOKUP.sub(bind_value_set, element.get("test"))
@@ -279,8 +343,17 @@ class CompiledSchematron:
             else:
                 message.append("".join(part.itertext()))
             message.append(part.tail or "")
-        self._xpath(test)  # a syntax error surfaces here, naming no rule of its neighbours
         return _Assert(element.get("id") or "", test, variables, tuple(message))
+
+    def _value_set(self, oid: str) -> list[etree._Element]:
+        """The ``voc:code`` elements of a value set (none when the vocabulary lacks it)."""
+        if oid not in self._value_sets:
+            self._value_sets[oid] = [
+                code
+                for system in self._value_set_systems.get(oid, ())
+                for code in system.iter(f"{{{VOC}}}code")
+            ]
+        return self._value_sets[oid]
 
     def _xpath(self, expression: str) -> etree.XPath:
         """The expression compiled with only the namespace prefixes and extension functions
@@ -291,6 +364,10 @@ class CompiledSchematron:
             expression,
             namespaces={p: uri for p, uri in self._namespaces.items() if p in prefixes},
             extensions=self._extensions if "ext" in prefixes else None,
+            # Nor EXSLT's regular expressions (no test names them), nor strings that know
+            # their node (nothing asks): less to set up on each call.
+            regexp=False,
+            smart_strings=False,
         )
 
     def _bind_literal(self, match: re.Match[str]) -> str:
@@ -301,38 +378,38 @@ class CompiledSchematron:
         """XPath ``contains(literal, needle)``, with the literal looked up by its index."""
         return _xpath_string(needle) in self._literals[int(index)]
 
-    def _selector(self, branch: str) -> tuple[_Selector, str | None]:
-        """How to find the nodes a union branch matches, and the templateId root they hang
-        from (None when the branch is not anchored on a template)."""
+    def _unanchored_selector(self, branch: str) -> _Selector:
+        """How to find the nodes a union branch not anchored on a template matches."""
         version_list = _TEMPLATE_VERSION_LIST.match(branch)
         if version_list is not None:
             # XPath's contains() scans the 5,000-character list character by character, for
             # each templateId; a set lookup answers the same (a missing attribute is "").
             listed = _word_list(version_list["versions"])
-            return (
-                lambda tree, template_ids, templates: [
-                    template_id
-                    for template_id in template_ids
-                    if listed(f"{template_id.get('root', '')}:{template_id.get('extension', '')}")
-                ]
-            ), None
-        anchor = _TEMPLATE_ANCHOR.match(branch)
-        if anchor is None:
-            select = self._xpath(branch if branch.startswith("/") else f"//{branch}")
-            return (lambda tree, template_ids, templates: select(tree)), None
-        name = anchor["name"]
+            return lambda tree, template_ids, templates: [
+                template_id
+                for template_id in template_ids
+                if listed(f"{template_id.get('root', '')}:{template_id.get('extension', '')}")
+            ]
+        select = self._xpath(branch if branch.startswith("/") else f"//{branch}")
+        return lambda tree, template_ids, templates: select(tree)
+
+    def _anchored_selector(
+        self, name: str, root: str, extension: str | None, rests: list[str | None]
+    ) -> _Selector:
+        """How to find the nodes of the branches ``cda:name[cda:templateId[@root=root and
+        @extension=extension]]/rest``, for each of ``rests`` (None: the anchor itself)."""
         tag = None if name == "*" else f"{{{self._namespaces['cda']}}}{name}"
-        root, extension = anchor["root"], anchor["extension"]
-        rest = anchor["rest"]
-        below = self._xpath(f"./{rest}" if rest.startswith("/") else rest) if rest else None
+        paths = [
+            "." if rest is None else f"./{rest}" if rest.startswith("/") else rest
+            for rest in dict.fromkeys(rests)
+        ]
+        below = None if paths == ["."] else self._xpath(" | ".join(paths))
 
         def select_anchored(
             tree: etree._ElementTree,
             template_ids: list[etree._Element],
             templates: Mapping[str, list[etree._Element]],
         ) -> list[Any]:
-            if root not in templates:
-                return []
             anchors = dict.fromkeys(
                 template_id.getparent()
                 for template_id in templates.get(root, ())
@@ -343,7 +420,7 @@ class CompiledSchematron:
                 return anchors
             return [node for a in anchors for node in below(a)]
 
-        return select_anchored, root
+        return select_anchored
 
 
 def _word_list(words: str) -> Callable[[str], bool]:
