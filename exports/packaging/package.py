@@ -28,10 +28,12 @@ from .image_index import write_image_index
 from .layout import ExportLayout
 from .manifest import hash_file, merged_rows, write_manifest
 from .reconciliation import Reconciliation, Tally, reconcile
-from .rows import Sheet, Value, decode_row
+from .rendered_rows import batch_rows
+from .rows import Sheet
+from .sheet_xml import RenderedRow
 from .spool import CommittedBatch
 from .tree import remove_temporary_files, replacing
-from .workbook import EXCEL_MAX_ROWS, write_workbook
+from .workbook import EXCEL_MAX_ROWS, write_rendered_workbook
 
 logger = logging.getLogger(__name__)
 
@@ -103,26 +105,21 @@ def package(
     with replacing(tree / layout.reconciliation) as temp:
         temp.write_bytes(reconciliation.to_csv())
 
-    def sheet_rows(sheet: Sheet) -> Iterator[list[Value]]:
+    def sheet_rows(sheet: Sheet) -> Iterator[RenderedRow]:
         for batch in batches:
-            for row in beating(batch.rows(sheet)):
-                yield decode_row(sheet, row)
+            yield from beating(batch_rows(batch, sheet, layout.workbook.parent))
 
     with measured(timings, "workbook") as workbook_stage:
-        workbook_stage.records += write_workbook(
+        workbook_stage.records += write_rendered_workbook(
             tree / layout.workbook,
             sheet_rows,
             export_date=layout.export_date,
             max_rows=max_rows_per_sheet,
             work_dir=staging,
-            link_base=layout.workbook.parent,
         )
         workbook_stage.bytes += (tree / layout.workbook).stat().st_size
-    with (
-        replacing(tree / layout.image_index) as temp,
-        temp.open("w", encoding="utf-8", errors="replace", newline="") as out,
-    ):
-        write_image_index(beating(row for batch in batches for row in batch.image_rows()), out)
+    with replacing(tree / layout.image_index) as temp, temp.open("wb") as out:
+        write_image_index(beating(batch.image_rows_path for batch in batches), out)
 
     with measured(timings, "manifest") as manifest_stage:
         package_files = [
