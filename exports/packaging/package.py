@@ -2,7 +2,11 @@
 reconciliation, inside the tree the batches wrote.
 
 Runs once, after every batch has committed, on any machine that sees the staging folder.
-Everything is merged in batch order, streaming: memory does not grow with the practice.
+Everything is merged in batch order, streaming: memory does not grow with the practice. The
+batches did most of the work as they finished, on every core: their workbook rows come rendered
+(``rendered_rows``: here they are only numbered, and rendered from the spool only for a batch
+that has none), their manifest lines and image-index rows already in the files' own form
+(``manifest``, ``image_index``: here they are merged and checked, or copied).
 Order matters: the reconciliation, workbook and image index are written first so the manifest,
 written last, can list them; then the files that describe the tree (``documents``: data
 package, readme, SHA256SUMS) are written, and the tree is counted to prove it holds exactly the

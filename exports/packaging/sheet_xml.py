@@ -2,6 +2,9 @@
 
 Building a cell object or an XML element for every value costs microseconds a cell (openpyxl:
 about 25 us), which made the workbook the slowest step of an export; here a row is one string.
+A row is rendered without its number (``RowRenderer`` gives a ``RenderedRow``, ``ROW_NUMBER``
+where the number goes), so the batch that made it can render it long before it is known which
+row of which sheet it will be; the workbook numbers it as it writes it.
 Cells follow what spreadsheet writers commonly do, so every reader shows the same values: text
 as inline strings (``xml:space="preserve"`` when it has outer whitespace; Excel's error codes as
 error cells), numbers printed with ``%.16g``, dates and times as Excel serial numbers (the 1900

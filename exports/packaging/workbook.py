@@ -11,8 +11,11 @@ links relative to the workbook: see ``sheet_xml``.
 
 Each sheet's rows go straight into its zip entry as they come; only its hyperlinks wait in two
 spool files (they follow the rows in the sheet, and need a relationship part of their own), so
-memory does not grow with the rows. The workbook's other parts are small and written last, once
-the sheets (and their continuations) are known.
+memory does not grow with the rows. The rows come rendered (``write_rendered_workbook``: the
+package step's, mostly rendered by the batches, see ``rendered_rows``) or as values
+(``write_workbook`` renders them); either way each is numbered as it is written, so a sheet
+continues on the next wherever it fills, and the same rows give the same bytes. The workbook's
+other parts are small and written last, once the sheets (and their continuations) are known.
 
 The file is reproducible: its document properties and zip entries carry the export's date, not
 the time it was written, so the same export always gives the same bytes (and checksum).
