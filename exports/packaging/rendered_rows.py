@@ -48,7 +48,7 @@ RENDERED_FOLDER = "rendered"
 _SIZES = "sheets.json"
 _FIELD = "\x1f"
 _RECORD_END = "\x1e"
-_READ_CHARS = 1 << 20
+_READ_CHARS = 1 << 18
 
 
 class RenderedRowsWriter:
