@@ -9,12 +9,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from export_builders import demographics
 from openpyxl import load_workbook
 
 from exports import stages
-from exports.packaging import package
-from exports.packaging.spool import CommittedBatch
+from exports.packaging import package, rows
+from exports.packaging.reconciliation import Tally
+from exports.packaging.rendered_rows import batch_rows
+from exports.packaging.spool import BatchSpool, CommittedBatch
 from exports.sources.demo import DemoSource
+from exports.sources.records import Payment
 
 CONTEXT = stages.ExportContext(
     "Golden Practice", "golden", "EXP-7", date(2025, 7, 1), datetime(2025, 7, 1, 9, tzinfo=UTC)
@@ -108,3 +112,17 @@ def test_a_full_sheet_continues_on_the_next_whichever_batches_rendered_their_row
     assert all(sheet.max_row <= 7 for sheet in patients)
     continued = [row for sheet in patients for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert continued == list(unlimited["Patients"].iter_rows(min_row=2, values_only=True))
+
+
+def test_a_row_its_batch_cannot_render_fails_the_package_step_as_it_always_did(tmp_path):
+    workbook_folder = CONTEXT.layout.workbook.parent
+    payment = rows.payment_row(demographics(), Payment("p1", date(2024, 2, 1), True))  # type: ignore[arg-type]
+    with BatchSpool(tmp_path, 1, workbook_folder) as spool:
+        spool.add_row(rows.PATIENTS, rows.patient_row(demographics()))
+        spool.add_row(rows.PATIENT_PAYMENTS, payment)  # a bool: no cell holds one
+        spool.commit(Tally())
+    batch = CommittedBatch(tmp_path, 1)
+
+    assert len(list(batch_rows(batch, rows.PATIENTS, workbook_folder))) == 1
+    with pytest.raises(TypeError, match="cannot hold a bool"):
+        list(batch_rows(batch, rows.PATIENT_PAYMENTS, workbook_folder))
