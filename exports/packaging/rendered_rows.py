@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING
 
 from exports.deliverable_schema import Sheet
 
-from .rows import JsonValue, decode_row
+from .rows import JsonValue, RowDecoder
 from .sheet_xml import Link, RenderedRow, RowRenderer
 
 if TYPE_CHECKING:  # the spool writes rendered rows through this module
@@ -57,7 +57,7 @@ class RenderedRowsWriter:
     def __init__(self, folder: Path, link_base: PurePosixPath) -> None:
         self._folder = folder
         self._link_base = link_base
-        self._sheets: dict[str, tuple[RowRenderer, IO[str]]] = {}
+        self._sheets: dict[str, tuple[RowDecoder, RowRenderer, IO[str]]] = {}
         self._not_rendered: set[str] = set()
 
     def add(self, sheet: Sheet, encoded: Sequence[JsonValue]) -> None:
@@ -65,16 +65,17 @@ class RenderedRowsWriter:
         exactly what it would read back)."""
         if sheet.key in self._not_rendered:
             return
-        renderer_and_file = self._sheets.get(sheet.key)
-        if renderer_and_file is None:
+        sheet_writer = self._sheets.get(sheet.key)
+        if sheet_writer is None:
             self._folder.mkdir(exist_ok=True)
-            renderer_and_file = self._sheets[sheet.key] = (
+            sheet_writer = self._sheets[sheet.key] = (
+                RowDecoder(sheet),
                 RowRenderer(sheet.columns, self._link_base),
                 self._path(sheet.key).open("w", encoding="utf-8", newline=""),
             )
-        renderer, out = renderer_and_file
+        decoder, renderer, out = sheet_writer
         try:
-            row = renderer.render(decode_row(sheet, encoded))
+            row = renderer.render(decoder.decode(encoded))
         except TypeError:
             self._not_rendered.add(sheet.key)
             del self._sheets[sheet.key]
@@ -97,7 +98,7 @@ class RenderedRowsWriter:
             )
 
     def close(self) -> None:
-        for _renderer, out in self._sheets.values():
+        for _decoder, _renderer, out in self._sheets.values():
             out.close()
 
     def _path(self, sheet_key: str) -> Path:
@@ -113,8 +114,8 @@ def batch_rows(
     path = folder / f"{sheet.key}.rows"
     if _size(path) == _rendered_sizes(folder, link_base).get(sheet.key, -1):
         return _read_rendered(path)
-    renderer = RowRenderer(sheet.columns, link_base)
-    return (renderer.render(decode_row(sheet, row)) for row in batch.rows(sheet))
+    decoder, renderer = RowDecoder(sheet), RowRenderer(sheet.columns, link_base)
+    return (renderer.render(decoder.decode(row)) for row in batch.rows(sheet))
 
 
 def _rendered_sizes(folder: Path, link_base: PurePosixPath) -> dict[str, int]:
