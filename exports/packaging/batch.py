@@ -163,7 +163,7 @@ def extract_batch(
         source_ccda_validator = timings.timed("ccda validate", source_ccda_validator)
     tally = Tally()
     with measured(timings, "batch") as batch_stage:
-        with BatchSpool(staging, batch_no) as spool:
+        with BatchSpool(staging, batch_no, layout.workbook.parent) as spool:
             for patient_id in patient_ids:
                 try:
                     record = read_patient(patient_id)

@@ -21,4 +21,6 @@ def csv_text(text: str) -> str:
 
 def xml_text(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot hold; the rest is kept."""
+    if text.isprintable():  # all of them are unprintable: most text skips the regex
+        return text
     return _XML_ILLEGAL.sub("", text)

@@ -3,14 +3,20 @@
 UTF-8 with a BOM (Excel then reads names in any script correctly), CRLF line ends, and text
 Excel would take for a formula prefixed with ``'``. Paths are from the archive root, exactly as
 in the workbook.
+
+Each batch writes its rows as the index holds them (``ImageRowsWriter``, from the batch's
+spool), so the package step only writes the header and copies the batches' files after it, in
+batch order.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import shutil
 from collections.abc import Iterable, Sequence
 from datetime import date
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 from exports.deliverable_schema import IMAGE_INDEX
@@ -21,6 +27,7 @@ from .naming import dob_part
 
 PHOTO = "photo"
 INSURANCE_CARD = "insurance card"
+_LINE_END = "\r\n"
 
 
 def image_row(
@@ -46,10 +53,28 @@ def image_row(
     ]
 
 
-def write_image_index(rows: Iterable[Sequence[str]], out: IO[str]) -> None:
-    """Write the header and ``rows`` to ``out`` (a text file opened with ``newline=""``)."""
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(IMAGE_INDEX.headers)
-    for row in rows:
-        writer.writerow([csv_text(value) for value in row])
+class ImageRowsWriter:
+    """A batch's rows of the index, in the index's own bytes (encoding, quoting, line ends)."""
+
+    def __init__(self, path: Path) -> None:
+        # Unencodable text (a lone surrogate from a source's bad JSON) becomes "?", as it
+        # always did in the index.
+        self._file = path.open("w", encoding="utf-8", errors="replace", newline="")
+        self._writer = csv.writer(self._file, lineterminator=_LINE_END)
+
+    def add(self, values: Sequence[str]) -> None:
+        self._writer.writerow([csv_text(value) for value in values])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_image_index(batch_files: Iterable[Path], out: IO[bytes]) -> None:
+    """Write the header and then each of ``batch_files`` (``ImageRowsWriter``'s) to ``out``."""
+    header = io.StringIO()
+    header.write("\ufeff")
+    csv.writer(header, lineterminator=_LINE_END).writerow(IMAGE_INDEX.headers)
+    out.write(header.getvalue().encode("utf-8"))
+    for path in batch_files:
+        with path.open("rb") as rows:
+            shutil.copyfileobj(rows, out)

@@ -1,10 +1,11 @@
 """``manifest.csv``: path, bytes and SHA-256 of every file of the deliverable, sorted by path.
 
-Batches record each file as they write it (hashed on the way) and sort their own lines; the
-package step merges the batches' sorted lines (a k-way merge, a bounded number of files open at
-once), adds the files it writes itself (hashed by reading them back), and checks on the way
-that every listed file is on disk with the listed size and listed once. The manifest does not
-list itself (a file cannot hold its own hash).
+Batches record each file as they write it (hashed on the way) and sort their own lines; a
+batch's line is already the manifest's line for its file (the same CSV dialect: ``spool``), so
+the package step merges the batches' lines as they are (a k-way merge on the path, a bounded
+number of files open at once), adds the files it writes itself (hashed by reading them back),
+and checks on the way that every listed file is on disk with the listed size and listed once.
+The manifest does not list itself (a file cannot hold its own hash).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import heapq
+import io
+import os
+import stat
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
@@ -19,8 +23,11 @@ from pathlib import Path, PurePosixPath
 from exports.deliverable_schema import MANIFEST
 
 from .errors import PackagingError
-from .spool import ManifestRow, read_manifest
+from .spool import ManifestRow
 from .tree import replacing
+
+#: a file's path, its size and its line in the manifest (CSV, CRLF-ended)
+ManifestLine = tuple[str, int, str]
 
 MERGE_FAN_IN = 64
 _READ_SIZE = 1 << 20
@@ -39,8 +46,8 @@ def hash_file(tree_dir: Path, path: PurePosixPath) -> ManifestRow:
 
 def merged_rows(
     sorted_files: Sequence[Path], extra: Iterable[ManifestRow], work_dir: Path
-) -> Iterator[ManifestRow]:
-    """The rows of ``sorted_files`` (each sorted by path) and ``extra``, in one path order.
+) -> Iterator[ManifestLine]:
+    """The lines of ``sorted_files`` (each sorted by path) and of ``extra``, in one path order.
 
     More than ``MERGE_FAN_IN`` files are first merged in groups into files under ``work_dir``.
     """
@@ -50,37 +57,57 @@ def merged_rows(
             files[start : start + MERGE_FAN_IN] for start in range(0, len(files), MERGE_FAN_IN)
         ]
         files = [_merge_to_file(group, work_dir) for group in groups]
+    # Paths are unique (a repeated one is refused by write_manifest), so the tuples compare by
+    # path alone: no key function to call for every line.
     yield from heapq.merge(
-        *(read_manifest(path) for path in files), sorted(extra), key=lambda row: row[0]
+        *(_read_lines(path) for path in files), sorted(_line_of(row) for row in extra)
     )
 
 
-def write_manifest(out: Path, rows: Iterable[ManifestRow], tree_dir: Path) -> tuple[int, int]:
-    """Write ``rows`` (sorted by path) to ``out``, checking each file; return (files, bytes)."""
+def write_manifest(out: Path, lines: Iterable[ManifestLine], tree_dir: Path) -> tuple[int, int]:
+    """Write ``lines`` (sorted by path) to ``out``, checking each file; return (files, bytes)."""
     files = total = 0
     previous = None
+    tree = str(tree_dir)
     with replacing(out) as temp, temp.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(MANIFEST.headers)
-        for path, size, sha256 in rows:
+        csv.writer(handle, lineterminator="\r\n").writerow(MANIFEST.headers)
+        for path, size, line in lines:
             if path == previous:
                 raise PackagingError("a file is listed twice: two batches wrote the same patient")
             previous = path
-            on_disk = tree_dir / path
-            if not on_disk.is_file() or on_disk.stat().st_size != size:
+            try:
+                on_disk = os.stat(os.path.join(tree, path))
+            except (FileNotFoundError, NotADirectoryError):
+                on_disk = None
+            if on_disk is None or not stat.S_ISREG(on_disk.st_mode) or on_disk.st_size != size:
                 raise PackagingError(
                     "a file a batch wrote is missing or changed: re-run the batches"
                 )
-            writer.writerow((path, size, sha256))
+            handle.write(line)
             files += 1
             total += size
     return files, total
 
 
+def _read_lines(path: Path) -> Iterator[ManifestLine]:
+    """A batch's sorted manifest file (``spool``), line by line as it is."""
+    with path.open(encoding="utf-8", errors="surrogatepass", newline="") as source:
+        for line in source:
+            # The size and hash hold no comma; a path that does is quoted.
+            path_field, size, _sha256 = line.rsplit(",", 2)
+            if path_field.startswith('"'):
+                path_field = next(csv.reader([path_field]))[0]
+            yield path_field, int(size), line
+
+
+def _line_of(row: ManifestRow) -> ManifestLine:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerow(row)
+    return row[0], row[1], text.getvalue()
+
+
 def _merge_to_file(group: Sequence[Path], work_dir: Path) -> Path:
     merged = work_dir / f"manifest-merge-{uuid.uuid4().hex}.csv"
-    with merged.open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out).writerows(
-            heapq.merge(*(read_manifest(path) for path in group), key=lambda row: row[0])
-        )
+    with merged.open("w", encoding="utf-8", errors="surrogatepass", newline="") as out:
+        out.writelines(line for _path, _size, line in heapq.merge(*map(_read_lines, group)))
     return merged

@@ -2,7 +2,11 @@
 reconciliation, inside the tree the batches wrote.
 
 Runs once, after every batch has committed, on any machine that sees the staging folder.
-Everything is merged in batch order, streaming: memory does not grow with the practice.
+Everything is merged in batch order, streaming: memory does not grow with the practice. The
+batches did most of the work as they finished, on every core: their workbook rows come rendered
+(``rendered_rows``: here they are only numbered, and rendered from the spool only for a batch
+that has none), their manifest lines and image-index rows already in the files' own form
+(``manifest``, ``image_index``: here they are merged and checked, or copied).
 Order matters: the reconciliation, workbook and image index are written first so the manifest,
 written last, can list them; then the files that describe the tree (``documents``: data
 package, readme, SHA256SUMS) are written, and the tree is counted to prove it holds exactly the
@@ -28,10 +32,12 @@ from .image_index import write_image_index
 from .layout import ExportLayout
 from .manifest import hash_file, merged_rows, write_manifest
 from .reconciliation import Reconciliation, Tally, reconcile
-from .rows import Sheet, Value, decode_row
+from .rendered_rows import batch_rows
+from .rows import Sheet
+from .sheet_xml import RenderedRow
 from .spool import CommittedBatch
 from .tree import remove_temporary_files, replacing
-from .workbook import EXCEL_MAX_ROWS, write_workbook
+from .workbook import EXCEL_MAX_ROWS, write_rendered_workbook
 
 logger = logging.getLogger(__name__)
 
@@ -104,26 +110,21 @@ def package(
     with replacing(tree / layout.reconciliation) as temp:
         temp.write_bytes(reconciliation.to_csv())
 
-    def sheet_rows(sheet: Sheet) -> Iterator[list[Value]]:
+    def sheet_rows(sheet: Sheet) -> Iterator[RenderedRow]:
         for batch in batches:
-            for row in beating(batch.rows(sheet)):
-                yield decode_row(sheet, row)
+            yield from beating(batch_rows(batch, sheet, layout.workbook.parent))
 
     with measured(timings, "workbook") as workbook_stage:
-        workbook_stage.records += write_workbook(
+        workbook_stage.records += write_rendered_workbook(
             tree / layout.workbook,
             sheet_rows,
             export_date=layout.export_date,
             max_rows=max_rows_per_sheet,
             work_dir=staging,
-            link_base=layout.workbook.parent,
         )
         workbook_stage.bytes += (tree / layout.workbook).stat().st_size
-    with (
-        replacing(tree / layout.image_index) as temp,
-        temp.open("w", encoding="utf-8", errors="replace", newline="") as out,
-    ):
-        write_image_index(beating(row for batch in batches for row in batch.image_rows()), out)
+    with replacing(tree / layout.image_index) as temp, temp.open("wb") as out:
+        write_image_index(beating(batch.image_rows_path for batch in batches), out)
 
     with measured(timings, "manifest") as manifest_stage:
         package_files = [

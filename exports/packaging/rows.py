@@ -425,9 +425,30 @@ def encode_row(sheet: Sheet, values: Sequence[Value]) -> list[JsonValue]:
 
 def decode_row(sheet: Sheet, values: Sequence[JsonValue]) -> list[Value]:
     """The inverse of ``encode_row``."""
-    return [
-        _decode(column.kind, value) for column, value in zip(sheet.columns, values, strict=True)
-    ]
+    return RowDecoder(sheet).decode(values)
+
+
+class RowDecoder:
+    """``decode_row`` for the rows of one sheet, its typed columns found once."""
+
+    def __init__(self, sheet: Sheet) -> None:
+        self._sheet = sheet
+        # Text and paths travel as they are: only the other columns need decoding.
+        self._typed_columns = [
+            (index, column.kind)
+            for index, column in enumerate(sheet.columns)
+            if column.kind not in (Kind.TEXT, Kind.PATH)
+        ]
+
+    def decode(self, values: Sequence[JsonValue]) -> list[Value]:
+        if len(values) != len(self._sheet.columns):
+            raise ValueError(
+                f"a {self._sheet.key} row has {len(values)} values, not {len(self._sheet.columns)}"
+            )
+        decoded: list[Value] = list(values)
+        for index, kind in self._typed_columns:
+            decoded[index] = _decode(kind, values[index])
+        return decoded
 
 
 def _encode(value: Value) -> JsonValue:

@@ -2,6 +2,9 @@
 
 Building a cell object or an XML element for every value costs microseconds a cell (openpyxl:
 about 25 us), which made the workbook the slowest step of an export; here a row is one string.
+A row is rendered without its number (``RowRenderer`` gives a ``RenderedRow``, ``ROW_NUMBER``
+where the number goes), so the batch that made it can render it long before it is known which
+row of which sheet it will be; the workbook numbers it as it writes it.
 Cells follow what spreadsheet writers commonly do, so every reader shows the same values: text
 as inline strings (``xml:space="preserve"`` when it has outer whitespace; Excel's error codes as
 error cells), numbers printed with ``%.16g``, dates and times as Excel serial numbers (the 1900
@@ -30,7 +33,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import TextIO
 from urllib.parse import quote
 
 from exports.deliverable_schema import Column, Kind
@@ -46,8 +48,8 @@ NUMBER_FORMATS = {
 }
 #: Excel's error values: text equal to one is written as an error cell, as Excel reads it
 ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
-#: what XML needs escaped in text; CR as a reference so readers keep it
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+#: what XML needs escaped in text, ``&`` first; CR as a reference so readers keep it
+_TEXT_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
 _ATTRIBUTE_ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;"}
 )
@@ -56,6 +58,10 @@ _FIRST_CORRECT_DAY = date(1900, 3, 1)  # before it, serials count Excel's phanto
 #: characters a relative reference keeps as they are (RFC 3986 unreserved, and the separator)
 _LINK_SAFE = "/-._~"
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9/\-._~ ]")
+#: where a rendered row's number goes: U+0001 is a character XML 1.0 cannot hold, so no
+#: value or header can contain it (``xml_text`` removes it) and one ``str.replace`` numbers
+#: the row, however its cells and text are made
+ROW_NUMBER = "\x01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +139,27 @@ def attribute(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A cell's hyperlink: the cell's reference and the relative target (a URI reference)."""
+    """A cell's hyperlink: the cell's column (its row is the row's) and the relative target
+    (a URI reference)."""
 
-    reference: str
+    column: str
     target: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedRow:
+    """A ``<row>`` element without its number: ``ROW_NUMBER`` stands wherever the number goes
+    (the row's ``r`` and every cell reference), so a row can be rendered before it is known
+    which row of which sheet it will be."""
+
+    xml: str
+    links: tuple[Link, ...]
+    #: what ``RowRenderer.links_in`` said of the row's values: the sheet's hyperlink budget
+    #: counts this, not ``len(links)``
+    link_bound: int
+
+    def numbered(self, row_number: str) -> str:
+        return self.xml.replace(ROW_NUMBER, row_number)
 
 
 def relative_link(path_text: str, base: PurePosixPath) -> str | None:
@@ -168,14 +191,21 @@ def relative_link(path_text: str, base: PurePosixPath) -> str | None:
     return quote(relative, safe=_LINK_SAFE)
 
 
-class RowWriter:
-    """Writes rows of one sheet's columns to ``out`` as ``<row>`` elements, and returns the
-    hyperlinks each row's path cells carry."""
+def header_row(columns: Sequence[Column]) -> str:
+    """Row 1: the columns' headers, bold."""
+    cells = [
+        f'<c r="{column_letter(index)}1" s="{STYLES.header}" t="inlineStr"><is><t>'
+        f"{_escaped(xml_text(column.header))}</t></is></c>"
+        for index, column in enumerate(columns, start=1)
+    ]
+    return f'<row r="1">{"".join(cells)}</row>'
 
-    def __init__(
-        self, out: TextIO, columns: Sequence[Column], link_base: PurePosixPath | None = None
-    ) -> None:
-        self._out = out
+
+class RowRenderer:
+    """Renders rows of one sheet's columns as ``<row>`` elements, with the hyperlinks each
+    row's path cells carry."""
+
+    def __init__(self, columns: Sequence[Column], link_base: PurePosixPath | None = None) -> None:
         self._columns = [
             (column_letter(index), column.kind, NUMBER_FORMATS.get(column.kind))
             for index, column in enumerate(columns, start=1)
@@ -185,39 +215,28 @@ class RowWriter:
             index for index, column in enumerate(columns) if column.kind is Kind.PATH
         ]
 
-    def header(self, columns: Sequence[Column]) -> None:
-        """Row 1: the columns' headers, bold."""
-        cells = [
-            f'<c r="{letter}1" s="{STYLES.header}" t="inlineStr"><is><t>'
-            f"{xml_text(column.header).translate(_TEXT_ESCAPES)}</t></is></c>"
-            for (letter, _kind, _format), column in zip(self._columns, columns, strict=True)
-        ]
-        self._out.write(f'<row r="1">{"".join(cells)}</row>')
-
-    def write(self, row_number: int, values: Sequence[Value]) -> list[Link]:
-        """Row ``row_number`` (1 is the header's) holding ``values``, one per column; returns
-        the row's hyperlinks."""
-        cells = [f'<row r="{row_number}">']
+    def render(self, values: Sequence[Value]) -> RenderedRow:
+        """The row holding ``values``, one per column, numbered ``ROW_NUMBER``."""
+        cells = [f'<row r="{ROW_NUMBER}">']
         links: list[Link] = []
         for (letter, kind, number_format), value in zip(self._columns, values, strict=True):
             if value is None:
                 continue
-            reference = f"{letter}{row_number}"
+            reference = f"{letter}{ROW_NUMBER}"
             if isinstance(value, str):
                 target = None
                 if kind is Kind.PATH and self._link_base is not None:
                     target = relative_link(value, self._link_base)
                 if target is not None:
-                    links.append(Link(reference, target))
+                    links.append(Link(letter, target))
                 cells.append(_text_cell(reference, value, linked=target is not None))
             else:
                 cells.append(_number_cell(reference, value, number_format))
         cells.append("</row>")
-        self._out.write("".join(cells))
-        return links
+        return RenderedRow("".join(cells), tuple(links), self._links_in(values))
 
-    def links_in(self, values: Sequence[Value]) -> int:
-        """How many hyperlinks ``write`` would give ``values`` (an upper bound)."""
+    def _links_in(self, values: Sequence[Value]) -> int:
+        """How many hyperlinks the row of ``values`` may have (an upper bound)."""
         if self._link_base is None:
             return 0
         return sum(1 for index in self._path_columns if values[index])
@@ -235,8 +254,17 @@ def _text_cell(reference: str, value: str, *, linked: bool) -> str:
     if not text:
         return f'<c r="{reference}"{style} t="inlineStr"></c>'
     space = ' xml:space="preserve"' if text != text.strip() else ""
-    escaped = text.translate(_TEXT_ESCAPES)
+    escaped = _escaped(text)
     return f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{escaped}</t></is></c>'
+
+
+def _escaped(text: str) -> str:
+    # Most text needs no escape: a scan for each character is much cheaper than str.translate,
+    # which looks every character up.
+    for char, reference in _TEXT_ESCAPES:
+        if char in text:
+            text = text.replace(char, reference)
+    return text
 
 
 def _number_cell(reference: str, value: object, number_format: str | None) -> str:

@@ -4,8 +4,10 @@ Layout under the staging folder::
 
     batches/<n>/runs/<run>/tree/                the patients' files, under the deliverable root
     batches/<n>/runs/<run>/rows/<sheet>.jsonl   workbook rows, one JSON list a line
-    batches/<n>/runs/<run>/images.csv           image-index rows (no header)
-    batches/<n>/runs/<run>/manifest.csv         path, bytes, SHA-256, sorted by path
+    batches/<n>/runs/<run>/rendered/            the same rows as SpreadsheetML (``rendered_rows``)
+    batches/<n>/runs/<run>/images.csv           image-index rows as the index holds them
+    batches/<n>/runs/<run>/manifest.csv         path, bytes, SHA-256, sorted by path: the
+                                                manifest's own lines (CSV, CRLF: ``manifest``)
     batches/<n>/runs/<run>/tally.json           the reconciliation counts
     batches/<n>/runs/<run>/entries.json         the patients' folders and files it replaces
     batches/<n>/runs/<run>/members/             the files' zip members, for the archive (members)
@@ -33,12 +35,15 @@ from types import TracebackType
 from typing import IO, Any
 
 from .errors import PackagingError
+from .image_index import ImageRowsWriter
 from .members import MEMBERS_FOLDER, MemberWriter
 from .reconciliation import Tally
+from .rendered_rows import RENDERED_FOLDER, RenderedRowsWriter
 from .rows import JsonValue, Sheet, Value, encode_row
 from .tree import WrittenFile, publish
 
 ManifestRow = tuple[str, int, str]
+_IMAGE_ROWS = "images.csv"
 
 
 class BatchNotCommitted(PackagingError):
@@ -52,7 +57,9 @@ def batch_dir(staging: Path, batch_no: int) -> Path:
 class BatchSpool:
     """Collects one run of one batch; use as a context manager, then ``commit``."""
 
-    def __init__(self, staging: Path, batch_no: int) -> None:
+    def __init__(self, staging: Path, batch_no: int, workbook_folder: PurePosixPath) -> None:
+        """``workbook_folder``: the workbook's folder from the archive root, which its links
+        are relative to (``write_workbook``'s ``link_base``)."""
         self._batch_dir = batch_dir(staging, batch_no)
         self._run = uuid.uuid4().hex
         self._run_dir = self._batch_dir / "runs" / self._run
@@ -61,8 +68,8 @@ class BatchSpool:
         self.tree_dir = self._run_dir / "tree"
         self.tree_dir.mkdir()
         self._row_files: dict[str, IO[str]] = {}
-        self._images_file = _open_csv(self._run_dir / "images.csv", "w")
-        self._images = csv.writer(self._images_file)
+        self._rendered_rows = RenderedRowsWriter(self._run_dir / RENDERED_FOLDER, workbook_folder)
+        self._images = ImageRowsWriter(self._run_dir / _IMAGE_ROWS)
         self._manifest_file = _open_csv(self._run_dir / "manifest.unsorted.csv", "w")
         self._manifest = csv.writer(self._manifest_file)
         self._entries: list[str] = []
@@ -88,9 +95,11 @@ class BatchSpool:
             out = self._row_files[sheet.key] = (self._run_dir / "rows" / f"{sheet.key}.jsonl").open(
                 "w", encoding="utf-8"
             )
+        encoded = encode_row(sheet, values)
         # ASCII escapes keep even a lone surrogate (from a source's bad JSON) round-tripping.
-        out.write(json.dumps(encode_row(sheet, values)))
+        out.write(json.dumps(encoded))
         out.write("\n")
+        self._rendered_rows.add(sheet, encoded)
 
     def add_patient(self, entries: Sequence[PurePosixPath]) -> None:
         """The patient's entries this run replaces in the tree (``PatientPaths.entries``, or
@@ -98,7 +107,7 @@ class BatchSpool:
         self._entries += [str(entry) for entry in entries]
 
     def add_image(self, values: Sequence[str]) -> None:
-        self._images.writerow(values)
+        self._images.add(values)
 
     def add_file(self, written: WrittenFile) -> None:
         self._manifest.writerow((str(written.path), written.size, written.sha256))
@@ -109,6 +118,7 @@ class BatchSpool:
     def commit(self, tally: Tally) -> None:
         """Seal this run and make it the batch's result, replacing any earlier run."""
         self._close_files()
+        self._rendered_rows.finish()
         self._sort_manifest()
         self._members.seal()
         (self._run_dir / "tally.json").write_text(json.dumps(tally.to_json()), encoding="utf-8")
@@ -129,8 +139,10 @@ class BatchSpool:
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def _close_files(self) -> None:
-        for out in (*self._row_files.values(), self._images_file, self._manifest_file):
+        for out in (*self._row_files.values(), self._manifest_file):
             out.close()
+        self._images.close()
+        self._rendered_rows.close()
         self._members.close()
 
     def _sort_manifest(self) -> None:
@@ -163,9 +175,13 @@ class CommittedBatch:
             for line in lines:
                 yield json.loads(line)
 
-    def image_rows(self) -> Iterator[list[str]]:
-        with _open_csv(self._run_dir / "images.csv", "r") as source:
-            yield from csv.reader(source)
+    @property
+    def run_dir(self) -> Path:
+        return self._run_dir
+
+    @property
+    def image_rows_path(self) -> Path:
+        return self._run_dir / _IMAGE_ROWS
 
     def publish(self, tree_dir: Path) -> None:
         """File what is left of the run's patients into the deliverable's tree."""

@@ -11,8 +11,11 @@ links relative to the workbook: see ``sheet_xml``.
 
 Each sheet's rows go straight into its zip entry as they come; only its hyperlinks wait in two
 spool files (they follow the rows in the sheet, and need a relationship part of their own), so
-memory does not grow with the rows. The workbook's other parts are small and written last, once
-the sheets (and their continuations) are known.
+memory does not grow with the rows. The rows come rendered (``write_rendered_workbook``: the
+package step's, mostly rendered by the batches, see ``rendered_rows``) or as values
+(``write_workbook`` renders them); either way each is numbered as it is written, so a sheet
+continues on the next wherever it fills, and the same rows give the same bytes. The workbook's
+other parts are small and written last, once the sheets (and their continuations) are known.
 
 The file is reproducible: its document properties and zip entries carry the export's date, not
 the time it was written, so the same export always gives the same bytes (and checksum).
@@ -34,7 +37,15 @@ from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 from exports.deliverable_schema import SHEETS, Sheet
 
 from .rows import Value
-from .sheet_xml import STYLES_XML, Link, RowWriter, attribute, column_letter
+from .sheet_xml import (
+    STYLES_XML,
+    Link,
+    RenderedRow,
+    RowRenderer,
+    attribute,
+    column_letter,
+    header_row,
+)
 from .tree import replacing
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -43,6 +54,7 @@ EXCEL_MAX_LINKS = 65_530
 APPLICATION = "Export Portal"
 
 SheetRows = Callable[[Sheet], Iterable[Sequence[Value]]]
+RenderedSheetRows = Callable[[Sheet], Iterable[RenderedRow]]
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -79,6 +91,33 @@ def write_workbook(
     archive root (no links when None). The hyperlinks of a sheet wait in a temporary folder
     under ``work_dir`` (default: the system's) until its rows are written.
     """
+
+    def rendered_rows(sheet: Sheet) -> Iterator[RenderedRow]:
+        return map(RowRenderer(sheet.columns, link_base).render, sheet_rows(sheet))
+
+    return write_rendered_workbook(
+        path,
+        rendered_rows,
+        export_date=export_date,
+        max_rows=max_rows,
+        max_links=max_links,
+        work_dir=work_dir,
+        sheets=sheets,
+    )
+
+
+def write_rendered_workbook(
+    path: Path,
+    sheet_rows: RenderedSheetRows,
+    *,
+    export_date: date,
+    max_rows: int = EXCEL_MAX_ROWS,
+    max_links: int = EXCEL_MAX_LINKS,
+    work_dir: Path | None = None,
+    sheets: Sequence[Sheet] = SHEETS,
+) -> int:
+    """``write_workbook`` for rows already rendered (``RowRenderer``, with the same
+    ``link_base``): each is numbered as it is written, on whichever sheet it lands."""
     if max_rows < 2:
         raise ValueError("a sheet needs room for its header and at least one row")
     stamp = (export_date.year, export_date.month, export_date.day, 0, 0, 0)
@@ -91,11 +130,11 @@ def write_workbook(
         written: list[_WrittenSheet] = []
         for sheet in sheets:
             sheet_writer = _SheetWriter(
-                package, sheet, stamp, Path(spool_dir), max_rows, max_links, link_base, written
+                package, sheet, stamp, Path(spool_dir), max_rows, max_links, written
             )
             with sheet_writer:
-                for values in sheet_rows(sheet):
-                    sheet_writer.append(values)
+                for row in sheet_rows(sheet):
+                    sheet_writer.append(row)
                     written_rows += 1
         _write_package_parts(package, stamp, written, export_date)
     return written_rows
@@ -116,7 +155,6 @@ class _SheetWriter:
         spool_dir: Path,
         max_rows: int,
         max_links: int,
-        link_base: PurePosixPath | None,
         written: list[_WrittenSheet],
     ) -> None:
         self._package = package
@@ -125,7 +163,6 @@ class _SheetWriter:
         self._spool_dir = spool_dir
         self._max_rows = max_rows
         self._max_links = max_links
-        self._link_base = link_base
         self._written = written
         self._part = 0
 
@@ -140,15 +177,18 @@ class _SheetWriter:
             self._spools.close()
             self._entry_stack.close()
 
-    def append(self, values: Sequence[Value]) -> None:
-        new_links = self._rows.links_in(values)
-        if self._used == self._max_rows or self._links + new_links > self._max_links:
+    def append(self, row: RenderedRow) -> None:
+        if self._used == self._max_rows or self._links + row.link_bound > self._max_links:
             self._finish()
             self._start()
         self._used += 1
-        for link in self._rows.write(self._used, values):
+        number = str(self._used)
+        self._out.write(row.numbered(number))
+        for link in row.links:
             self._links += 1
-            self._link_refs.write(f'<hyperlink ref="{link.reference}" r:id="rId{self._links}"/>')
+            self._link_refs.write(
+                f'<hyperlink ref="{link.column}{number}" r:id="rId{self._links}"/>'
+            )
             self._relationships.write(_relationship(self._links, link))
 
     def _start(self) -> None:
@@ -179,8 +219,7 @@ class _SheetWriter:
             )
             + "</cols><sheetData>"
         )
-        self._rows = RowWriter(self._out, columns, self._link_base)
-        self._rows.header(columns)
+        self._out.write(header_row(columns))
 
     def _finish(self) -> None:
         with self._spools:

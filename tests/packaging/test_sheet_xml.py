@@ -19,7 +19,7 @@ from exports.deliverable_schema import Column, Kind, Sheet
 from exports.packaging.cells import looks_like_formula, xml_text
 from exports.packaging.sheet_xml import (
     NUMBER_FORMATS,
-    RowWriter,
+    RowRenderer,
     excel_serial,
     fit_cell_text,
     relative_link,
@@ -145,17 +145,16 @@ def test_dates_are_excel_serial_numbers(moment, serial):
 
 
 def test_text_past_a_cells_limit_is_cut_with_a_marker():
-    out = io.StringIO()
-    RowWriter(out, COLUMNS[:1]).write(2, ["x" * 40_000])
+    row = RowRenderer(COLUMNS[:1]).render(["x" * 40_000])
     marker = " [cut: the full text has 40000 characters]"
-    assert f"<t>{'x' * (32_767 - len(marker))}{marker}</t>" in out.getvalue()
+    assert f"<t>{'x' * (32_767 - len(marker))}{marker}</t>" in row.xml
 
 
 @pytest.mark.parametrize("value", [True, 1.5j, datetime(2020, 1, 1, tzinfo=UTC)])
 def test_values_excel_cannot_hold_are_refused(value):
-    writer = RowWriter(io.StringIO(), (Column("Time", Kind.DATETIME),))
+    renderer = RowRenderer((Column("Time", Kind.DATETIME),))
     with pytest.raises(TypeError):
-        writer.write(2, [value])
+        renderer.render([value])
 
 
 BASE = PurePosixPath("Practice_Data_Export_2026-01-02/Clinical Data Export")

@@ -85,13 +85,14 @@ def test_packaging_that_outlasts_the_stale_window_is_not_sent_again(
     extracted_job, clock, sent_again, monkeypatch
 ):
     export_request, _, job = extracted_job
-    decode_row = package_step.decode_row
+    batch_rows = package_step.batch_rows
 
-    def slow_row(*args):
-        clock.step()
-        return decode_row(*args)
+    def slow_rows(*args):
+        for row in batch_rows(*args):
+            clock.step()
+            yield row
 
-    monkeypatch.setattr(package_step, "decode_row", slow_row)
+    monkeypatch.setattr(package_step, "batch_rows", slow_rows)
 
     assert pipeline.job_package(job.pk)
 
