@@ -5,7 +5,7 @@ Layout under the staging folder::
     batches/<n>/runs/<run>/tree/                the patients' files, under the deliverable root
     batches/<n>/runs/<run>/rows/<sheet>.jsonl   workbook rows, one JSON list a line
     batches/<n>/runs/<run>/rendered/            the same rows as SpreadsheetML (``rendered_rows``)
-    batches/<n>/runs/<run>/images.csv           image-index rows as the index holds them
+    batches/<n>/runs/<run>/image_index.csv      image-index rows as the index holds them
     batches/<n>/runs/<run>/manifest.csv         path, bytes, SHA-256, sorted by path: the
                                                 manifest's own lines (CSV, CRLF: ``manifest``)
     batches/<n>/runs/<run>/tally.json           the reconciliation counts
@@ -43,7 +43,9 @@ from .rows import JsonValue, Sheet, Value, encode_row
 from .tree import WrittenFile, publish
 
 ManifestRow = tuple[str, int, str]
-_IMAGE_ROWS = "images.csv"
+_IMAGE_ROWS = "image_index.csv"
+# What runs committed before the batches wrote the index's own bytes called their plain CSV rows.
+_PLAIN_IMAGE_ROWS = "images.csv"
 
 
 class BatchNotCommitted(PackagingError):
@@ -181,7 +183,22 @@ class CommittedBatch:
 
     @property
     def image_rows_path(self) -> Path:
-        return self._run_dir / _IMAGE_ROWS
+        """The run's image-index rows in the index's own bytes. A run committed by the code
+        before (a deploy in the middle of an export) has plain CSV rows instead: they are
+        written out in the index's form once, so they get its formula guard and encoding."""
+        path = self._run_dir / _IMAGE_ROWS
+        plain = self._run_dir / _PLAIN_IMAGE_ROWS
+        if not path.exists() and plain.exists():
+            converting = self._run_dir / f"{_IMAGE_ROWS}.{uuid.uuid4().hex}.tmp"
+            writer = ImageRowsWriter(converting)
+            try:
+                with _open_csv(plain, "r") as rows:
+                    for row in csv.reader(rows):
+                        writer.add(row)
+            finally:
+                writer.close()
+            os.replace(converting, path)
+        return path
 
     def publish(self, tree_dir: Path) -> None:
         """File what is left of the run's patients into the deliverable's tree."""

@@ -4,6 +4,7 @@ batch whose rendered rows are missing or damaged is rendered from its spool inst
 
 from __future__ import annotations
 
+import csv
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -126,3 +127,31 @@ def test_a_row_its_batch_cannot_render_fails_the_package_step_as_it_always_did(t
     assert len(list(batch_rows(batch, rows.PATIENTS, workbook_folder))) == 1
     with pytest.raises(TypeError, match="cannot hold a bool"):
         list(batch_rows(batch, rows.PATIENT_PAYMENTS, workbook_folder))
+
+
+def plain_image_rows(staging: Path, batch_no: int, extra: list[str] | None = None) -> None:
+    """Turn a batch's image-index rows back into what a run committed before this code wrote:
+    plain CSV rows, no formula guard (a deploy in the middle of an export)."""
+    run_dir = CommittedBatch(staging, batch_no).run_dir
+    with (run_dir / "image_index.csv").open(encoding="utf-8", newline="") as rows:
+        plain = [[value.removeprefix("'") for value in row] for row in csv.reader(rows)]
+    (run_dir / "image_index.csv").unlink()
+    with (run_dir / "images.csv").open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows(plain + ([extra] if extra else []))
+
+
+def test_a_batch_committed_by_the_code_before_still_gives_the_same_image_index(demo, staging):
+    plain_image_rows(staging, 2)
+
+    assert package_demo(demo, staging).manifest_sha256 == GOLDEN_MANIFEST_SHA256
+
+
+def test_a_batch_committed_by_the_code_before_gets_the_image_index_formula_guard(demo, staging):
+    hostile = ["p-9", "c-9", '=HYPERLINK("x")', "Ann", "", "photo", "", "", "a.jpg", ""]
+    plain_image_rows(staging, 3, extra=hostile)
+
+    packaged = package_demo(demo, staging)
+
+    index = (packaged.root.parent / CONTEXT.layout.image_index).read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in index
+    assert "\n=HYPERLINK" not in index and ",=HYPERLINK" not in index
