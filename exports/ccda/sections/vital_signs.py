@@ -6,11 +6,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from exports.sources.records import Appointment, Vitals
 
 from .. import vocabulary as voc
-from ..elements import XSI_TYPE, Element, add, add_code, add_template, add_time
+from ..elements import (
+    XSI_TYPE,
+    Element,
+    Prototype,
+    add,
+    add_code,
+    add_id,
+    add_template,
+    add_time,
+    prototype_root,
+    slot,
+    timestamp,
+)
 from ..vocabulary import Code
 from .common import (
     RecordIds,
@@ -145,17 +158,26 @@ def _add_vital_signs_organizer(
     add(organizer, "statusCode", {"code": "completed"})
     add_time(organizer, "effectiveTime", appointment.scheduled_time)
     for sign, value in measured:
-        observation = add(
-            add(organizer, "component"), "observation", {"classCode": "OBS", "moodCode": "EVN"}
+        _vital_sign_observation(sign, ids.root).add(
+            organizer,
+            id=f"vital-sign/{sign.loinc}/{appointment.id}",
+            row=row,
+            time=timestamp(appointment.scheduled_time),
+            value=pq_value(Decimal(value)),
         )
-        add_template(observation, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09")
-        ids.add(observation, f"vital-sign/{sign.loinc}", appointment.id)
-        add_code(observation, Code(sign.loinc, voc.LOINC, sign.display))
-        add_text_reference(observation, row)
-        add(observation, "statusCode", {"code": "completed"})
-        add_time(observation, "effectiveTime", appointment.scheduled_time)
-        add(
-            observation,
-            "value",
-            {XSI_TYPE: "PQ", "value": pq_value(Decimal(value)), "unit": sign.unit},
-        )
+
+
+@lru_cache(maxsize=64)
+def _vital_sign_observation(sign: _VitalSign, id_root: str) -> Prototype:
+    """A vital sign's observation, made once per sign (and id root): an appointment's
+    measurements differ in their id, narrative row, time and value only."""
+    component = prototype_root("component")
+    observation = add(component, "observation", {"classCode": "OBS", "moodCode": "EVN"})
+    add_template(observation, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09")
+    add_id(observation, id_root, slot("id"))
+    add_code(observation, Code(sign.loinc, voc.LOINC, sign.display))
+    add_text_reference(observation, slot("row"))
+    add(observation, "statusCode", {"code": "completed"})
+    add(observation, "effectiveTime", {"value": slot("time")})
+    add(observation, "value", {XSI_TYPE: "PQ", "value": slot("value"), "unit": sign.unit})
+    return Prototype(component)
