@@ -26,11 +26,8 @@ class NarrativeTable:
     def __init__(self, section_text: Element, prefix: str, headers: Sequence[str]) -> None:
         self._prefix = prefix
         self._count = 0
-        table = add(section_text, "table", {"border": "1", "width": "100%"})
-        header_row = add(add(table, "thead"), "tr")
-        for header in headers:
-            add_text(header_row, "th", header)
-        self._body = add(table, "tbody")
+        table = _table(tuple(headers)).add(section_text)
+        self._body = table[1]
 
     def add_row(self, cells: Sequence[str], cell_ids: Mapping[int, str] = {}) -> str:
         """Append a row; ``cell_ids`` names cells (by column) that entries reference.
@@ -43,6 +40,17 @@ class NarrativeTable:
         for cell, text in zip(row, cells, strict=True):
             _set_multiline_text(cell, text)
         return row_id
+
+
+@lru_cache(maxsize=64)
+def _table(headers: tuple[str, ...]) -> Prototype:
+    """A table with its header row and an empty body, made once per header row and copied."""
+    table = prototype_root("table", {"border": "1", "width": "100%"})
+    header_row = add(add(table, "thead"), "tr")
+    for header in headers:
+        add_text(header_row, "th", header)
+    add(table, "tbody")
+    return Prototype(table)
 
 
 @lru_cache(maxsize=64)

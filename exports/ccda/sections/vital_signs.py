@@ -17,7 +17,6 @@ from ..elements import (
     Prototype,
     add,
     add_code,
-    add_id,
     add_template,
     add_time,
     prototype_root,
@@ -151,30 +150,41 @@ def _add_vital_signs_organizer(
     row: str,
     ids: RecordIds,
 ) -> None:
-    organizer = add(entry, "organizer", {"classCode": "CLUSTER", "moodCode": "EVN"})
-    add_template(organizer, "2.16.840.1.113883.10.20.22.4.26", "2015-08-01")
-    ids.add(organizer, "vital-signs", appointment.id)
-    add_code(organizer, _VITAL_SIGNS_ORGANIZER, translations=(_VITAL_SIGNS_PANEL,))
-    add(organizer, "statusCode", {"code": "completed"})
-    add_time(organizer, "effectiveTime", appointment.scheduled_time)
+    time = timestamp(appointment.scheduled_time)
+    organizer = _vital_signs_organizer(ids.root).add(entry, id=appointment.id, time=time)
     for sign, value in measured:
         _vital_sign_observation(sign, ids.root).add(
             organizer,
-            id=f"vital-sign/{sign.loinc}/{appointment.id}",
+            id=appointment.id,
             row=row,
-            time=timestamp(appointment.scheduled_time),
+            time=time,
             value=pq_value(Decimal(value)),
         )
 
 
+# The organizer and its observations are made once (per id root, and sign) and copied (see
+# ``Prototype``): appointments differ in their ids, narrative rows, times and values only.
+
+
+@lru_cache(maxsize=64)
+def _vital_signs_organizer(id_root: str) -> Prototype:
+    """A Vital Signs Organizer without its observations."""
+    organizer = prototype_root("organizer", {"classCode": "CLUSTER", "moodCode": "EVN"})
+    add_template(organizer, "2.16.840.1.113883.10.20.22.4.26", "2015-08-01")
+    RecordIds(id_root).add(organizer, "vital-signs", slot("id"))
+    add_code(organizer, _VITAL_SIGNS_ORGANIZER, translations=(_VITAL_SIGNS_PANEL,))
+    add(organizer, "statusCode", {"code": "completed"})
+    add_time(organizer, "effectiveTime", slot("time"))
+    return Prototype(organizer)
+
+
 @lru_cache(maxsize=64)
 def _vital_sign_observation(sign: _VitalSign, id_root: str) -> Prototype:
-    """A vital sign's observation, made once per sign (and id root): an appointment's
-    measurements differ in their id, narrative row, time and value only."""
+    """A Vital Sign Observation of one sign, in its organizer's component."""
     component = prototype_root("component")
     observation = add(component, "observation", {"classCode": "OBS", "moodCode": "EVN"})
     add_template(observation, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09")
-    add_id(observation, id_root, slot("id"))
+    RecordIds(id_root).add(observation, f"vital-sign/{sign.loinc}", slot("id"))
     add_code(observation, Code(sign.loinc, voc.LOINC, sign.display))
     add_text_reference(observation, slot("row"))
     add(observation, "statusCode", {"code": "completed"})
