@@ -76,7 +76,8 @@ class Prototype:
 
     A slot is an attribute whose value holds ``slot(name)``, alone or with fixed text around
     it (``#`` + ``slot("row")``); ``add`` fills it with its keyword argument ``name``, the
-    value cleaned as every string that reaches the tree is.
+    value cleaned as every string that reaches the tree is. Worth it for what a document
+    holds many of (entries of one kind, table rows); anything else is simply built.
     """
 
     def __init__(self, element: Element) -> None:
@@ -109,7 +110,8 @@ _SLOT = re.compile("(.*)\ue000(\\w+)\ue001(.*)")
 
 def slot(name: str) -> str:
     """A place in a ``Prototype``'s attribute value filled when the prototype is copied
-    (marked with private-use characters no source text or code carries)."""
+    (marked with private-use characters; a prototype is made from the builder's constants
+    only, source data fills its slots)."""
     return f"\ue000{name}\ue001"
 
 

@@ -27,7 +27,7 @@ class NarrativeTable:
         self._prefix = prefix
         self._count = 0
         table = _table(tuple(headers)).add(section_text)
-        self._body = table[1]
+        self._body = table[1]  # the tbody, after the thead
 
     def add_row(self, cells: Sequence[str], cell_ids: Mapping[int, str] = {}) -> str:
         """Append a row; ``cell_ids`` names cells (by column) that entries reference.

@@ -71,7 +71,8 @@ def add_section(
     ).add(body)[0]
     if empty:
         return section, None
-    return section, NarrativeTable(section[-1], kind.row_prefix, kind.headers)
+    text = section[-1]  # the skeleton ends with the section's text
+    return section, NarrativeTable(text, kind.row_prefix, kind.headers)
 
 
 @lru_cache(maxsize=64)
