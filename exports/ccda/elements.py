@@ -31,6 +31,8 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 
 def clean_text(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot carry; everything else is kept."""
+    if text.isprintable():  # no control character, surrogate or non-character: most text
+        return text
     return _XML_ILLEGAL.sub("", text)
 
 
@@ -64,6 +66,59 @@ def _template_ids(root: str, extension: str | None) -> tuple[Element, ...]:
     return tuple(
         etree.Element(f"{{{V3}}}templateId", attrib, nsmap={None: V3}) for attrib in attributes
     )
+
+
+class Prototype:
+    """A piece of the document that is the same every time but for some attribute values:
+    made once with the builders above, then copied where it goes and its slots filled.
+    Copying a finished subtree costs a fraction of building it again element by element
+    (lxml checks and converts every tag and attribute it is given).
+
+    A slot is an attribute whose value holds ``slot(name)``, alone or with fixed text around
+    it (``#`` + ``slot("row")``); ``add`` fills it with its keyword argument ``name``, the
+    value cleaned as every string that reaches the tree is. Worth it for what a document
+    holds many of (entries of one kind, table rows); anything else is simply built.
+    """
+
+    def __init__(self, element: Element) -> None:
+        self._element = element
+        self._slots: list[tuple[tuple[int, ...], str, str, str, str]] = []
+        self._find_slots(element, ())
+
+    def _find_slots(self, element: Element, path: tuple[int, ...]) -> None:
+        for attribute, value in element.attrib.items():
+            if match := _SLOT.fullmatch(value):
+                prefix, name, suffix = match.groups()
+                self._slots.append((path, attribute, prefix, name, suffix))
+        for index, child in enumerate(element):
+            self._find_slots(child, (*path, index))
+
+    def add(self, parent: Element, **values: str) -> Element:
+        """A copy of the prototype appended to ``parent``, its slots filled from ``values``."""
+        element = self._element.__copy__()
+        parent.append(element)
+        for path, attribute, prefix, name, suffix in self._slots:
+            node = element
+            for index in path:
+                node = node[index]
+            node.set(attribute, f"{prefix}{clean_text(values[name])}{suffix}")
+        return element
+
+
+_SLOT = re.compile("(.*)\ue000(\\w+)\ue001(.*)")
+
+
+def slot(name: str) -> str:
+    """A place in a ``Prototype``'s attribute value filled when the prototype is copied
+    (marked with private-use characters; a prototype is made from the builder's constants
+    only, source data fills its slots)."""
+    return f"\ue000{name}\ue001"
+
+
+def prototype_root(tag: str, attrib: Mapping[str, str] | None = None) -> Element:
+    """The top element of a ``Prototype`` being made, in the document's namespaces (a copy
+    takes its new parent's declarations and adds none)."""
+    return etree.Element(f"{{{V3}}}{tag}", attrib, nsmap=NSMAP)
 
 
 def add_id(parent: Element, root: str, extension: str | None = None) -> Element:
@@ -141,19 +196,20 @@ def timestamp(moment: date | datetime) -> str:
 def add_time(
     parent: Element,
     tag: str,
-    moment: date | datetime | None,
+    moment: date | datetime | str | None,
     null_flavor: NullFlavor = NullFlavor.UNKNOWN,
 ) -> Element:
-    """A TS: the moment, or ``nullFlavor`` when the source did not know it."""
+    """A TS: the moment (a ``slot`` in a ``Prototype``), or ``nullFlavor`` when the source
+    did not know it."""
     if moment is None:
         return add(parent, tag, {"nullFlavor": null_flavor.value})
-    return add(parent, tag, {"value": timestamp(moment)})
+    return add(parent, tag, {"value": moment if isinstance(moment, str) else timestamp(moment)})
 
 
 def add_interval(
     parent: Element,
-    low: date | datetime | None,
-    high: date | datetime | None = None,
+    low: date | datetime | str | None,
+    high: date | datetime | str | None = None,
     *,
     with_high: bool = False,
     xsi_type: str | None = None,

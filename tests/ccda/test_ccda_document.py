@@ -354,6 +354,20 @@ def test_malformed_source_codes_leave_the_entry_uncoded_and_the_document_valid()
     assert not root.xpath("//cda:observation[cda:code/@code='29463-7']", namespaces=NS)
 
 
+def test_an_appointment_id_with_characters_xml_cannot_hold_is_cleaned_in_every_entry_id():
+    record = PatientRecord(
+        demographics(),
+        appointments=[appointment(id="ap\x01-7", icd10_codes=("E11.9",))],
+    )
+
+    document = ccd(record)
+
+    assert_valid(document)
+    for kind in ("encounter", "vital-signs", "vital-sign/8302-2", "smoking-status"):
+        assert entry_ids(document, kind) == ["ap-7"]
+    assert entry_ids(document, "encounter-diagnosis") == ["ap-7/E11.9"]
+
+
 def test_a_practice_known_only_by_name_and_uuid_still_gives_a_valid_document():
     practice = Organization(
         name="Demo Family Practice", id_root=str(uuid.uuid5(uuid.NAMESPACE_URL, "p"))

@@ -6,10 +6,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TypeVar
 
 from .. import vocabulary as voc
-from ..elements import Element, add, add_code, add_id, add_template, add_text
+from ..elements import (
+    Element,
+    Prototype,
+    add,
+    add_code,
+    add_id,
+    add_template,
+    add_text,
+    prototype_root,
+)
 from ..narrative import NarrativeTable, add_paragraph
 from ..vocabulary import Code
 
@@ -51,15 +61,41 @@ def add_section(
 ) -> tuple[Element, NarrativeTable | None]:
     """The section skeleton: templateIds, code, title and text, then a table, or (when
     ``empty``) nullFlavor="NI" and the "no information" paragraph."""
-    section = add(add(body, "component"), "section", {"nullFlavor": "NI"} if empty else None)
-    add_template(section, kind.template_root, kind.template_extension)
-    add_code(section, kind.code)
-    add_text(section, "title", kind.title)
+    section = _skeleton(
+        kind.template_root,
+        kind.template_extension,
+        kind.code,
+        kind.title,
+        kind.no_information,
+        empty=empty,
+    ).add(body)[0]
+    if empty:
+        return section, None
+    text = section[-1]  # the skeleton ends with the section's text
+    return section, NarrativeTable(text, kind.row_prefix, kind.headers)
+
+
+@lru_cache(maxsize=64)
+def _skeleton(
+    template_root: str,
+    template_extension: str,
+    code: Code,
+    title: str,
+    no_information: str,
+    *,
+    empty: bool,
+) -> Prototype:
+    """A section's component up to its (empty) text, or with the "no information"
+    paragraph: made once per section kind and copied."""
+    component = prototype_root("component")
+    section = add(component, "section", {"nullFlavor": "NI"} if empty else None)
+    add_template(section, template_root, template_extension)
+    add_code(section, code)
+    add_text(section, "title", title)
     text = add(section, "text")
     if empty:
-        add_paragraph(text, kind.no_information)
-        return section, None
-    return section, NarrativeTable(text, kind.row_prefix, kind.headers)
+        add_paragraph(text, no_information)
+    return Prototype(component)
 
 
 def add_table_section(

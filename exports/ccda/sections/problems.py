@@ -92,7 +92,7 @@ def add_problem_observation(
     record_id: tuple[str, str],
     *,
     problem_type: Code,
-    onset: date | datetime | None,
+    onset: date | datetime | str | None,
     resolved: date | None,
     ended: bool,
     snomed_code: str,

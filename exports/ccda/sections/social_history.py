@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from exports.sources.records import Appointment
 
 from .. import vocabulary as voc
-from ..elements import Element, add, add_code, add_template, add_time
+from ..elements import (
+    Element,
+    Prototype,
+    add,
+    add_code,
+    add_template,
+    add_time,
+    prototype_root,
+    slot,
+    timestamp,
+)
 from ..vocabulary import Code
 from .common import RecordIds, SectionKind, add_entry, add_section, add_text_reference, day
 
@@ -42,13 +53,24 @@ def add_social_history_section(
         status = voc.smoking_status_code(status_text)
         if not isinstance(status, Code):
             continue
-        observation = add(
-            add_entry(section), "observation", {"classCode": "OBS", "moodCode": "EVN"}
+        _smoking_status(ids.root, status).add(
+            add_entry(section),
+            id=appointment.id,
+            row=row,
+            time=timestamp(appointment.scheduled_time),
         )
-        add_template(observation, "2.16.840.1.113883.10.20.22.4.78", "2014-06-09")
-        ids.add(observation, "smoking-status", appointment.id)
-        add_code(observation, _SMOKING_STATUS)
-        add_text_reference(observation, row)
-        add(observation, "statusCode", {"code": "completed"})
-        add_time(observation, "effectiveTime", appointment.scheduled_time)
-        add_code(observation, status, tag="value", xsi_type="CD", reference=f"{row}-status")
+
+
+@lru_cache(maxsize=64)
+def _smoking_status(id_root: str, status: Code) -> Prototype:
+    """A Smoking Status observation of one status, made once and copied (see ``Prototype``):
+    appointments differ in their id, narrative row and time only."""
+    observation = prototype_root("observation", {"classCode": "OBS", "moodCode": "EVN"})
+    add_template(observation, "2.16.840.1.113883.10.20.22.4.78", "2014-06-09")
+    RecordIds(id_root).add(observation, "smoking-status", slot("id"))
+    add_code(observation, _SMOKING_STATUS)
+    add_text_reference(observation, slot("row"))
+    add(observation, "statusCode", {"code": "completed"})
+    add_time(observation, "effectiveTime", slot("time"))
+    add_code(observation, status, tag="value", xsi_type="CD", reference=f"{slot('row')}-status")
+    return Prototype(observation)

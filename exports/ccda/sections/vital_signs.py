@@ -6,11 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from exports.sources.records import Appointment, Vitals
 
 from .. import vocabulary as voc
-from ..elements import XSI_TYPE, Element, add, add_code, add_template, add_time
+from ..elements import (
+    XSI_TYPE,
+    Element,
+    Prototype,
+    add,
+    add_code,
+    add_template,
+    add_time,
+    prototype_root,
+    slot,
+    timestamp,
+)
 from ..vocabulary import Code
 from .common import (
     RecordIds,
@@ -138,24 +150,44 @@ def _add_vital_signs_organizer(
     row: str,
     ids: RecordIds,
 ) -> None:
-    organizer = add(entry, "organizer", {"classCode": "CLUSTER", "moodCode": "EVN"})
+    time = timestamp(appointment.scheduled_time)
+    organizer = _vital_signs_organizer(ids.root).add(entry, id=appointment.id, time=time)
+    for sign, value in measured:
+        _vital_sign_observation(sign, ids.root).add(
+            organizer,
+            id=appointment.id,
+            row=row,
+            time=time,
+            value=pq_value(Decimal(value)),
+        )
+
+
+# The organizer and its observations are made once (per id root, and sign) and copied (see
+# ``Prototype``): appointments differ in their ids, narrative rows, times and values only.
+
+
+@lru_cache(maxsize=64)
+def _vital_signs_organizer(id_root: str) -> Prototype:
+    """A Vital Signs Organizer without its observations."""
+    organizer = prototype_root("organizer", {"classCode": "CLUSTER", "moodCode": "EVN"})
     add_template(organizer, "2.16.840.1.113883.10.20.22.4.26", "2015-08-01")
-    ids.add(organizer, "vital-signs", appointment.id)
+    RecordIds(id_root).add(organizer, "vital-signs", slot("id"))
     add_code(organizer, _VITAL_SIGNS_ORGANIZER, translations=(_VITAL_SIGNS_PANEL,))
     add(organizer, "statusCode", {"code": "completed"})
-    add_time(organizer, "effectiveTime", appointment.scheduled_time)
-    for sign, value in measured:
-        observation = add(
-            add(organizer, "component"), "observation", {"classCode": "OBS", "moodCode": "EVN"}
-        )
-        add_template(observation, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09")
-        ids.add(observation, f"vital-sign/{sign.loinc}", appointment.id)
-        add_code(observation, Code(sign.loinc, voc.LOINC, sign.display))
-        add_text_reference(observation, row)
-        add(observation, "statusCode", {"code": "completed"})
-        add_time(observation, "effectiveTime", appointment.scheduled_time)
-        add(
-            observation,
-            "value",
-            {XSI_TYPE: "PQ", "value": pq_value(Decimal(value)), "unit": sign.unit},
-        )
+    add_time(organizer, "effectiveTime", slot("time"))
+    return Prototype(organizer)
+
+
+@lru_cache(maxsize=64)
+def _vital_sign_observation(sign: _VitalSign, id_root: str) -> Prototype:
+    """A Vital Sign Observation of one sign, in its organizer's component."""
+    component = prototype_root("component")
+    observation = add(component, "observation", {"classCode": "OBS", "moodCode": "EVN"})
+    add_template(observation, "2.16.840.1.113883.10.20.22.4.27", "2014-06-09")
+    RecordIds(id_root).add(observation, f"vital-sign/{sign.loinc}", slot("id"))
+    add_code(observation, Code(sign.loinc, voc.LOINC, sign.display))
+    add_text_reference(observation, slot("row"))
+    add(observation, "statusCode", {"code": "completed"})
+    add(observation, "effectiveTime", {"value": slot("time")})
+    add(observation, "value", {XSI_TYPE: "PQ", "value": slot("value"), "unit": sign.unit})
+    return Prototype(component)
