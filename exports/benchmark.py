@@ -42,7 +42,6 @@ from pathlib import Path
 
 import psutil
 from lxml import etree
-from openpyxl import Workbook
 
 from exports import stages
 from exports.archive import DEFAULT_PART_BYTES
@@ -363,6 +362,10 @@ def _bare_openpyxl(staging: Path, batch_numbers: Sequence[int], run_dir: Path) -
     """The same rows, read from the same spools, through openpyxl write-only with nothing
     else: no styles, widths, filters or formula quoting. XML-illegal characters are still
     removed (openpyxl refuses them)."""
+    # Imported here: the pool's workers import this module, and an export's workers (those of
+    # export_practice) do not load openpyxl; the benchmark's should weigh what theirs do.
+    from openpyxl import Workbook
+
     batches = [CommittedBatch(staging, number) for number in batch_numbers]
     workbook = Workbook(write_only=True)
     for sheet in SHEETS:

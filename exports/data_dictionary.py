@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from exports.deliverable_schema import FORMAT_VERSION, SHEETS, TABLES, Table
 from exports.packaging.layout import (
     CLINICAL_DATA_EXPORT,
@@ -53,6 +51,10 @@ def dictionary_tables() -> list[DictionaryTable]:
 
 def dictionary_url() -> str:
     """The public page's absolute address (the archive links to it)."""
+    # Imported here: batch workers import this module (through ``exports.packaging``) and
+    # never ask for the address; Django's settings machinery would weigh on every one of them.
+    from django.conf import settings
+
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}/{DICTIONARY_PATH}"
 
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from django.conf import settings
-from django.template import Context, Engine
-
 from exports.data_dictionary import dictionary_context
 from requests_app.catalog import NEVER_EXPORTED
 
@@ -34,6 +31,11 @@ TEMPLATE = "archive/read_me_first.html"
 def render_readme(
     layout: ExportLayout, reconciliation: Reconciliation, *, dictionary_url: str
 ) -> str:
+    # Imported here: batch workers import this module (through ``exports.packaging``) but
+    # never render the readme, and Django's template engine would weigh on every one of them.
+    from django.conf import settings
+    from django.template import Context, Engine
+
     engine = Engine(dirs=[settings.BASE_DIR / "templates"], autoescape=True)
     return engine.get_template(TEMPLATE).render(
         Context(

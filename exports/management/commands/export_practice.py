@@ -20,17 +20,12 @@ from tqdm import tqdm
 
 from exports.archive import ArchiveError
 from exports.local_export import ExitCode, reconciliation_summary, run_local_export
-from exports.local_sources import (
-    DemoSourceSpec,
-    DrChronoSourceSpec,
-    SourceSpec,
-    initial_tokens,
-    load_tokens,
-)
+from exports.local_sources import DemoSourceSpec, SourceSpec
 from exports.packaging.errors import PackagingError
 from exports.sources.demo import MAX_PATIENTS, MIN_PATIENTS
 from exports.sources.drchrono import ClientSettings, SystemClock
 from exports.sources.drchrono.budget import Clock
+from exports.sources.drchrono.local import DrChronoSourceSpec, initial_tokens, load_tokens
 from exports.sources.fhir_bulk.command_options import add_fhir_bulk_arguments, fhir_bulk_spec
 from exports.sources.records import SourceAsksToWait, SourceError
 from exports.stages import ExportContext
