@@ -216,22 +216,23 @@ def publish(
     """
     if not cleared.exists():
         for entry in entries:
-            _remove(tree_dir / entry)
+            _remove(f"{tree_dir}/{entry}")
         cleared.touch()
     for entry in entries:
+        source, target = f"{run_tree}/{entry}", f"{tree_dir}/{entry}"
         try:
-            os.rename(run_tree / entry, tree_dir / entry)
+            os.rename(source, target)
         except FileNotFoundError:
-            if not (run_tree / entry).exists():  # this patient has none, or it was filed
+            if not os.path.exists(source):  # this patient has none, or it was filed
                 continue
             # Its folder is made on first need: no empty folder ships.
             (tree_dir / entry.parent).mkdir(parents=True, exist_ok=True)
-            os.rename(run_tree / entry, tree_dir / entry)
+            os.rename(source, target)
 
 
-def _remove(path: Path) -> None:
+def _remove(path: str) -> None:
     try:
-        path.unlink()
+        os.unlink(path)
     except IsADirectoryError:
         shutil.rmtree(path)
     except FileNotFoundError:
