@@ -152,8 +152,9 @@ def extract_batch(
     ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
     retries); a re-run replaces the earlier run's files and rows. Filing is finished by the
     package step if this process dies during it. ``timings`` (for the
-    benchmark) gets the time spent reading the source, building and validating C-CDAs, and
-    in the whole batch ("batch": its records and bytes are the files written).
+    benchmark) gets the time spent reading the source (its records, and its files' bytes as
+    they are pulled), building and validating C-CDAs, and in the whole batch ("batch": its
+    records and bytes are the files written).
     """
     read_patient = source.read_patient
     chunks_of = _chunks

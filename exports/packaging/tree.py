@@ -2,7 +2,8 @@
 
 A batch run writes into a fresh folder of its own (``spool.BatchSpool.tree_dir``) that nothing
 reads until the run commits, so each file is streamed straight to its final name, hashed
-(SHA-256) and measured on the way: no temporary name and no rename per file. A killed worker's
+(SHA-256) and measured on the way: no temporary name and no rename per file, one open, a write
+per chunk and one close, and each folder made once per run. A killed worker's
 half-written file stays in a run that never commits and is removed with it. Committed runs are
 filed into the deliverable's tree by ``publish``, a rename per patient's folder, not one per
 file. The package step's own files still go through ``replacing`` (a temporary
