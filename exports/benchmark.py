@@ -17,8 +17,9 @@ workers (source, files, C-CDA) are timed in each worker and summed: their second
 worker-seconds, their CPU that worker's. "extraction", "package", "archive" and "total" take
 the CPU of the whole process tree (this process, the workers, the pool's server and whatever
 they waited for: ``tree_cpu_seconds``), while their seconds are wall time. The
-demo source makes its files' bytes (PDFs, JPEGs) as they are streamed, so their making counts
-under "write files", not "read source".
+demo source makes its files' bytes (PDFs, JPEGs) as they are streamed (another source
+downloads them then): each chunk's making is timed as it is pulled and counts under "read
+source", not "write files".
 """
 
 from __future__ import annotations

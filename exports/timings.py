@@ -8,7 +8,7 @@ records its batch's and sends them back with the batch's result, where they are 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import wraps
@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -84,6 +85,31 @@ class StageTimings:
             return result
 
         return timed_call
+
+    def timed_iteration(
+        self, stage: str, function: Callable[_P, Iterable[_T]]
+    ) -> Callable[_P, Iterator[_T]]:
+        """``function``, the making of each item it yields timed into ``stage`` (not counted
+        as records): for work a caller's loop pulls piece by piece, such as a file's bytes
+        that a source makes or downloads only as they are read."""
+        totals = self.totals(stage)
+
+        def timed_items(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[_T]:
+            items: Iterator[_T] | None = None
+            while True:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                try:
+                    if items is None:
+                        items = iter(function(*args, **kwargs))
+                    item = next(items)
+                except StopIteration:
+                    return
+                finally:
+                    totals.seconds += time.perf_counter() - started
+                    totals.cpu += time.process_time() - cpu_started
+                yield item
+
+        return timed_items
 
     def merge(self, other: StageTimings) -> None:
         for stage, totals in other.stages.items():

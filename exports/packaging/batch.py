@@ -152,18 +152,23 @@ def extract_batch(
     ``TransientSourceError`` and I/O errors propagate (the run is discarded, the caller
     retries); a re-run replaces the earlier run's files and rows. Filing is finished by the
     package step if this process dies during it. ``timings`` (for the
-    benchmark) gets the time spent reading the source, building and validating C-CDAs, and
-    in the whole batch ("batch": its records and bytes are the files written).
+    benchmark) gets the time spent reading the source (its records, and its files' bytes as
+    they are pulled), building and validating C-CDAs, and in the whole batch ("batch": its
+    records and bytes are the files written).
     """
     read_patient = source.read_patient
+    chunks_of = _chunks
     if timings is not None:
         read_patient = timings.timed("source", read_patient)
+        # A file's bytes are the source's work too (made, or downloaded, as they are read).
+        chunks_of = timings.timed_iteration("source", chunks_of)
         ccda_builder = timings.timed("ccda build", ccda_builder, size_of=len)
         ccda_validator = timings.timed("ccda validate", ccda_validator)
         source_ccda_validator = timings.timed("ccda validate", source_ccda_validator)
     tally = Tally()
     with measured(timings, "batch") as batch_stage:
         with BatchSpool(staging, batch_no, layout.workbook.parent) as spool:
+            made_folders: set[PurePosixPath] = set()  # in this run's tree, by all its patients
             for patient_id in patient_ids:
                 try:
                     record = read_patient(patient_id)
@@ -180,12 +185,13 @@ def extract_batch(
                 export = _PatientExport(
                     record,
                     layout,
-                    PatientTree(spool.tree_dir),
+                    PatientTree(spool.tree_dir, made_folders),
                     spool,
                     tally,
                     ccda_builder,
                     ccda_validator,
                     source_ccda_validator,
+                    chunks_of,
                 )
                 if part is BatchPart.CCDAS:
                     export.ccda_only()
@@ -229,6 +235,7 @@ class _PatientExport:
         ccda_builder: CcdaBuilder,
         ccda_validator: CcdaValidator,
         source_ccda_validator: SourceCcdaValidator,
+        chunks_of: Callable[[Blob], Iterable[bytes]],
     ) -> None:
         self.record = record
         self.patient = record.demographics
@@ -240,6 +247,7 @@ class _PatientExport:
         self.ccda_builder = ccda_builder
         self.ccda_validator = ccda_validator
         self.source_ccda_validator = source_ccda_validator
+        self.chunks_of = chunks_of
 
     def run(self, *, with_ccda: bool) -> None:
         record, patient = self.record, self.patient
@@ -328,7 +336,7 @@ class _PatientExport:
             self.tally.failed(category, record_id, NO_FILE_IN_SOURCE)
             return None, rows.failed_status(NO_FILE_IN_SOURCE)
         try:
-            written = self.tree.write(path, blob.chunks(), expect)
+            written = self.tree.write(path, self.chunks_of(blob), expect)
         except (RecordUnavailable, UnusableContent) as exc:
             reason = _reason(exc)
             self.tally.failed(category, record_id, reason)
@@ -459,7 +467,7 @@ class _PatientExport:
                 lacking = vaccines_not_listed(path, self.record.immunizations)
 
         try:
-            written = self.tree.write(self.paths.ccda, blob.chunks(), check=check)
+            written = self.tree.write(self.paths.ccda, self.chunks_of(blob), check=check)
         except (RecordUnavailable, UnusableContent) as exc:
             not_used = _reason(exc)
             # Not a failure of the export: the patient gets ours, and the row says why.
@@ -523,6 +531,10 @@ class _PatientExport:
                 self.patient, self.layout.export_date, written.path, status, document_type
             ),
         )
+
+
+def _chunks(blob: Blob) -> Iterable[bytes]:
+    return blob.chunks()
 
 
 def _reason(exc: Exception) -> str:

@@ -84,18 +84,16 @@ class ExportLayout:
     export_date: date
     #: ``<Practice>_Data_Export_<YYYY-MM-DD>``: the archive's first segment
     root: PurePosixPath = field(init=False, repr=False, compare=False)
+    #: its two parts (joined once: every patient's paths start with one of them)
+    clinical: PurePosixPath = field(init=False, repr=False, compare=False)
+    images: PurePosixPath = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         name = f"{practice_part(self.practice_name)}_Data_Export_{self.export_date}"
-        object.__setattr__(self, "root", PurePosixPath(safe_segment(name)))
-
-    @property
-    def clinical(self) -> PurePosixPath:
-        return self.root / CLINICAL_DATA_EXPORT
-
-    @property
-    def images(self) -> PurePosixPath:
-        return self.root / PATIENT_IMAGES_EXPORT
+        root = PurePosixPath(safe_segment(name))
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "clinical", root / CLINICAL_DATA_EXPORT)
+        object.__setattr__(self, "images", root / PATIENT_IMAGES_EXPORT)
 
     @property
     def workbook(self) -> PurePosixPath:
@@ -125,14 +123,13 @@ class PatientPaths:
 
     layout: ExportLayout
     folder: str
+    #: the patient's two folders, joined once: every path of theirs starts with one of them
+    records: PurePosixPath = field(init=False, repr=False, compare=False)
+    images: PurePosixPath = field(init=False, repr=False, compare=False)
 
-    @property
-    def records(self) -> PurePosixPath:
-        return self.layout.clinical / PATIENT_RECORDS / self.folder
-
-    @property
-    def images(self) -> PurePosixPath:
-        return self.layout.images / self.folder
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "records", self.layout.clinical / PATIENT_RECORDS / self.folder)
+        object.__setattr__(self, "images", self.layout.images / self.folder)
 
     @property
     def ccda(self) -> PurePosixPath:

@@ -420,7 +420,7 @@ def encode_row(sheet: Sheet, values: Sequence[Value]) -> list[JsonValue]:
     """Typed values as JSON scalars (dates in ISO form, amounts as decimal strings)."""
     if len(values) != len(sheet.columns):
         raise ValueError(f"a {sheet.key} row has {len(values)} values, not {len(sheet.columns)}")
-    return [_encode(value) for value in values]
+    return [value if type(value) in _AS_THEY_ARE else _encode(value) for value in values]
 
 
 def decode_row(sheet: Sheet, values: Sequence[JsonValue]) -> list[Value]:
@@ -449,6 +449,10 @@ class RowDecoder:
         for index, kind in self._typed_columns:
             decoded[index] = _decode(kind, values[index])
         return decoded
+
+
+#: the types most values have, which JSON takes as they are (no call to ``_encode`` each)
+_AS_THEY_ARE = frozenset({str, int, type(None)})
 
 
 def _encode(value: Value) -> JsonValue:

@@ -72,8 +72,8 @@ class BatchSpool:
         self._row_files: dict[str, IO[str]] = {}
         self._rendered_rows = RenderedRowsWriter(self._run_dir / RENDERED_FOLDER, workbook_folder)
         self._images = ImageRowsWriter(self._run_dir / _IMAGE_ROWS)
-        self._manifest_file = _open_csv(self._run_dir / "manifest.unsorted.csv", "w")
-        self._manifest = csv.writer(self._manifest_file)
+        #: the run's files, sorted when it commits (a batch's own: bounded by the batch size)
+        self._manifest_rows: list[ManifestRow] = []
         self._entries: list[str] = []
         self._members = MemberWriter(self._run_dir)
         self.files = 0
@@ -112,7 +112,7 @@ class BatchSpool:
         self._images.add(values)
 
     def add_file(self, written: WrittenFile) -> None:
-        self._manifest.writerow((str(written.path), written.size, written.sha256))
+        self._manifest_rows.append((str(written.path), written.size, written.sha256))
         self._members.add(self.tree_dir, written)
         self.files += 1
         self.bytes += written.size
@@ -121,7 +121,7 @@ class BatchSpool:
         """Seal this run and make it the batch's result, replacing any earlier run."""
         self._close_files()
         self._rendered_rows.finish()
-        self._sort_manifest()
+        self._write_manifest()
         self._members.seal()
         (self._run_dir / "tally.json").write_text(json.dumps(tally.to_json()), encoding="utf-8")
         (self._run_dir / "entries.json").write_text(json.dumps(self._entries), encoding="utf-8")
@@ -141,20 +141,16 @@ class BatchSpool:
         shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def _close_files(self) -> None:
-        for out in (*self._row_files.values(), self._manifest_file):
+        for out in self._row_files.values():
             out.close()
         self._images.close()
         self._rendered_rows.close()
         self._members.close()
 
-    def _sort_manifest(self) -> None:
-        # A batch's own files only: bounded by the batch size, not the practice's.
-        unsorted = self._run_dir / "manifest.unsorted.csv"
-        with _open_csv(unsorted, "r") as source:
-            rows = sorted(csv.reader(source), key=lambda row: row[0])
+    def _write_manifest(self) -> None:
+        self._manifest_rows.sort(key=lambda row: row[0])
         with _open_csv(self._run_dir / "manifest.csv", "w") as out:
-            csv.writer(out).writerows(rows)
-        unsorted.unlink()
+            csv.writer(out).writerows(self._manifest_rows)
 
 
 class CommittedBatch:

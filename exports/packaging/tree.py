@@ -2,7 +2,8 @@
 
 A batch run writes into a fresh folder of its own (``spool.BatchSpool.tree_dir``) that nothing
 reads until the run commits, so each file is streamed straight to its final name, hashed
-(SHA-256) and measured on the way: no temporary name and no rename per file. A killed worker's
+(SHA-256) and measured on the way: no temporary name and no rename per file, one open, a write
+per chunk and one close, and each folder made once per run. A killed worker's
 half-written file stays in a run that never commits and is removed with it. Committed runs are
 filed into the deliverable's tree by ``publish``, a rename per patient's folder, not one per
 file. The package step's own files still go through ``replacing`` (a temporary
@@ -36,7 +37,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -46,9 +47,13 @@ from .naming import with_suffix_number
 
 TEMP_PREFIX = ".export-partial-"
 _HEAD_BYTES = 1024
-#: images are decoded at about this size to prove they open: JPEGs decode at a fraction of
-#: their scale (every byte of the entropy-coded data is still read), so a check stays cheap
-_CHECK_DRAFT_SIZE = (128, 128)
+#: a new file, write-only, not inherited by child processes
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+#: the tree's own root, made with it
+_TOP = PurePosixPath(".")
+#: images are decoded as small as their format allows to prove they open: JPEGs at an eighth
+#: of their scale (every byte of the entropy-coded data is still read), so a check stays cheap
+_CHECK_DRAFT_SIZE = (1, 1)
 #: the image formats Pillow decodes; HEIC (no decoder here) is checked by signature alone
 _DECODED_SUFFIXES = frozenset({".jpg", ".png", ".gif", ".tif", ".bmp", ".webp"})
 _IMAGE_SIGNATURES = (
@@ -89,13 +94,17 @@ class PatientTree:
 
     Remembers the names it handed out (case-insensitively, as Windows and macOS compare them)
     and numbers a clash (``front_2.jpg``), so no file of this patient overwrites another.
-    Patient folders are disjoint, so per-patient bookkeeping is enough.
+    Patient folders are disjoint, so per-patient bookkeeping of names is enough.
     """
 
-    def __init__(self, tree_dir: Path) -> None:
+    def __init__(self, tree_dir: Path, made_folders: set[PurePosixPath] | None = None) -> None:
+        """``made_folders``: the folders already made under ``tree_dir``, shared by the
+        patients of one run so their common parents are made (and asked for) once."""
         self._tree_dir = tree_dir
+        self._root = str(tree_dir)
         self._taken: set[str] = set()
-        self._made: set[PurePosixPath] = set()
+        self._made = made_folders if made_folders is not None else set()
+        self._made.add(_TOP)
 
     def write(
         self,
@@ -111,7 +120,7 @@ class PatientTree:
         it); whatever ``chunks`` raises (e.g. ``RecordUnavailable``) propagates, nothing left
         written. The name is known once the head is read (an image's extension follows it).
         """
-        self._folder(path)
+        self._folder(path.parent)
         digest = hashlib.sha256()
         size = 0
         head = b""
@@ -123,38 +132,51 @@ class PatientTree:
             if len(head) >= _HEAD_BYTES:
                 break
         final = self._claim(_checked_path(path, head, expect))
-        on_disk = self._tree_dir / final
+        on_disk = f"{self._root}/{final}"
         try:
-            with on_disk.open("wb") as out:
+            # One open, a write per chunk, one close: no buffer object, no fstat, ioctl or seek.
+            # The name is claimed, so it cannot exist yet in this run's tree: O_EXCL says so.
+            descriptor = os.open(on_disk, _CREATE_NEW, 0o666)
+        except BaseException:
+            self._taken.discard(str(final).casefold())
+            raise
+        try:
+            try:
                 for chunk in itertools.chain(pending, chunk_iterator):
                     digest.update(chunk)
-                    out.write(chunk)
+                    _write_all(descriptor, chunk)
                     size += len(chunk)
+            finally:
+                os.close(descriptor)
             if expect is Expect.IMAGE and final.suffix in _DECODED_SUFFIXES:
                 _check_image_opens(on_disk)
             if check is not None:
-                check(on_disk)
+                check(Path(on_disk))
         except BaseException:
-            on_disk.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(on_disk)
             self._taken.discard(str(final).casefold())
             raise
         return WrittenFile(final, size, digest.hexdigest())
 
     def move(self, written: WrittenFile, path: PurePosixPath) -> WrittenFile:
         """Refile a written file under ``path`` (same bytes), freeing its former name."""
-        self._folder(path)
+        self._folder(path.parent)
         final = self._claim(path)
         os.replace(self._tree_dir / written.path, self._tree_dir / final)
         self._taken.discard(str(written.path).casefold())
         return WrittenFile(final, written.size, written.sha256)
 
-    def _folder(self, path: PurePosixPath) -> Path:
-        """The folder ``path`` goes in, made on first use."""
-        folder = self._tree_dir / path.parent
-        if path.parent not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
-        return folder
+    def _folder(self, folder: PurePosixPath) -> None:
+        """Make ``folder`` and whichever of its parents this run has not made yet, each once."""
+        missing: list[PurePosixPath] = []
+        while folder not in self._made:
+            missing.append(folder)
+            folder = folder.parent
+        for new_folder in reversed(missing):  # parents first
+            with suppress(FileExistsError):
+                os.mkdir(f"{self._root}/{new_folder}")
+            self._made.add(new_folder)
 
     def _claim(self, path: PurePosixPath) -> PurePosixPath:
         candidate, number = path, 1
@@ -195,22 +217,23 @@ def publish(
     """
     if not cleared.exists():
         for entry in entries:
-            _remove(tree_dir / entry)
+            _remove(f"{tree_dir}/{entry}")
         cleared.touch()
     for entry in entries:
+        source, target = f"{run_tree}/{entry}", f"{tree_dir}/{entry}"
         try:
-            os.rename(run_tree / entry, tree_dir / entry)
+            os.rename(source, target)
         except FileNotFoundError:
-            if not (run_tree / entry).exists():  # this patient has none, or it was filed
+            if not os.path.exists(source):  # this patient has none, or it was filed
                 continue
             # Its folder is made on first need: no empty folder ships.
             (tree_dir / entry.parent).mkdir(parents=True, exist_ok=True)
-            os.rename(run_tree / entry, tree_dir / entry)
+            os.rename(source, target)
 
 
-def _remove(path: Path) -> None:
+def _remove(path: str) -> None:
     try:
-        path.unlink()
+        os.unlink(path)
     except IsADirectoryError:
         shutil.rmtree(path)
     except FileNotFoundError:
@@ -240,7 +263,13 @@ def _checked_path(path: PurePosixPath, head: bytes, expect: Expect) -> PurePosix
     return path
 
 
-def _check_image_opens(path: Path) -> None:
+def _write_all(descriptor: int, data: bytes) -> None:
+    written = os.write(descriptor, data)
+    while written < len(data):  # a short write (a signal, a full disk) carries on or raises
+        written += os.write(descriptor, memoryview(data)[written:])
+
+
+def _check_image_opens(path: str) -> None:
     """Decode the image (reduced, where the format allows); raise ``UnusableContent`` if not."""
     try:
         with Image.open(path) as image:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -14,6 +16,8 @@ from exports import stages
 from exports.benchmark import SizeReport, format_report
 from exports.packaging.spool import CommittedBatch
 from exports.sources.demo import DemoSource
+from exports.sources.demo_files import render_photo
+from exports.sources.records import PatientRecord, PhotoRecord
 from exports.timings import StageTimings, StageTotals
 
 STAGE_LABELS = (
@@ -180,3 +184,39 @@ def test_timing_a_batch_records_its_stages_and_changes_nothing_it_writes(tmp_pat
     assert (recorded["batch"].records, recorded["batch"].bytes) == (result.files, result.bytes)
     worker_stages = ("source", "ccda build", "ccda validate")
     assert recorded["batch"].seconds > sum(recorded[stage].seconds for stage in worker_stages)
+
+
+def test_the_bytes_a_source_makes_as_a_file_is_read_count_as_reading_the_source(tmp_path):
+    """The demo source draws its PDFs and JPEGs (another source downloads its files) only as
+    they are streamed to disk: that is the source's time, not the time spent writing files."""
+    making = 0.1  # CPU-seconds the source spends making each patient's photo
+
+    class SlowPhoto:
+        extension, media_type, size = "jpg", "image/jpeg", None
+
+        def chunks(self) -> Iterator[bytes]:
+            started = time.process_time()
+            while time.process_time() - started < making:
+                pass
+            yield render_photo("slow")
+
+    class SlowPhotoSource(DemoSource):
+        def read_patient(self, patient_id: str) -> PatientRecord:
+            record = super().read_patient(patient_id)
+            record.photo = PhotoRecord(SlowPhoto())
+            return record
+
+    source = SlowPhotoSource(patients=10, seed=3, large_document_bytes=4096)
+    context = stages.ExportContext(
+        "Timed Practice", "timed", "EXP-1", date(2025, 7, 1), datetime(2025, 7, 1, tzinfo=UTC)
+    )
+    timings = StageTimings()
+    stages.run_batch(source, context, list(source.patient_ids())[:4], tmp_path, 1, timings)
+
+    recorded = timings.stages
+    writing_files = recorded["batch"].cpu - sum(
+        recorded[stage].cpu for stage in ("source", "ccda build", "ccda validate")
+    )
+    assert recorded["source"].cpu >= 4 * making
+    assert writing_files < 4 * making
+    assert recorded["source"].records == 4  # still counted in patients

@@ -31,6 +31,7 @@ from exports.packaging import ExportLayout, PackagingError, extract_batch, packa
 from exports.packaging.batch import tree_dir
 from exports.packaging.spool import BatchNotCommitted
 from exports.sources.demo import DemoSource
+from exports.sources.demo_files import render_photo
 from exports.sources.records import (
     Appointment,
     Category,
@@ -417,6 +418,19 @@ def test_two_files_that_would_share_a_name_are_both_kept(tmp_path):
     assert [path.rsplit("/", 1)[1] for path in paths] == ["d1.pdf", "d1_2.pdf"]
     contents = {(tree_dir(tmp_path) / path).read_bytes() for path in paths}
     assert contents == {b"first", b"second"}
+
+
+def test_a_photo_cut_short_is_not_shipped_under_an_image_name(tmp_path):
+    photo = render_photo("cut short")
+    record = full_patient("1001")
+    # It starts as a JPEG does: only decoding it all finds its image data ends too soon.
+    record.photo = PhotoRecord(file=BytesBlob(photo[: len(photo) * 3 // 4], "jpg"))
+    result = export(ListSource([record]), tmp_path, [["1001"]])
+
+    assert result.reconciliation.line(Category.PATIENT_PHOTOS).failed_reasons == {
+        "content is a damaged image that does not open": 1
+    }
+    assert not any("patient_photo" in path for path in files_in_tree(tmp_path))
 
 
 def test_a_png_photo_keeps_its_true_extension(tmp_path):
