@@ -13,18 +13,21 @@ Layout under the staging folder::
     batches/<n>/runs/<run>/members/             the files' zip members, for the archive (members)
     batches/<n>/runs/<run>/cleared              made once their old entries left the tree
     batches/<n>/committed.json                  {"run": "<run>"}: the run that counts
+    batches/<n>/live/<run>                      locked while the run's process works on it
 
 Every run writes into a fresh ``<run>`` folder; ``commit`` then replaces ``committed.json``
-atomically (the one rename that makes the whole run visible) and removes the other runs. A
-re-run batch therefore replaces the earlier run's files and rows wholesale (never duplicates
-them), and a run killed half-way is never read. The committed run's files are then filed into
-the deliverable's tree (``publish``, by the batch's process and again by the package step,
-which finishes what a killed process left).
+atomically (the one rename that makes the whole run visible) and removes the other runs but
+those a process still works on (a stale worker's commit never pulls a live re-run's folder
+away). A re-run batch therefore replaces the earlier run's files and rows wholesale (never
+duplicates them), and a run killed half-way is never read. The committed run's files are then
+filed into the deliverable's tree (``publish``, by the batch's process and again by the package
+step, which finishes what a killed process left).
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -44,6 +47,7 @@ from .tree import WrittenFile, publish
 
 ManifestRow = tuple[str, int, str]
 _IMAGE_ROWS = "image_index.csv"
+_LIVE_FOLDER = "live"
 # What runs committed before the batches wrote the index's own bytes called their plain CSV rows.
 _PLAIN_IMAGE_ROWS = "images.csv"
 
@@ -65,6 +69,7 @@ class BatchSpool:
         self._batch_dir = batch_dir(staging, batch_no)
         self._run = uuid.uuid4().hex
         self._run_dir = self._batch_dir / "runs" / self._run
+        self._live = _RunLock.hold(self._batch_dir, self._run)  # before the run's folder exists
         (self._run_dir / "rows").mkdir(parents=True)
         #: the run's own deliverable tree, read by nobody until the run commits
         self.tree_dir = self._run_dir / "tree"
@@ -130,15 +135,20 @@ class BatchSpool:
         os.replace(pointer, self._batch_dir / "committed.json")
         for run_dir in (self._batch_dir / "runs").iterdir():
             if run_dir.name != self._run:
-                shutil.rmtree(run_dir, ignore_errors=True)
+                _remove_unless_live(self._batch_dir, run_dir)
 
     def publish(self, tree_dir: Path) -> None:
-        """File the committed run's patients into the deliverable's tree."""
-        _publish_run(self._run_dir, tree_dir)
+        """File the committed run's patients into the deliverable's tree; the run is no longer
+        live once it has."""
+        try:
+            _publish_run(self._run_dir, tree_dir)
+        finally:
+            self._live.release()
 
     def discard(self) -> None:
         self._close_files()
         shutil.rmtree(self._run_dir, ignore_errors=True)
+        self._live.release(remove=True)
 
     def _close_files(self) -> None:
         for out in self._row_files.values():
@@ -211,6 +221,53 @@ class CommittedBatch:
     def tally(self) -> Tally:
         data: dict[str, Any] = json.loads((self._run_dir / "tally.json").read_text("utf-8"))
         return Tally.from_json(data)
+
+
+class _RunLock:
+    """Marks a run live while its process writes, commits and files it: an exclusive
+    ``flock`` on ``batches/<n>/live/<run>``, which the kernel (or the NFS server) drops when
+    the process dies. A worker whose lease went stale can still finish and commit its run of a
+    batch while the worker that took the batch over writes a run of its own; the commit leaves
+    that live run alone instead of pulling its folder away mid-write."""
+
+    def __init__(self, path: Path, descriptor: int) -> None:
+        self._path = path
+        self._descriptor: int | None = descriptor
+
+    @classmethod
+    def hold(cls, batch_folder: Path, run: str) -> _RunLock:
+        folder = batch_folder / _LIVE_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(folder / run, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        return cls(folder / run, descriptor)
+
+    def release(self, *, remove: bool = False) -> None:
+        if remove:
+            self._path.unlink(missing_ok=True)
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+
+def _remove_unless_live(batch_folder: Path, run_dir: Path) -> None:
+    """Remove an earlier or abandoned run; a run whose process still holds its lock stays."""
+    lock = batch_folder / _LIVE_FOLDER / run_dir.name
+    try:
+        descriptor = os.open(lock, os.O_WRONLY)
+    except FileNotFoundError:  # a run from before runs were locked
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return
+    try:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+    finally:
+        os.close(descriptor)
 
 
 def _publish_run(run_dir: Path, tree_dir: Path) -> None:

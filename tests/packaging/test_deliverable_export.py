@@ -634,3 +634,27 @@ def test_the_deliverable_is_byte_for_byte_what_it_was_before_batches_wrote_their
     assert packaged.manifest_sha256 == (
         "33ffaccbbd1505d36e927408f2508f828169335540c52c2ca94af58c517f0b46"
     )
+
+
+def test_a_stale_worker_committing_its_run_leaves_the_live_rerun_of_the_batch_alone(tmp_path):
+    """A worker whose lease went stale finishes its run of batch 1 while the worker that took
+    the batch over is half-way through its own: the live run must go on and win."""
+    records = [full_patient("1001"), full_patient("1002")]
+
+    class StaleRunCommitsMeanwhile(ListSource):
+        stale_ran = False
+
+        def read_patient(self, patient_id):
+            if patient_id == "1002" and not self.stale_ran:
+                self.stale_ran = True
+                extract(ListSource(records), tmp_path, 1, ["1001", "1002"])
+            return super().read_patient(patient_id)
+
+    live = extract(StaleRunCommitsMeanwhile(records), tmp_path, 1, ["1001", "1002"])
+
+    assert live.patients_exported == 2
+    runs = list((tmp_path / "batches" / "1" / "runs").iterdir())
+    assert len(runs) == 1  # the stale run, no longer live, went when the live one committed
+    result = package_all(ListSource(records), tmp_path, [1])
+    assert result.reconciliation.is_balanced
+    assert len(workbook_rows(result)["Patients"]) == 2
