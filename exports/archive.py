@@ -100,7 +100,7 @@ from exports.packaging.layout import (
     PATIENT_IMAGES_EXPORT,
     PATIENT_RECORDS,
 )
-from exports.packaging.members import BatchMembers, Member, MemberFinder
+from exports.packaging.members import BatchMembers, Member
 from exports.zip_entries import is_stored
 from exports.zip_writer import CHUNK_BYTES, StreamingZipWriter
 
@@ -455,7 +455,7 @@ def _write_encrypted_zip(
                 member = finder.find(entry.arcname)
                 complete = None
                 if member is not None:
-                    complete = _add_member(inner, entry, member, finder, progress)
+                    complete = _add_member(inner, entry, member, members, progress)
                 if complete is None:
                     with open(entry.path, "rb", buffering=0) as source:
                         complete = inner.add_file(
@@ -477,7 +477,7 @@ def _add_member(
     inner: StreamingZipWriter,
     entry: _Entry,
     member: Member,
-    finder: MemberFinder,
+    members: BatchMembers,
     progress: _Progress,
 ) -> bool | None:
     """Write ``entry`` from its batch's member; None, and nothing written, unless the tree's
@@ -495,7 +495,7 @@ def _add_member(
     if size != encoding.size or crc != encoding.crc:
         return None
     if encoding.deflated:
-        data = finder.checked_data(member)
+        data = members.checked_data(member)
         if data is None:
             return None
     elif size <= CHUNK_BYTES:

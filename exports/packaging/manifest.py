@@ -19,15 +19,18 @@ import stat
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from exports.deliverable_schema import MANIFEST
 
 from .errors import PackagingError
-from .spool import ManifestRow
 from .tree import replacing
 
+#: a file's path, its size and its SHA-256
+ManifestRow = tuple[str, int, str]
 #: a file's path, its size and its line in the manifest (CSV, CRLF-ended)
 ManifestLine = tuple[str, int, str]
+_LINE_END = "\r\n"
 
 MERGE_FAN_IN = 64
 _READ_SIZE = 1 << 20
@@ -70,7 +73,7 @@ def write_manifest(out: Path, lines: Iterable[ManifestLine], tree_dir: Path) -> 
     previous = None
     tree = str(tree_dir)
     with replacing(out) as temp, temp.open("w", encoding="utf-8-sig", newline="") as handle:
-        csv.writer(handle, lineterminator="\r\n").writerow(MANIFEST.headers)
+        csv.writer(handle, lineterminator=_LINE_END).writerow(MANIFEST.headers)
         for path, size, line in lines:
             if path == previous:
                 raise PackagingError("a file is listed twice: two batches wrote the same patient")
@@ -89,9 +92,17 @@ def write_manifest(out: Path, lines: Iterable[ManifestLine], tree_dir: Path) -> 
     return files, total
 
 
+def write_batch_lines(path: Path, rows: list[ManifestRow]) -> None:
+    """A batch's rows, sorted by path, as the manifest's own lines (``merged_rows`` merges them
+    as they are). Sorts ``rows`` in place: a batch's own files, bounded by the batch size."""
+    rows.sort(key=lambda row: row[0])
+    with _open_lines(path, "w") as out:
+        csv.writer(out, lineterminator=_LINE_END).writerows(rows)
+
+
 def _read_lines(path: Path) -> Iterator[ManifestLine]:
-    """A batch's sorted manifest file (``spool``), line by line as it is."""
-    with path.open(encoding="utf-8", errors="surrogatepass", newline="") as source:
+    """A batch's sorted manifest file (``write_batch_lines``), line by line as it is."""
+    with _open_lines(path, "r") as source:
         for line in source:
             # The size and hash hold no comma; a path that does is quoted.
             path_field, size, _sha256 = line.rsplit(",", 2)
@@ -102,12 +113,17 @@ def _read_lines(path: Path) -> Iterator[ManifestLine]:
 
 def _line_of(row: ManifestRow) -> ManifestLine:
     text = io.StringIO()
-    csv.writer(text, lineterminator="\r\n").writerow(row)
+    csv.writer(text, lineterminator=_LINE_END).writerow(row)
     return row[0], row[1], text.getvalue()
 
 
 def _merge_to_file(group: Sequence[Path], work_dir: Path) -> Path:
     merged = work_dir / f"manifest-merge-{uuid.uuid4().hex}.csv"
-    with merged.open("w", encoding="utf-8", errors="surrogatepass", newline="") as out:
+    with _open_lines(merged, "w") as out:
         out.writelines(line for _path, _size, line in heapq.merge(*map(_read_lines, group)))
     return merged
+
+
+def _open_lines(path: Path, mode: str) -> IO[str]:
+    # A lone surrogate in a path (from a source's bad JSON) round-trips through the batch files.
+    return path.open(mode, encoding="utf-8", errors="surrogatepass", newline="")

@@ -127,7 +127,7 @@ class BatchMembers:
             *(_read_index(folder) for folder in self._dirs),
             key=lambda member: archive_order(member.path),
         )
-        return MemberFinder(merged, self)
+        return MemberFinder(merged)
 
     def checked_data(self, member: Member) -> Iterable[bytes] | None:
         """The member's deflated bytes, or None when they are not the length and CRC-32 the
@@ -166,10 +166,9 @@ class BatchMembers:
 class MemberFinder:
     """The member of each file, asked for in the archive's order."""
 
-    def __init__(self, members: Iterator[Member], batches: BatchMembers) -> None:
+    def __init__(self, members: Iterator[Member]) -> None:
         self._members = members
         self._next = next(members, None)
-        self.checked_data = batches.checked_data
 
     def find(self, path: str) -> Member | None:
         key = archive_order(path)

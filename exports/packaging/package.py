@@ -124,7 +124,7 @@ def package(
         )
         workbook_stage.bytes += (tree / layout.workbook).stat().st_size
     with replacing(tree / layout.image_index) as temp, temp.open("wb") as out:
-        write_image_index(beating(batch.image_rows_path for batch in batches), out)
+        write_image_index(beating(batch.image_rows_path() for batch in batches), out)
 
     with measured(timings, "manifest") as manifest_stage:
         package_files = [

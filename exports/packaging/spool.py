@@ -39,13 +39,13 @@ from typing import IO, Any
 
 from .errors import PackagingError
 from .image_index import ImageRowsWriter
+from .manifest import ManifestRow, write_batch_lines
 from .members import MEMBERS_FOLDER, MemberWriter
 from .reconciliation import Tally
 from .rendered_rows import RENDERED_FOLDER, RenderedRowsWriter
 from .rows import JsonValue, Sheet, Value, encode_row
 from .tree import WrittenFile, publish
 
-ManifestRow = tuple[str, int, str]
 _IMAGE_ROWS = "image_index.csv"
 _LIVE_FOLDER = "live"
 # What runs committed before the batches wrote the index's own bytes called their plain CSV rows.
@@ -126,7 +126,7 @@ class BatchSpool:
         """Seal this run and make it the batch's result, replacing any earlier run."""
         self._close_files()
         self._rendered_rows.finish()
-        self._write_manifest()
+        write_batch_lines(self._run_dir / "manifest.csv", self._manifest_rows)
         self._members.seal()
         (self._run_dir / "tally.json").write_text(json.dumps(tally.to_json()), encoding="utf-8")
         (self._run_dir / "entries.json").write_text(json.dumps(self._entries), encoding="utf-8")
@@ -157,11 +157,6 @@ class BatchSpool:
         self._rendered_rows.close()
         self._members.close()
 
-    def _write_manifest(self) -> None:
-        self._manifest_rows.sort(key=lambda row: row[0])
-        with _open_csv(self._run_dir / "manifest.csv", "w") as out:
-            csv.writer(out).writerows(self._manifest_rows)
-
 
 class CommittedBatch:
     """The committed run of one batch, read back by the package step."""
@@ -187,7 +182,6 @@ class CommittedBatch:
     def run_dir(self) -> Path:
         return self._run_dir
 
-    @property
     def image_rows_path(self) -> Path:
         """The run's image-index rows in the index's own bytes. A run committed by the code
         before (a deploy in the middle of an export) has plain CSV rows instead: they are
@@ -275,12 +269,6 @@ def _publish_run(run_dir: Path, tree_dir: Path) -> None:
     publish(
         run_dir / "tree", tree_dir, [PurePosixPath(e) for e in entries], cleared=run_dir / "cleared"
     )
-
-
-def read_manifest(path: Path) -> Iterator[ManifestRow]:
-    with _open_csv(path, "r") as source:
-        for file_path, size, sha256 in csv.reader(source):
-            yield file_path, int(size), sha256
 
 
 def _open_csv(path: Path, mode: str) -> IO[str]:

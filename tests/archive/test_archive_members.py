@@ -23,7 +23,7 @@ from exports.packaging import ExportLayout, extract_batch
 from exports.packaging import members as members_module
 from exports.packaging.members import BatchMembers, MemberWriter
 from exports.packaging.package import PackageResult
-from exports.packaging.spool import CommittedBatch, read_manifest
+from exports.packaging.spool import CommittedBatch
 from exports.packaging.tree import WrittenFile
 from exports.sources.demo import DemoSource
 from exports.sources.records import Document
@@ -32,6 +32,7 @@ from tests.packaging.export_builders import (
     BytesBlob,
     GeneratedBlob,
     ListSource,
+    batch_manifest_rows,
     build_ccd,
     full_patient,
     package_source,
@@ -112,7 +113,7 @@ def batch_files(staging: Path) -> set[str]:
     return {
         path
         for number in range(1, len(BATCHES) + 1)
-        for path, _size, _sha in read_manifest(CommittedBatch(staging, number).manifest_path)
+        for path, _size, _sha in batch_manifest_rows(CommittedBatch(staging, number).manifest_path)
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -308,3 +309,11 @@ def package_source(source, staging: Path, batch_numbers, *, layout, **options):
         excluded_outside_patients=source.exclusions_outside_patients(),
         **options,
     )
+
+
+def batch_manifest_rows(path: Path) -> Iterator[tuple[str, int, str]]:
+    """A committed batch's manifest lines (``CommittedBatch.manifest_path``) as (path, bytes,
+    SHA-256)."""
+    with path.open(encoding="utf-8", errors="surrogatepass", newline="") as source:
+        for file_path, size, sha256 in csv.reader(source):
+            yield file_path, int(size), sha256

@@ -9,6 +9,7 @@ from datetime import date
 from export_builders import (
     GeneratedBlob,
     ListSource,
+    batch_manifest_rows,
     build_ccd,
     patient,
     validate_ccd,
@@ -16,7 +17,7 @@ from export_builders import (
 )
 
 from exports.packaging import ExportLayout, extract_batch
-from exports.packaging.spool import CommittedBatch, read_manifest
+from exports.packaging.spool import CommittedBatch
 from exports.sources.records import Document
 
 CHUNK = 1 << 20
@@ -50,7 +51,7 @@ def test_a_large_document_streams_to_disk_with_flat_memory_and_its_hash(tmp_path
         expected.update(chunk)
     entries = {
         path: (size, sha)
-        for path, size, sha in read_manifest(CommittedBatch(tmp_path, 1).manifest_path)
+        for path, size, sha in batch_manifest_rows(CommittedBatch(tmp_path, 1).manifest_path)
     }
     big = next(path for path in entries if path.endswith("/Uploaded Documents/big.bin"))
     assert entries[big] == (CHUNKS * CHUNK, expected.hexdigest())
